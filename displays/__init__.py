@@ -1,0 +1,1 @@
+"""Displays: what people watch or hear (hall and window screens, announcements)."""

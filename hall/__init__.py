@@ -1,0 +1,1 @@
+"""Hall: the core of one service hall (domain, engine, journals, API)."""

@@ -1,0 +1,255 @@
+"""The typed hall definition: what a TOML file in ``config/`` describes.
+
+A hall file is decoded by msgspec into the frozen Structs below, then cross-checked (every window's
+categories exist, prefixes are unique, hours are well formed...). Any problem raises
+:class:`ConfigError` naming the file, the key and the reason, so a bad file stops start-up with a
+message a hall technician can act on.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from collections.abc import Iterable
+from datetime import time
+from pathlib import Path
+from typing import Annotated, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import msgspec
+
+Ident = Annotated[str, msgspec.Meta(pattern=r"^[a-z0-9][a-z0-9_-]{0,39}$")]
+Prefix = Annotated[str, msgspec.Meta(pattern=r"^[A-Z]{1,2}$")]
+ClockTime = Annotated[str, msgspec.Meta(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$|^24:00$")]
+Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+WEEKDAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+class Struct(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """Base of every config table: unknown keys are typos, so they are refused."""
+
+
+class HallInfo(Struct, frozen=True):
+    id: Ident
+    name: str
+    name_en: str
+    timezone: str = "Asia/Shanghai"
+    number_digits: Annotated[int, msgspec.Meta(ge=2, le=5)] = 3
+    policy: str = "profile-order"
+    languages: tuple[str, ...] = ("zh", "en")
+
+
+class Zone(Struct, frozen=True):
+    id: Ident
+    name: str
+    name_en: str
+
+
+class Category(Struct, frozen=True):
+    """A service category a visitor takes a ticket for; its prefix starts every ticket number."""
+
+    id: Ident
+    prefix: Prefix
+    name: str
+    name_en: str
+    zone: Ident
+    # Target wait (SLA) in minutes: used by the calling policies and the reports.
+    target_wait_minutes: Annotated[int, msgspec.Meta(ge=1, le=480)] = 15
+    # Mean service time in minutes, the prior of the running estimate until real data arrive.
+    mean_service_minutes: Annotated[float, msgspec.Meta(gt=0, le=480)] = 8.0
+    # Tickets per business day; 0 means only the number width limits it.
+    daily_quota: Annotated[int, msgspec.Meta(ge=0)] = 0
+
+
+class PriorityClass(Struct, frozen=True):
+    """A priority a ticket can carry (e.g. 绿色通道); a higher rank is served first."""
+
+    id: Ident
+    name: str
+    name_en: str
+    rank: Annotated[int, msgspec.Meta(ge=0, le=100)] = 0
+
+
+class Window(Struct, frozen=True):
+    """A window and its work profile: the categories it serves, in the order it prefers them."""
+
+    id: Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_-]{1,16}$")]
+    name: str
+    name_en: str
+    zone: Ident
+    categories: tuple[Ident, ...]
+    # Per-category weights for weighted profiles (category id -> weight); empty means order only.
+    weights: dict[str, Annotated[int, msgspec.Meta(ge=1, le=100)]] = {}
+
+
+class Staff(Struct, frozen=True):
+    username: Ident
+    name: str
+    # An argon2 hash (``hall hash-password``); the password itself is never stored.
+    password_hash: Annotated[str, msgspec.Meta(pattern=r"^\$argon2(id|i|d)\$")]
+    role: Literal["staff", "manager"] = "staff"
+    # Windows this person may work at; empty means any.
+    windows: tuple[str, ...] = ()
+
+
+class Device(Struct, frozen=True):
+    """A kiosk, caller, pad, printer or speaker; it authenticates with a token hashed here."""
+
+    id: Ident
+    kind: Literal["kiosk", "caller", "pad", "printer", "speaker", "screen"]
+    token_sha256: Annotated[str, msgspec.Meta(pattern=r"^[0-9a-f]{64}$")]
+    window: str | None = None
+
+
+class Period(Struct, frozen=True):
+    days: tuple[Weekday, ...]
+    open: ClockTime
+    close: ClockTime
+
+
+class Hours(Struct, frozen=True):
+    periods: tuple[Period, ...] = ()
+    # A demo or test hall may take tickets at any hour; a real hall refuses them outside periods.
+    issue_outside_hours: bool = False
+
+
+class HallConfig(Struct, frozen=True):
+    hall: HallInfo
+    zones: tuple[Zone, ...]
+    categories: tuple[Category, ...]
+    windows: tuple[Window, ...]
+    priorities: tuple[PriorityClass, ...] = ()
+    staff: tuple[Staff, ...] = ()
+    devices: tuple[Device, ...] = ()
+    hours: Hours = Hours()
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.hall.timezone)
+
+    def category(self, category_id: str) -> Category | None:
+        return next((c for c in self.categories if c.id == category_id), None)
+
+    def window(self, window_id: str) -> Window | None:
+        return next((w for w in self.windows if w.id == window_id), None)
+
+    def staff_member(self, username: str) -> Staff | None:
+        return next((s for s in self.staff if s.username == username), None)
+
+    def priority_rank(self, priority: str) -> int | None:
+        if priority == "normal":
+            return 0
+        return next((p.rank for p in self.priorities if p.id == priority), None)
+
+
+class ConfigError(Exception):
+    """A hall file that cannot run: ``file``, ``key`` (a dotted path) and ``reason``."""
+
+    def __init__(self, file: str, key: str, reason: str) -> None:
+        super().__init__(f"{file}: {key}: {reason}")
+        self.file, self.key, self.reason = file, key, reason
+
+
+def parse_clock(value: str) -> time:
+    """``"08:30"`` -> 08:30; ``"24:00"`` (end of day) -> 23:59:59.999999."""
+    if value == "24:00":
+        return time.max
+    hours, minutes = value.split(":")
+    return time(int(hours), int(minutes))
+
+
+def load(path: str | Path) -> HallConfig:
+    """Read, decode and cross-check a hall file; raise ConfigError on any problem."""
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(str(path), "-", f"cannot read the file: {exc.strerror}") from exc
+    return loads(raw, str(path))
+
+
+def loads(raw: bytes | str, file: str = "<string>") -> HallConfig:
+    text = raw.decode() if isinstance(raw, bytes) else raw
+    try:
+        table = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(file, "-", f"not valid TOML: {exc}") from exc
+    try:
+        config = msgspec.convert(table, HallConfig)
+    except msgspec.ValidationError as exc:
+        raise ConfigError(file, *_split_validation(str(exc))) from exc
+    for key, reason in _problems(config):
+        raise ConfigError(file, key, reason)
+    return config
+
+
+_AT = re.compile(r"^(?P<reason>.*?)(?: - at `\$(?P<key>[^`]*)`)?$", re.S)
+
+
+def _split_validation(message: str) -> tuple[str, str]:
+    match = _AT.match(message)
+    assert match is not None  # the pattern matches any string
+    key = (match["key"] or "").lstrip(".") or "-"
+    return key, match["reason"]
+
+
+def _duplicates(values: Iterable[str]) -> Iterable[tuple[int, str]]:
+    """(index, value) of every value seen before it."""
+    seen: set[str] = set()
+    for index, value in enumerate(values):
+        if value in seen:
+            yield index, value
+        seen.add(value)
+
+
+def _problems(config: HallConfig) -> Iterable[tuple[str, str]]:
+    try:
+        config.tz  # noqa: B018 - only checks that the zone exists
+    except (ZoneInfoNotFoundError, ValueError):
+        yield "hall.timezone", f"unknown time zone {config.hall.timezone!r}"
+    for name, items, attr in (
+        ("zones", config.zones, "id"),
+        ("categories", config.categories, "id"),
+        ("categories", config.categories, "prefix"),
+        ("windows", config.windows, "id"),
+        ("priorities", config.priorities, "id"),
+        ("staff", config.staff, "username"),
+        ("devices", config.devices, "id"),
+    ):
+        for index, dup in _duplicates(getattr(item, attr) for item in items):
+            yield f"{name}[{index}].{attr}", f"duplicate {attr} {dup!r}"
+    if not config.categories:
+        yield "categories", "a hall needs at least one category"
+    if any(p.id == "normal" for p in config.priorities):
+        yield "priorities", "'normal' is built in and cannot be redefined"
+    zones = {z.id for z in config.zones}
+    categories = {c.id for c in config.categories}
+    windows = {w.id for w in config.windows}
+    for i, category in enumerate(config.categories):
+        if category.zone not in zones:
+            yield f"categories[{i}].zone", f"unknown zone {category.zone!r}"
+    for i, window in enumerate(config.windows):
+        if window.zone not in zones:
+            yield f"windows[{i}].zone", f"unknown zone {window.zone!r}"
+        if not window.categories:
+            yield f"windows[{i}].categories", "a window must serve at least one category"
+        for j, category_id in enumerate(window.categories):
+            if category_id not in categories:
+                yield f"windows[{i}].categories[{j}]", f"unknown category {category_id!r}"
+        for _, dup in _duplicates(window.categories):
+            yield f"windows[{i}].categories", f"category {dup!r} listed twice"
+        for category_id in window.weights:
+            if category_id not in window.categories:
+                yield f"windows[{i}].weights.{category_id}", "weight for a category not served"
+    for i, staff in enumerate(config.staff):
+        for j, window_id in enumerate(staff.windows):
+            if window_id not in windows:
+                yield f"staff[{i}].windows[{j}]", f"unknown window {window_id!r}"
+    for i, device in enumerate(config.devices):
+        if device.window is not None and device.window not in windows:
+            yield f"devices[{i}].window", f"unknown window {device.window!r}"
+    for i, period in enumerate(config.hours.periods):
+        if not period.days:
+            yield f"hours.periods[{i}].days", "a period needs at least one day"
+        if parse_clock(period.open) >= parse_clock(period.close):
+            yield f"hours.periods[{i}]", f"opens at {period.open} but closes at {period.close}"

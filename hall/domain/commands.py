@@ -1,0 +1,100 @@
+"""What people ask a hall to do. Edges build these after authentication; ``by`` is who asks."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import msgspec
+
+from hall.domain.events import Outcome
+
+Reason = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+
+
+class Command(msgspec.Struct, frozen=True, kw_only=True, tag_field="type", tag=str.lower):
+    pass
+
+
+class IssueTicket(Command, frozen=True, tag="issue_ticket"):
+    category: str
+    priority: str = "normal"
+
+
+class CancelTicket(Command, frozen=True, tag="cancel_ticket"):
+    ticket: str
+    reason: Reason = "cancelled"
+
+
+class WindowCommand(Command, frozen=True):
+    """A command at a window, by the staff member ``by`` (who must be logged in there)."""
+
+    window: str
+    by: str
+
+
+class Login(WindowCommand, frozen=True, tag="login"):
+    pass
+
+
+class CallNext(WindowCommand, frozen=True, tag="call_next"):
+    pass
+
+
+class Recall(WindowCommand, frozen=True, tag="recall"):
+    pass
+
+
+class Start(WindowCommand, frozen=True, tag="start"):
+    pass
+
+
+class Finish(WindowCommand, frozen=True, tag="finish"):
+    outcome: Outcome = Outcome.DONE
+
+
+class NoShow(WindowCommand, frozen=True, tag="no_show"):
+    pass
+
+
+class Transfer(WindowCommand, frozen=True, tag="transfer"):
+    """To another category, or to a named window (then the category is that window's choice)."""
+
+    category: str | None = None
+    to_window: str | None = None
+
+
+class Pause(WindowCommand, frozen=True, tag="pause"):
+    reason: Reason
+
+
+class Resume(WindowCommand, frozen=True, tag="resume"):
+    pass
+
+
+class Logout(WindowCommand, frozen=True, tag="logout"):
+    pass
+
+
+class ChangeProfile(Command, frozen=True, tag="change_profile"):
+    """A manager sets the categories a window serves, in order."""
+
+    window: str
+    categories: tuple[str, ...]
+    by: str
+
+
+AnyCommand = (
+    IssueTicket
+    | CancelTicket
+    | Login
+    | CallNext
+    | Recall
+    | Start
+    | Finish
+    | NoShow
+    | Transfer
+    | Pause
+    | Resume
+    | Logout
+    | ChangeProfile
+)

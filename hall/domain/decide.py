@@ -1,0 +1,263 @@
+"""Decisions: ``decide(state, command, now, policy) -> events``, pure, raising typed errors.
+
+``decide`` never changes the state; the caller journals the events and then applies them. A new
+business day is its own decision (:func:`day_events`), taken before any command of that day.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from hall.config import Category
+from hall.domain import errors
+from hall.domain.commands import (
+    AnyCommand,
+    CallNext,
+    CancelTicket,
+    ChangeProfile,
+    Finish,
+    IssueTicket,
+    Login,
+    Logout,
+    NoShow,
+    Pause,
+    Recall,
+    Resume,
+    Start,
+    Transfer,
+    WindowCommand,
+)
+from hall.domain.events import (
+    AnyEvent,
+    DayStarted,
+    ProfileChanged,
+    ServiceFinished,
+    ServiceStarted,
+    TicketCalled,
+    TicketCancelled,
+    TicketIssued,
+    TicketNoShow,
+    TicketRecalled,
+    TicketTransferred,
+    WindowClosed,
+    WindowOpened,
+    WindowPaused,
+    WindowResumed,
+)
+from hall.domain.state import (
+    ACTIVE,
+    HallState,
+    Ticket,
+    TicketState,
+    WindowState,
+    WindowStatus,
+    apply,
+)
+from scheduling.calendar import business_day, is_open
+from scheduling.policy import Policy
+
+
+def day_events(state: HallState, now: datetime) -> list[AnyEvent]:
+    """[DayStarted] when ``now`` is in a later business day than the state; else []."""
+    today = business_day(state.config, now)
+    if state.day is not None and today <= state.day:
+        return []
+    expired = tuple(
+        t.id
+        for t in state.tickets.values()
+        if t.state in (TicketState.WAITING, TicketState.CALLED) and t.day < today
+    )
+    return [DayStarted(at=now, day=today, expired=expired)]
+
+
+def execute(state: HallState, command: AnyCommand, now: datetime, policy: Policy) -> list[AnyEvent]:
+    """Decide and apply in one step, for callers with no journal in between (simulator, tests)."""
+    events = day_events(state, now)
+    for event in events:
+        apply(state, event)
+    decided = decide(state, command, now, policy)
+    for event in decided:
+        apply(state, event)
+    return events + decided
+
+
+def decide(state: HallState, command: AnyCommand, now: datetime, policy: Policy) -> list[AnyEvent]:
+    match command:
+        case IssueTicket():
+            return [_issue(state, command, now)]
+        case CancelTicket(ticket=ticket_id, reason=reason):
+            ticket = _ticket(state, ticket_id)
+            if ticket.state not in ACTIVE:
+                raise errors.TicketNotWaiting(
+                    f"ticket {ticket.number} is {ticket.state.value}", ticket=ticket_id
+                )
+            return [TicketCancelled(at=now, ticket=ticket_id, reason=reason)]
+        case ChangeProfile(window=window_id, categories=categories, by=by):
+            _window(state, window_id)
+            for category in categories:
+                _category(state, category)
+            if not categories or len(set(categories)) != len(categories):
+                raise errors.InvalidInput("a profile lists each category once, at least one")
+            return [ProfileChanged(at=now, window=window_id, categories=categories, by=by)]
+        case Login():
+            return _login(state, command, now)
+        case WindowCommand():
+            return _at_window(state, command, now, policy)
+    raise errors.InvalidInput(f"unknown command {type(command).__name__}")
+
+
+def _issue(state: HallState, command: IssueTicket, now: datetime) -> TicketIssued:
+    config = state.config
+    category = _category(state, command.category)
+    if config.priority_rank(command.priority) is None:
+        raise errors.UnknownPriority(
+            f"unknown priority {command.priority!r}", priority=command.priority
+        )
+    if not config.hours.issue_outside_hours and not is_open(config, now):
+        raise errors.HallClosed("the hall is closed now; tickets are issued in opening hours")
+    seq = state.sequences.get(category.id, 0) + 1
+    limit = 10**config.hall.number_digits - 1
+    if category.daily_quota:
+        limit = min(limit, category.daily_quota)
+    if seq > limit:
+        raise errors.QuotaReached(
+            f"no more tickets for {category.name} today ({limit} issued)", category=category.id
+        )
+    day = business_day(config, now)
+    number = f"{category.prefix}{seq:0{config.hall.number_digits}d}"
+    return TicketIssued(
+        at=now,
+        ticket=f"{day:%Y%m%d}-{number}",
+        number=number,
+        category=category.id,
+        seq=seq,
+        day=day,
+        priority=command.priority,
+    )
+
+
+def _login(state: HallState, command: Login, now: datetime) -> list[AnyEvent]:
+    window = _window(state, command.window)
+    staff = state.config.staff_member(command.by)
+    if staff is None:
+        raise errors.UnknownStaff(f"unknown staff member {command.by!r}")
+    if staff.windows and window.id not in staff.windows:
+        raise errors.StaffNotAllowed(
+            f"{command.by} may not work at window {window.id}", window=window.id
+        )
+    elsewhere = state.staff_at.get(command.by)
+    if elsewhere is not None and elsewhere != window.id:
+        raise errors.StaffElsewhere(
+            f"{command.by} is logged in at window {elsewhere}", window=elsewhere
+        )
+    if window.state is not WindowState.CLOSED:
+        if window.staff == command.by:  # logging in again (a new device, a lost token): no change
+            return []
+        raise errors.WindowBusy(f"window {window.id} is open; {window.staff} must log out first")
+    return [WindowOpened(at=now, window=window.id, staff=command.by)]
+
+
+def _at_window(
+    state: HallState, command: WindowCommand, now: datetime, policy: Policy
+) -> list[AnyEvent]:
+    window = _window(state, command.window)
+    if window.state is WindowState.CLOSED:
+        raise errors.WindowNotOpen(f"window {window.id} is closed")
+    if window.staff != command.by:
+        raise errors.NotYourWindow(f"window {window.id} is not yours", window=window.id)
+    w = window.id
+    match command:
+        case CallNext():
+            _require(window, WindowState.OPEN, "call a ticket")
+            chosen = policy(state, window.id, now)
+            return [] if chosen is None else [TicketCalled(ticket=chosen.id, at=now, window=w)]
+        case Recall():
+            ticket = _held(state, window, WindowState.CALLING, "recall")
+            return [TicketRecalled(ticket=ticket.id, count=ticket.recalls + 1, at=now, window=w)]
+        case Start():
+            ticket = _held(state, window, WindowState.CALLING, "start serving")
+            return [ServiceStarted(ticket=ticket.id, at=now, window=w)]
+        case Finish(outcome=outcome):
+            ticket = _held(state, window, WindowState.SERVING, "finish")
+            return [ServiceFinished(ticket=ticket.id, outcome=outcome, at=now, window=w)]
+        case NoShow():
+            ticket = _held(state, window, WindowState.CALLING, "mark a no-show")
+            return [TicketNoShow(ticket=ticket.id, at=now, window=w)]
+        case Transfer(category=category_id, to_window=to_window):
+            return [_transfer(state, window, category_id, to_window, now)]
+        case Pause(reason=reason):
+            _require(window, WindowState.OPEN, "pause")
+            return [WindowPaused(reason=reason, at=now, window=w)]
+        case Resume():
+            _require(window, WindowState.PAUSED, "resume")
+            return [WindowResumed(at=now, window=w)]
+        case Logout():
+            if window.ticket is not None:
+                raise errors.WindowBusy(
+                    f"window {window.id} still holds a ticket; finish, transfer or mark it first"
+                )
+            return [WindowClosed(staff=command.by, at=now, window=w)]
+    raise errors.InvalidInput(f"unknown window command {type(command).__name__}")
+
+
+def _transfer(
+    state: HallState,
+    window: WindowStatus,
+    category_id: str | None,
+    to_window: str | None,
+    now: datetime,
+) -> TicketTransferred:
+    if window.ticket is None:
+        raise errors.WindowNotReady(f"window {window.id} holds no ticket to transfer")
+    ticket = state.tickets[window.ticket]
+    if category_id is None and to_window is None:
+        raise errors.InvalidInput("a transfer names a category, a window, or both")
+    if category_id is not None:
+        _category(state, category_id)
+    if to_window is not None:
+        _window(state, to_window)
+        if to_window == window.id:
+            raise errors.InvalidInput("a ticket cannot be transferred to its own window")
+    return TicketTransferred(
+        at=now,
+        ticket=ticket.id,
+        window=window.id,
+        category=category_id or ticket.category,
+        to_window=to_window,
+    )
+
+
+def _require(window: WindowStatus, needed: WindowState, doing: str) -> None:
+    if window.state is not needed:
+        raise errors.WindowNotReady(
+            f"window {window.id} is {window.state.value}; it must be {needed.value} to {doing}",
+            window=window.id,
+            state=window.state.value,
+        )
+
+
+def _held(state: HallState, window: WindowStatus, needed: WindowState, doing: str) -> Ticket:
+    _require(window, needed, doing)
+    assert window.ticket is not None  # calling and serving windows always hold one
+    return state.tickets[window.ticket]
+
+
+def _ticket(state: HallState, ticket_id: str) -> Ticket:
+    ticket = state.tickets.get(ticket_id)
+    if ticket is None:
+        raise errors.UnknownTicket(f"no ticket {ticket_id!r} today", ticket=ticket_id)
+    return ticket
+
+
+def _window(state: HallState, window_id: str) -> WindowStatus:
+    window = state.windows.get(window_id)
+    if window is None:
+        raise errors.UnknownWindow(f"no window {window_id!r}", window=window_id)
+    return window
+
+
+def _category(state: HallState, category_id: str) -> Category:
+    category = state.config.category(category_id)
+    if category is None:
+        raise errors.UnknownCategory(f"no category {category_id!r}", category=category_id)
+    return category

@@ -1,0 +1,100 @@
+"""Typed domain errors: each has a stable ``code`` that the HTTP layer maps to one status."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+
+class HallError(Exception):
+    """Root of every error a command can meet; nothing was changed when one is raised."""
+
+    code: ClassVar[str] = "hall_error"
+
+    def __init__(self, message: str, **detail: Any) -> None:
+        super().__init__(message)
+        self.message = message
+        self.detail = detail
+
+
+class NotFound(HallError):
+    code = "not_found"
+
+
+class UnknownHall(NotFound):
+    code = "unknown_hall"
+
+
+class UnknownTicket(NotFound):
+    code = "unknown_ticket"
+
+
+class UnknownWindow(NotFound):
+    code = "unknown_window"
+
+
+class InvalidInput(HallError):
+    """The command names something the hall does not have (a category, a priority...)."""
+
+    code = "invalid_input"
+
+
+class UnknownCategory(InvalidInput):
+    code = "unknown_category"
+
+
+class UnknownPriority(InvalidInput):
+    code = "unknown_priority"
+
+
+class UnknownStaff(InvalidInput):
+    code = "unknown_staff"
+
+
+class Conflict(HallError):
+    """The command is well formed but the hall is not in a state that allows it."""
+
+    code = "conflict"
+
+
+class WindowNotOpen(Conflict):
+    code = "window_not_open"
+
+
+class WindowBusy(Conflict):
+    code = "window_busy"
+
+
+class WindowNotReady(Conflict):
+    """The window is open but not in the state the command needs (e.g. start, nothing called)."""
+
+    code = "window_state"
+
+
+class TicketNotWaiting(Conflict):
+    code = "ticket_not_waiting"
+
+
+class StaffElsewhere(Conflict):
+    code = "staff_elsewhere"
+
+
+class HallClosed(Conflict):
+    code = "hall_closed"
+
+
+class QuotaReached(Conflict):
+    code = "quota_reached"
+
+
+class Forbidden(HallError):
+    """The person is known but may not act on this window."""
+
+    code = "forbidden"
+
+
+class NotYourWindow(Forbidden):
+    code = "not_your_window"
+
+
+class StaffNotAllowed(Forbidden):
+    code = "staff_not_allowed"

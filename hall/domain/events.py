@@ -1,0 +1,137 @@
+"""Everything that happens in a hall, as frozen tagged Structs: the journal stores these.
+
+Schema evolution: a new field gets a default; an existing field never changes type or tag. When a
+change cannot follow that rule, bump ``SCHEMA_VERSION`` and upcast older records on read.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from enum import StrEnum
+
+import msgspec
+
+SCHEMA_VERSION = 1
+
+
+class Outcome(StrEnum):
+    DONE = "done"  # 办结
+    ACCEPTED = "accepted"  # 容缺受理: accepted, materials to follow
+    RETURNED = "returned"  # 退回
+
+
+class Event(msgspec.Struct, frozen=True, kw_only=True, tag_field="type", tag=str.lower):
+    at: datetime
+
+
+class DayStarted(Event, frozen=True, tag="day_started"):
+    """A new business day: numbering restarts; tickets left waiting or called from before expire."""
+
+    day: date
+    expired: tuple[str, ...] = ()
+
+
+class TicketIssued(Event, frozen=True, tag="ticket_issued"):
+    ticket: str
+    number: str
+    category: str
+    seq: int
+    day: date
+    priority: str = "normal"
+
+
+class TicketCalled(Event, frozen=True, tag="ticket_called"):
+    ticket: str
+    window: str
+
+
+class TicketRecalled(Event, frozen=True, tag="ticket_recalled"):
+    ticket: str
+    window: str
+    count: int
+
+
+class ServiceStarted(Event, frozen=True, tag="service_started"):
+    ticket: str
+    window: str
+
+
+class ServiceFinished(Event, frozen=True, tag="service_finished"):
+    ticket: str
+    window: str
+    outcome: Outcome
+
+
+class TicketNoShow(Event, frozen=True, tag="ticket_no_show"):
+    ticket: str
+    window: str
+
+
+class TicketTransferred(Event, frozen=True, tag="ticket_transferred"):
+    """The ticket waits again, in ``category`` and, when given, for ``to_window`` only."""
+
+    ticket: str
+    window: str
+    category: str
+    to_window: str | None = None
+
+
+class TicketCancelled(Event, frozen=True, tag="ticket_cancelled"):
+    ticket: str
+    reason: str
+
+
+class WindowOpened(Event, frozen=True, tag="window_opened"):
+    window: str
+    staff: str
+
+
+class WindowPaused(Event, frozen=True, tag="window_paused"):
+    window: str
+    reason: str
+
+
+class WindowResumed(Event, frozen=True, tag="window_resumed"):
+    window: str
+
+
+class WindowClosed(Event, frozen=True, tag="window_closed"):
+    window: str
+    staff: str
+
+
+class ProfileChanged(Event, frozen=True, tag="profile_changed"):
+    """A manager moved a window between categories (its work profile), effective at once."""
+
+    window: str
+    categories: tuple[str, ...]
+    by: str
+
+
+AnyEvent = (
+    DayStarted
+    | TicketIssued
+    | TicketCalled
+    | TicketRecalled
+    | ServiceStarted
+    | ServiceFinished
+    | TicketNoShow
+    | TicketTransferred
+    | TicketCancelled
+    | WindowOpened
+    | WindowPaused
+    | WindowResumed
+    | WindowClosed
+    | ProfileChanged
+)
+
+_encoder = msgspec.json.Encoder()
+_decoder: msgspec.json.Decoder[AnyEvent] = msgspec.json.Decoder(AnyEvent)
+
+
+def encode(event: AnyEvent) -> bytes:
+    return _encoder.encode(event)
+
+
+def decode(data: bytes | str) -> AnyEvent:
+    return _decoder.decode(data)

@@ -1,0 +1,278 @@
+"""The live state of one hall: a fold of its events.
+
+``apply(state, event)`` is deterministic and does no I/O. It changes ``state`` in place (a hall day
+has tens of thousands of events, and copying the state for each would make replay and simulation
+quadratic); only the engine's writer and the simulator hold a state they apply to. Two states built
+from the same events compare equal, which is what the replay tests check.
+"""
+
+from __future__ import annotations
+
+import bisect
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from enum import StrEnum
+
+from hall.config import HallConfig
+from hall.domain.events import (
+    AnyEvent,
+    DayStarted,
+    Outcome,
+    ProfileChanged,
+    ServiceFinished,
+    ServiceStarted,
+    TicketCalled,
+    TicketCancelled,
+    TicketIssued,
+    TicketNoShow,
+    TicketRecalled,
+    TicketTransferred,
+    WindowClosed,
+    WindowOpened,
+    WindowPaused,
+    WindowResumed,
+)
+
+
+class TicketState(StrEnum):
+    WAITING = "waiting"
+    CALLED = "called"
+    SERVING = "serving"
+    FINISHED = "finished"
+    NO_SHOW = "no_show"
+    CANCELLED = "cancelled"
+    EXPIRED = "expired"
+
+
+ACTIVE = frozenset({TicketState.WAITING, TicketState.CALLED, TicketState.SERVING})
+
+
+class WindowState(StrEnum):
+    CLOSED = "closed"
+    OPEN = "open"  # logged in and idle
+    CALLING = "calling"
+    SERVING = "serving"
+    PAUSED = "paused"
+
+
+@dataclass(slots=True)
+class Step:
+    """One line of a ticket's history."""
+
+    at: datetime
+    what: str
+    window: str | None = None
+    detail: str | None = None
+
+
+@dataclass(slots=True)
+class Ticket:
+    id: str
+    number: str
+    category: str
+    priority: str
+    day: date
+    seq: int
+    issued_at: datetime
+    state: TicketState = TicketState.WAITING
+    window: str | None = None  # the window holding it (called or serving)
+    target_window: str | None = None  # set by a transfer to a named window: only it may call
+    called_at: datetime | None = None
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    recalls: int = 0
+    transfers: int = 0
+    outcome: Outcome | None = None
+    history: list[Step] = field(default_factory=list)
+
+    @property
+    def order_key(self) -> tuple[datetime, date, int]:
+        """Arrival order: a transferred ticket keeps its place from its original issue time."""
+        return (self.issued_at, self.day, self.seq)
+
+
+@dataclass(slots=True)
+class WindowStatus:
+    id: str
+    categories: tuple[str, ...]  # the work profile, in order of preference
+    state: WindowState = WindowState.CLOSED
+    staff: str | None = None
+    ticket: str | None = None
+    pause_reason: str | None = None
+    since: datetime | None = None
+
+
+@dataclass(slots=True)
+class HallState:
+    config: HallConfig
+    version: int = 0  # events applied, i.e. the journal position this state reflects
+    day: date | None = None  # the current business day
+    tickets: dict[str, Ticket] = field(default_factory=dict)
+    # Waiting ticket ids in arrival order (see Ticket.order_key), per category, and per window
+    # under "@<window>" for tickets transferred to that window by name.
+    queues: dict[str, list[str]] = field(default_factory=dict)
+    windows: dict[str, WindowStatus] = field(default_factory=dict)
+    sequences: dict[str, int] = field(default_factory=dict)  # last number issued today
+    staff_at: dict[str, str] = field(default_factory=dict)  # username -> window
+
+    @classmethod
+    def initial(cls, config: HallConfig) -> HallState:
+        return cls(
+            config=config,
+            queues={c.id: [] for c in config.categories},
+            windows={w.id: WindowStatus(w.id, w.categories) for w in config.windows},
+        )
+
+    def waiting(self, queue: str) -> list[Ticket]:
+        return [self.tickets[t] for t in self.queues.get(queue, ())]
+
+    def ahead_of(self, ticket: Ticket) -> int:
+        """How many tickets are waiting before this one in its queue."""
+        queue = self.queues.get(queue_key(ticket), [])
+        return queue.index(ticket.id) if ticket.id in queue else 0
+
+
+def queue_key(ticket: Ticket) -> str:
+    return f"@{ticket.target_window}" if ticket.target_window else ticket.category
+
+
+def targeted_queue(window_id: str) -> str:
+    return f"@{window_id}"
+
+
+def fold(config: HallConfig, events: list[AnyEvent]) -> HallState:
+    state = HallState.initial(config)
+    for event in events:
+        apply(state, event)
+    return state
+
+
+def apply(state: HallState, event: AnyEvent) -> HallState:
+    """Apply one event (already decided and journaled) to ``state``; return the same object."""
+    state.version += 1
+    match event:
+        case DayStarted(day=day, expired=expired):
+            for ticket_id in expired:
+                ticket = state.tickets[ticket_id]
+                _leave_window(state, ticket, event.at)
+                _dequeue(state, ticket)
+                _settle(ticket, TicketState.EXPIRED, event, "expired at day end")
+            # Yesterday's finished tickets leave memory (the journal keeps them), so a server
+            # that runs for months holds one day.
+            state.tickets = {k: t for k, t in state.tickets.items() if t.state in ACTIVE}
+            state.day = day
+            state.sequences = {}
+        case TicketIssued():
+            ticket = Ticket(
+                id=event.ticket,
+                number=event.number,
+                category=event.category,
+                priority=event.priority,
+                day=event.day,
+                seq=event.seq,
+                issued_at=event.at,
+                history=[Step(event.at, "issued", detail=event.category)],
+            )
+            state.tickets[ticket.id] = ticket
+            state.sequences[event.category] = event.seq
+            _enqueue(state, ticket)
+        case TicketCalled(ticket=ticket_id, window=window_id):
+            ticket = state.tickets[ticket_id]
+            _dequeue(state, ticket)
+            ticket.state, ticket.window, ticket.target_window = TicketState.CALLED, window_id, None
+            ticket.called_at = event.at
+            ticket.history.append(Step(event.at, "called", window_id))
+            _set_window(state, window_id, WindowState.CALLING, event.at, ticket=ticket_id)
+        case TicketRecalled(ticket=ticket_id, window=window_id, count=count):
+            ticket = state.tickets[ticket_id]
+            ticket.recalls = count
+            ticket.history.append(Step(event.at, "recalled", window_id, str(count)))
+        case ServiceStarted(ticket=ticket_id, window=window_id):
+            ticket = state.tickets[ticket_id]
+            ticket.state, ticket.started_at = TicketState.SERVING, event.at
+            ticket.history.append(Step(event.at, "started", window_id))
+            _set_window(state, window_id, WindowState.SERVING, event.at, ticket=ticket_id)
+        case ServiceFinished(ticket=ticket_id, outcome=outcome):
+            ticket = state.tickets[ticket_id]
+            ticket.outcome = outcome
+            _leave_window(state, ticket, event.at)
+            _settle(ticket, TicketState.FINISHED, event, outcome.value)
+        case TicketNoShow(ticket=ticket_id):
+            ticket = state.tickets[ticket_id]
+            _leave_window(state, ticket, event.at)
+            _settle(ticket, TicketState.NO_SHOW, event, None)
+        case TicketTransferred(ticket=ticket_id, window=window_id):
+            ticket = state.tickets[ticket_id]
+            _leave_window(state, ticket, event.at)
+            ticket.state, ticket.category = TicketState.WAITING, event.category
+            ticket.target_window = event.to_window
+            ticket.called_at = ticket.started_at = None
+            ticket.transfers += 1
+            detail = event.category + (f" -> window {event.to_window}" if event.to_window else "")
+            ticket.history.append(Step(event.at, "transferred", window_id, detail))
+            _enqueue(state, ticket)
+        case TicketCancelled(ticket=ticket_id, reason=reason):
+            ticket = state.tickets[ticket_id]
+            _leave_window(state, ticket, event.at)
+            _dequeue(state, ticket)
+            _settle(ticket, TicketState.CANCELLED, event, reason)
+        case WindowOpened(window=window_id, staff=staff):
+            _set_window(state, window_id, WindowState.OPEN, event.at, staff=staff)
+            state.staff_at[staff] = window_id
+        case WindowPaused(window=window_id, reason=reason):
+            _set_window(state, window_id, WindowState.PAUSED, event.at, pause_reason=reason)
+        case WindowResumed(window=window_id):
+            _set_window(state, window_id, WindowState.OPEN, event.at)
+        case WindowClosed(window=window_id, staff=staff):
+            _set_window(state, window_id, WindowState.CLOSED, event.at, staff=None)
+            state.staff_at.pop(staff, None)
+        case ProfileChanged(window=window_id, categories=categories):
+            state.windows[window_id].categories = categories
+    return state
+
+
+def _enqueue(state: HallState, ticket: Ticket) -> None:
+    queue = state.queues.setdefault(queue_key(ticket), [])
+    keys = [state.tickets[t].order_key for t in queue]
+    queue.insert(bisect.bisect_right(keys, ticket.order_key), ticket.id)
+
+
+def _dequeue(state: HallState, ticket: Ticket) -> None:
+    queue = state.queues.get(queue_key(ticket), [])
+    if ticket.id in queue:
+        queue.remove(ticket.id)
+        if not queue and queue_key(ticket).startswith("@"):
+            del state.queues[queue_key(ticket)]
+
+
+def _leave_window(state: HallState, ticket: Ticket, at: datetime) -> None:
+    if ticket.window is not None:
+        window = state.windows[ticket.window]
+        if window.ticket == ticket.id:
+            _set_window(state, window.id, WindowState.OPEN, at)
+        ticket.window = None
+
+
+def _settle(ticket: Ticket, final: TicketState, event: AnyEvent, detail: str | None) -> None:
+    ticket.state, ticket.finished_at, ticket.target_window = final, event.at, None
+    ticket.history.append(Step(event.at, final.value, getattr(event, "window", None), detail))
+
+
+_KEEP = object()
+
+
+def _set_window(
+    state: HallState,
+    window_id: str,
+    new_state: WindowState,
+    at: datetime,
+    *,
+    ticket: str | None = None,
+    staff: object = _KEEP,
+    pause_reason: str | None = None,
+) -> None:
+    window = state.windows[window_id]
+    window.state, window.since, window.ticket = new_state, at, ticket
+    window.pause_reason = pause_reason
+    if staff is not _KEEP:
+        window.staff = staff if isinstance(staff, str) else None

@@ -1,0 +1,1 @@
+"""Journals: the port (``base``) and its backends, one module each."""

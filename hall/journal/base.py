@@ -1,0 +1,77 @@
+"""The journal port: one append-only stream of events per hall; the only source of truth.
+
+Every backend (``memory``, ``sqlite``, ``redis``) implements :class:`Journal` and passes the same
+contract suite (``tests/contract``). Backends translate their driver's errors into the errors below.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import AsyncIterator, Sequence
+
+import msgspec
+
+from hall.domain.events import SCHEMA_VERSION, AnyEvent
+
+
+class Recorded(msgspec.Struct, frozen=True, kw_only=True):
+    """An event as stored: its hall, its place in that hall's stream and in the whole journal."""
+
+    hall: str
+    version: int  # 1, 2, 3... within the hall: the state after it has seen ``version`` events
+    position: int  # strictly increasing across all halls of this journal (not gapless)
+    event: AnyEvent
+    schema: int = SCHEMA_VERSION
+
+
+class JournalError(Exception):
+    """Root of the journal's errors."""
+
+
+class WrongVersion(JournalError):
+    """The hall's stream is not at the version the writer expected: another writer appended."""
+
+    def __init__(self, hall: str, expected: int, actual: int) -> None:
+        super().__init__(f"hall {hall}: expected version {expected}, journal is at {actual}")
+        self.hall, self.expected, self.actual = hall, expected, actual
+
+
+class JournalUnavailable(JournalError):
+    """The store cannot be reached or refused the write; nothing was appended."""
+
+
+class Journal(abc.ABC):
+    @abc.abstractmethod
+    async def append(self, hall: str, events: Sequence[AnyEvent], expected_version: int) -> int:
+        """Append ``events`` to ``hall``'s stream, all or none, durably, before returning.
+
+        Succeeds only if the stream is at ``expected_version`` (else :class:`WrongVersion`, and
+        nothing is written). Returns the new version (``expected_version + len(events)``).
+        Appending no events checks the version and returns it.
+        """
+
+    @abc.abstractmethod
+    async def read(self, hall: str, after: int = 0, limit: int | None = None) -> list[Recorded]:
+        """Events of ``hall`` with ``version > after``, oldest first, at most ``limit``."""
+
+    @abc.abstractmethod
+    async def read_all(self, after: int = 0, limit: int | None = None) -> list[Recorded]:
+        """Events of every hall with ``position > after``, in position order, at most ``limit``."""
+
+    @abc.abstractmethod
+    async def version(self, hall: str) -> int:
+        """The hall's current version (0 for a hall with no events)."""
+
+    @abc.abstractmethod
+    async def halls(self) -> list[str]:
+        """Every hall with at least one event, sorted."""
+
+    @abc.abstractmethod
+    def follow(self, hall: str, after: int = 0) -> AsyncIterator[Recorded]:
+        """Events of ``hall`` after ``after``: first those stored, then each new one as appended.
+
+        Never ends by itself; the consumer stops by breaking out or cancelling.
+        """
+
+    async def close(self) -> None:  # noqa: B027 - a backend with nothing to release keeps this
+        """Release connections and files; the journal is unusable afterwards."""

@@ -1,0 +1,1 @@
+"""Scheduling: pure policies (who is called next, wait estimates, staffing, simulation)."""
