@@ -1,0 +1,17 @@
+"""Fixtures shared by every test folder."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from hall import config as hall_config
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session")
+def default_config() -> hall_config.HallConfig:
+    """The demo county hall of config/default.toml."""
+    return hall_config.load(ROOT / "config" / "default.toml")
