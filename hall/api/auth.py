@@ -1,0 +1,128 @@
+"""Who may do what: staff sessions (argon2 passwords, random bearer tokens) and device tokens.
+
+Sessions live in memory: after a restart staff log in again (their windows stay as they were,
+since logging in again at one's own window changes nothing). Only token hashes are kept.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import secrets
+import time
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from litestar.connection import ASGIConnection
+from litestar.handlers.base import BaseRouteHandler
+
+from hall.api.errors import Unauthorized
+from hall.config import HallConfig
+from hall.domain.errors import Forbidden
+
+Role = Literal["staff", "manager", "device"]
+SESSION_SECONDS = 12 * 3600  # one working day and its overtime
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    hall: str
+    role: Role
+    name: str  # username, or device id
+    device_kind: str | None = None
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+class Sessions:
+    """Bearer tokens for logged-in staff, by hash, with an expiry."""
+
+    def __init__(self, clock: Any = time.monotonic) -> None:
+        self._by_hash: dict[str, tuple[Principal, float]] = {}
+        self._clock = clock
+        self._hasher = PasswordHasher()
+
+    async def verify_password(self, config: HallConfig, username: str, password: str) -> Principal:
+        staff = config.staff_member(username)
+        # Hash even for unknown users, so timing does not tell which usernames exist.
+        stored = staff.password_hash if staff else _DUMMY_HASH
+        try:
+            await asyncio.to_thread(self._hasher.verify, stored, password)
+        except (VerificationError, InvalidHashError):
+            staff = None
+        if staff is None:
+            raise Unauthorized("wrong username or password")
+        return Principal(config.hall.id, staff.role, staff.username)
+
+    def issue(self, principal: Principal) -> str:
+        token = secrets.token_urlsafe(32)  # 256 bits
+        self._by_hash[token_hash(token)] = (principal, self._clock() + SESSION_SECONDS)
+        return token
+
+    def revoke(self, token: str) -> None:
+        self._by_hash.pop(token_hash(token), None)
+
+    def revoke_user(self, hall: str, name: str) -> None:
+        for key, (principal, _) in list(self._by_hash.items()):
+            if principal.hall == hall and principal.name == name:
+                del self._by_hash[key]
+
+    def lookup(self, token: str) -> Principal | None:
+        entry = self._by_hash.get(token_hash(token))
+        if entry is None:
+            return None
+        principal, expires = entry
+        if self._clock() > expires:
+            del self._by_hash[token_hash(token)]
+            return None
+        return principal
+
+
+_DUMMY_HASH = PasswordHasher().hash(secrets.token_hex(16))
+
+
+def device_principal(config: HallConfig, token: str) -> Principal | None:
+    digest = token_hash(token)
+    for device in config.devices:
+        if hmac.compare_digest(device.token_sha256, digest):
+            return Principal(config.hall.id, "device", device.id, device.kind)
+    return None
+
+
+def bearer(connection: ASGIConnection[Any, Any, Any, Any]) -> str | None:
+    header = connection.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() == "bearer" and token.strip():
+        return token.strip()
+    return connection.query_params.get("token")  # WebSockets from browsers cannot set headers
+
+
+def requires(*allowed: str) -> Any:
+    """A guard admitting principals whose role (or ``device:<kind>``) is in ``allowed``.
+
+    The principal is left in ``connection.state.principal`` for the handler.
+    """
+
+    def guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+        from hall.api.service import service_of  # the service is built after this module
+
+        token = bearer(connection)
+        if token is None:
+            raise Unauthorized("this needs a bearer token (Authorization: Bearer ...)")
+        service = service_of(connection)
+        hall_id = connection.path_params.get("hall", "")
+        engine = service.engine(hall_id)
+        principal = service.sessions.lookup(token) or device_principal(engine.config, token)
+        if principal is None or principal.hall != hall_id:
+            raise Unauthorized("unknown or expired token; log in again")
+        role = f"device:{principal.device_kind}" if principal.role == "device" else principal.role
+        if role not in allowed and not (principal.role == "manager" and "staff" in allowed):
+            raise Forbidden(f"a {role} may not do this", needs=list(allowed))
+        connection.state.principal = principal
+
+    return guard

@@ -1,0 +1,66 @@
+"""One function maps every error to one HTTP status and the stable body
+``{"error": code, "message": ..., "detail": ...}``. Nothing here ever answers bad input with 500.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from litestar import Request, Response
+from litestar.exceptions import HTTPException, ValidationException
+
+from hall.domain import errors as domain
+from hall.journal.base import JournalError
+
+log = logging.getLogger(__name__)
+
+
+class Unauthorized(domain.HallError):
+    """No credential, or one that is unknown or expired."""
+
+    code = "unauthorized"
+
+
+STATUS: list[tuple[type[Exception], int]] = [
+    (Unauthorized, 401),
+    (domain.Forbidden, 403),
+    (domain.NotFound, 404),
+    (domain.Conflict, 409),
+    (domain.InvalidInput, 422),
+    (JournalError, 503),
+]
+
+
+_HTTP_CODES = {400: "invalid_request", 404: "not_found", 405: "method_not_allowed"}
+
+
+def error_body(code: str, message: str, detail: Any = None) -> dict[str, Any]:
+    return {"error": code, "message": message, "detail": detail}
+
+
+def to_response(exc: Exception) -> tuple[int, dict[str, Any]]:
+    """(status, body) for any exception; unexpected ones are logged and answered 500."""
+    if isinstance(exc, domain.HallError):
+        status = next((s for cls, s in STATUS if isinstance(exc, cls)), 400)
+        return status, error_body(exc.code, exc.message, exc.detail or None)
+    if isinstance(exc, JournalError):
+        return 503, error_body("unavailable", "the hall's journal is unavailable; try again")
+    if isinstance(exc, ValidationException):
+        return 400, error_body("invalid_request", _validation_message(exc), exc.extra)
+    if isinstance(exc, HTTPException):
+        code = _HTTP_CODES.get(exc.status_code, "http_error")
+        return exc.status_code, error_body(code, exc.detail)
+    log.exception("unexpected error", exc_info=exc)
+    return 500, error_body("internal_error", "unexpected error; it has been logged")
+
+
+def _validation_message(exc: ValidationException) -> str:
+    extra = exc.extra if isinstance(exc.extra, list) else []
+    parts = [f"{e.get('key', '?')}: {e.get('message', '')}" for e in extra if isinstance(e, dict)]
+    return "; ".join(parts) or exc.detail
+
+
+def handle(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
+    status, body = to_response(exc)
+    return Response(body, status_code=status)

@@ -1,0 +1,204 @@
+"""Window staff: log in at a window, then call, recall, start, finish, mark no-shows, transfer,
+pause, resume and log out. Every command acts as the staff member whose token is presented; the
+domain refuses it unless that person is logged in at this window. Managers also set profiles.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import msgspec
+from litestar import Controller, Request, post, put
+from litestar.datastructures import State
+from litestar.params import FromPath, JSONBody
+
+from hall.api.auth import Principal, bearer, requires
+from hall.domain import commands as cmd
+from hall.domain.events import AnyEvent, Outcome
+from hall.domain.state import HallState
+from hall.views import TicketView, WindowView, ticket_view, window_view
+
+Text = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+Id = Annotated[str, msgspec.Meta(min_length=1, max_length=40)]
+STAFF = requires("staff")
+
+
+class LoginRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    username: Id
+    password: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+
+
+class LoginResult(msgspec.Struct, frozen=True, kw_only=True):
+    token: str
+    username: str
+    window: WindowView
+
+
+class FinishRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    outcome: Outcome = Outcome.DONE
+
+
+class TransferRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    category: Id | None = None
+    to_window: Id | None = None
+
+
+class PauseRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    reason: Text
+
+
+class ProfileRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    categories: Annotated[list[Id], msgspec.Meta(min_length=1, max_length=50)]
+
+
+class WindowResult(msgspec.Struct, frozen=True, kw_only=True):
+    """The window after the command, and the ticket the command was about (if any)."""
+
+    window: WindowView
+    ticket: TicketView | None
+
+
+def _result(window: FromPath[str]) -> Any:
+    def reply(state: HallState, events: list[AnyEvent]) -> WindowResult:
+        ticket_id = next((getattr(e, "ticket", None) for e in events), None)
+        ticket_id = ticket_id or state.windows[window].ticket
+        ticket = state.tickets.get(ticket_id) if ticket_id else None
+        return WindowResult(
+            window=window_view(state, window),
+            ticket=ticket_view(state, ticket) if ticket else None,
+        )
+
+    return reply
+
+
+async def _run(
+    request: Request[Any, Any, Any], hall: FromPath[str], command: cmd.AnyCommand
+) -> WindowResult:
+    engine = request.app.state.service.engine(hall)
+    window = getattr(command, "window", "")
+    done = await engine.execute(command, _result(window))
+    return done.reply  # type: ignore[no-any-return]
+
+
+def _me(request: Request[Any, Any, Any]) -> str:
+    principal: Principal = request.state.principal
+    return principal.name
+
+
+class WindowController(Controller):
+    path = "/api/halls/{hall:str}/windows/{window:str}"
+    tags = ["windows"]
+
+    @post("/login", status_code=200)
+    async def login(
+        self, state: State, hall: FromPath[str], window: FromPath[str], data: JSONBody[LoginRequest]
+    ) -> LoginResult:
+        """Log in at a window with username and password; answers the bearer token to use."""
+        service = state.service
+        engine = service.engine(hall)
+        principal = await service.sessions.verify_password(
+            engine.config, data.username, data.password
+        )
+        done = await engine.execute(
+            cmd.Login(window=window, by=principal.name), lambda s, _: window_view(s, window)
+        )
+        return LoginResult(
+            token=service.sessions.issue(principal), username=principal.name, window=done.reply
+        )
+
+    @post("/call-next", guards=[STAFF], status_code=200)
+    async def call_next(
+        self, request: Request[Any, Any, Any], hall: FromPath[str], window: FromPath[str]
+    ) -> WindowResult:
+        """Call the next ticket this window should serve (its ticket is null if none waits)."""
+        return await _run(request, hall, cmd.CallNext(window=window, by=_me(request)))
+
+    @post("/recall", guards=[STAFF], status_code=200)
+    async def recall(
+        self, request: Request[Any, Any, Any], hall: FromPath[str], window: FromPath[str]
+    ) -> WindowResult:
+        """Announce the called ticket again."""
+        return await _run(request, hall, cmd.Recall(window=window, by=_me(request)))
+
+    @post("/start", guards=[STAFF], status_code=200)
+    async def start(
+        self, request: Request[Any, Any, Any], hall: FromPath[str], window: FromPath[str]
+    ) -> WindowResult:
+        """The visitor has arrived: start serving the called ticket."""
+        return await _run(request, hall, cmd.Start(window=window, by=_me(request)))
+
+    @post("/finish", guards=[STAFF], status_code=200)
+    async def finish(
+        self,
+        request: Request[Any, Any, Any],
+        hall: FromPath[str],
+        window: FromPath[str],
+        data: JSONBody[FinishRequest],
+    ) -> WindowResult:
+        """Finish: done (办结), accepted with materials to follow (容缺) or returned (退回)."""
+        command = cmd.Finish(window=window, by=_me(request), outcome=data.outcome)
+        return await _run(request, hall, command)
+
+    @post("/no-show", guards=[STAFF], status_code=200)
+    async def no_show(
+        self, request: Request[Any, Any, Any], hall: FromPath[str], window: FromPath[str]
+    ) -> WindowResult:
+        """The called visitor did not come."""
+        return await _run(request, hall, cmd.NoShow(window=window, by=_me(request)))
+
+    @post("/transfer", guards=[STAFF], status_code=200)
+    async def transfer(
+        self,
+        request: Request[Any, Any, Any],
+        hall: FromPath[str],
+        window: FromPath[str],
+        data: JSONBody[TransferRequest],
+    ) -> WindowResult:
+        """Send the held ticket to another category and/or a named window; it keeps its place."""
+        command = cmd.Transfer(
+            window=window, by=_me(request), category=data.category, to_window=data.to_window
+        )
+        return await _run(request, hall, command)
+
+    @post("/pause", guards=[STAFF], status_code=200)
+    async def pause(
+        self,
+        request: Request[Any, Any, Any],
+        hall: FromPath[str],
+        window: FromPath[str],
+        data: JSONBody[PauseRequest],
+    ) -> WindowResult:
+        return await _run(
+            request, hall, cmd.Pause(window=window, by=_me(request), reason=data.reason)
+        )
+
+    @post("/resume", guards=[STAFF], status_code=200)
+    async def resume(
+        self, request: Request[Any, Any, Any], hall: FromPath[str], window: FromPath[str]
+    ) -> WindowResult:
+        return await _run(request, hall, cmd.Resume(window=window, by=_me(request)))
+
+    @post("/logout", guards=[STAFF], status_code=200)
+    async def logout(
+        self, request: Request[Any, Any, Any], hall: FromPath[str], window: FromPath[str]
+    ) -> WindowResult:
+        """Close the window and end this token's session."""
+        result = await _run(request, hall, cmd.Logout(window=window, by=_me(request)))
+        token = bearer(request)
+        if token is not None:
+            request.app.state.service.sessions.revoke(token)
+        return result
+
+    @put("/profile", guards=[requires("manager")], status_code=200)
+    async def profile(
+        self,
+        request: Request[Any, Any, Any],
+        hall: FromPath[str],
+        window: FromPath[str],
+        data: JSONBody[ProfileRequest],
+    ) -> WindowResult:
+        """A manager sets the categories this window serves, in order of preference."""
+        command = cmd.ChangeProfile(
+            window=window, categories=tuple(data.categories), by=_me(request)
+        )
+        return await _run(request, hall, command)

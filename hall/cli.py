@@ -1,0 +1,175 @@
+"""The ``hall`` command: serve halls, check hall files, replay a journal, make credentials."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import hashlib
+import logging
+import secrets
+import sys
+import time
+from collections import Counter
+from collections.abc import Sequence
+from pathlib import Path
+
+from hall import config as hall_config
+from hall.settings import DEFAULT_CONFIG, DEFAULT_DATA, Settings
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="hall", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="run the hall server")
+    _add_hall_options(serve)
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--access-log", action="store_true", help="log every request")
+    serve.set_defaults(run=_serve)
+
+    check = commands.add_parser("check-config", help="check hall files and summarise them")
+    check.add_argument("files", nargs="+", type=Path)
+    check.set_defaults(run=_check_config)
+
+    replay = commands.add_parser("replay", help="rebuild each hall's state from its journal")
+    _add_hall_options(replay)
+    replay.set_defaults(run=_replay)
+
+    password = commands.add_parser("hash-password", help="argon2 hash for a staff entry")
+    password.set_defaults(run=_hash_password)
+
+    token = commands.add_parser("new-device-token", help="a random device token and its hash")
+    token.set_defaults(run=_new_device_token)
+
+    try:
+        from scheduling import cli as scheduling_cli
+    except ImportError:  # the simulator is optional for the server
+        pass
+    else:
+        simulate = commands.add_parser("simulate", help="simulate hall days under calling policies")
+        scheduling_cli.add_arguments(simulate)
+        simulate.set_defaults(run=scheduling_cli.run)
+
+    args = parser.parse_args(argv)
+    try:
+        code: int = args.run(args)
+    except hall_config.ConfigError as exc:
+        print(f"hall: bad hall file: {exc}", file=sys.stderr)
+        return 2
+    return code
+
+
+def _add_hall_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--config",
+        action="append",
+        type=Path,
+        help=f"hall file (TOML); repeat for several halls (default {DEFAULT_CONFIG.name})",
+    )
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="where SQLite keeps data")
+    parser.add_argument("--redis", metavar="URL", help="journal in Redis (redis://host:port/db)")
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    return Settings(
+        configs=tuple(args.config or (DEFAULT_CONFIG,)),
+        data_dir=args.data,
+        redis_url=args.redis,
+        host=getattr(args, "host", "127.0.0.1"),
+        port=getattr(args, "port", 8000),
+    )
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from hall.api.app import create_app
+
+    settings = _settings(args)
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    if settings.redis_url is None:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+    app = create_app(settings)
+    uvicorn.run(
+        app,
+        host=settings.host,
+        port=settings.port,
+        access_log=args.access_log,
+        log_level="info",
+        timeout_graceful_shutdown=5,
+    )
+    return 0
+
+
+def _check_config(args: argparse.Namespace) -> int:
+    failed = 0
+    for path in args.files:
+        try:
+            config = hall_config.load(path)
+        except hall_config.ConfigError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            failed += 1
+            continue
+        print(
+            f"ok: {path}: hall {config.hall.id} ({config.hall.name}), {len(config.zones)} zones, "
+            f"{len(config.categories)} categories, {len(config.windows)} windows, "
+            f"{len(config.staff)} staff, {len(config.devices)} devices, policy {config.hall.policy}"
+        )
+    return 1 if failed else 0
+
+
+def _replay(args: argparse.Namespace) -> int:
+    from hall.domain.state import fold
+    from hall.journal import open_journal
+
+    settings = _settings(args)
+    configs = [hall_config.load(path) for path in settings.configs]
+
+    async def run() -> None:
+        journal = open_journal(settings.journal_url)
+        try:
+            for config in configs:
+                started = time.perf_counter()
+                records = await journal.read(config.hall.id)
+                state = fold(config, [r.event for r in records])
+                took = time.perf_counter() - started
+                tickets = Counter(t.state.value for t in state.tickets.values())
+                windows = Counter(w.state.value for w in state.windows.values())
+                waiting = {c: len(q) for c, q in state.queues.items() if q}
+                print(f"hall {config.hall.id}: {state.version} events replayed in {took:.3f} s")
+                print(f"  business day: {state.day}")
+                print(f"  tickets today: {dict(sorted(tickets.items())) or 'none'}")
+                print(f"  waiting: {waiting or 'none'}")
+                print(f"  windows: {dict(sorted(windows.items()))}")
+        finally:
+            await journal.close()
+
+    asyncio.run(run())
+    return 0
+
+
+def _hash_password(args: argparse.Namespace) -> int:
+    from argon2 import PasswordHasher
+
+    password = getpass.getpass("password: ") if sys.stdin.isatty() else sys.stdin.readline()
+    password = password.rstrip("\n")
+    if len(password) < 8:
+        print("hall: a password needs at least 8 characters", file=sys.stderr)
+        return 2
+    print(PasswordHasher().hash(password))
+    return 0
+
+
+def _new_device_token(args: argparse.Namespace) -> int:
+    token = secrets.token_urlsafe(32)
+    print(f"token (give it to the device):    {token}")
+    print(f'token_sha256 (put it in the hall file): "{hashlib.sha256(token.encode()).hexdigest()}"')
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

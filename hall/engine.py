@@ -1,0 +1,218 @@
+"""HallEngine: the one writer of a hall. Commands one at a time: decide, append, apply, publish.
+
+Commands queue up and the writer takes them in batches (group commit): each command of a batch is
+decided against the state left by the ones before it, and the batch's events go to the journal in
+one append, so one fsync serves many commands. Nothing is acknowledged or published before that
+append returns. If it fails, the in-memory state (which already holds the batch) is rebuilt from
+the journal and every command of the batch fails with ``JournalUnavailable``: the journal stays the
+only truth. Readers take the same lock as the writer, so they never see an event not yet durable.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Generic, TypeVar
+
+from hall.bus import Bus
+from hall.config import HallConfig
+from hall.domain.commands import AnyCommand
+from hall.domain.decide import day_events, decide
+from hall.domain.errors import HallError
+from hall.domain.events import AnyEvent
+from hall.domain.state import HallState, apply
+from hall.journal.base import Journal, JournalUnavailable, Recorded
+from scheduling.policy import Policy, policy_named
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+Clock = Callable[[], datetime]
+Reply = Callable[[HallState, list[AnyEvent]], T]
+
+REPLAY_PAGE = 5000
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(slots=True)
+class Done(Generic[T]):
+    """What an executed command produced: its events as recorded, and the caller's reply."""
+
+    records: list[Recorded]
+    reply: T
+
+
+@dataclass(slots=True)
+class _Outcome:
+    pending: _Pending
+    error: HallError | None = None
+    first: int = 0
+    last: int = 0
+    reply: Any = None
+
+
+@dataclass(slots=True)
+class _Pending:
+    command: AnyCommand
+    reply: Reply[Any] | None
+    future: asyncio.Future[Done[Any]]
+
+
+class HallEngine:
+    def __init__(
+        self,
+        config: HallConfig,
+        journal: Journal,
+        bus: Bus,
+        *,
+        policy: Policy | None = None,
+        clock: Clock = utc_now,
+        max_batch: int = 512,
+    ) -> None:
+        self.config = config
+        self.hall = config.hall.id
+        self.journal = journal
+        self.bus = bus
+        self.policy = policy or policy_named(config.hall.policy)
+        self.clock = clock
+        self.max_batch = max_batch
+        self.state = HallState.initial(config)
+        self._lock = asyncio.Lock()
+        self._queue: asyncio.Queue[_Pending] = asyncio.Queue()
+        self._writer: asyncio.Task[None] | None = None
+        # Set when an append failed and the replay after it failed too: the state cannot be
+        # trusted until a replay succeeds, so nothing is decided or read from it meanwhile.
+        self._stale = False
+
+    async def start(self) -> None:
+        """Replay the journal into a fresh state, then start taking commands."""
+        await self._replay()
+        self._writer = asyncio.create_task(self._write_forever(), name=f"hall-writer-{self.hall}")
+
+    async def stop(self) -> None:
+        if self._writer is not None:
+            self._writer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._writer
+            self._writer = None
+        while not self._queue.empty():
+            pending = self._queue.get_nowait()
+            if not pending.future.done():
+                pending.future.set_exception(JournalUnavailable("the hall is shutting down"))
+
+    async def execute(self, command: AnyCommand, reply: Reply[T] | None = None) -> Done[T]:
+        """Run one command; return once its events are durable (raises HallError, JournalError).
+
+        ``reply(state, events)`` runs right after this command's events are applied, before any
+        later command, so it sees exactly the state the command produced (e.g. a ticket's place).
+        """
+        if self._writer is None:
+            raise JournalUnavailable(f"hall {self.hall} is not running")
+        future: asyncio.Future[Done[T]] = asyncio.get_running_loop().create_future()
+        await self._queue.put(_Pending(command, reply, future))
+        return await future
+
+    async def read(self, view: Callable[[HallState], T]) -> T:
+        """``view(state)`` on durable state only (never mid-append)."""
+        async with self._lock:
+            if self._stale:
+                raise JournalUnavailable(f"hall {self.hall} is recovering from a storage failure")
+            return view(self.state)
+
+    async def _replay(self) -> None:
+        self._stale = True
+        state = HallState.initial(self.config)
+        while True:
+            records = await self.journal.read(self.hall, state.version, REPLAY_PAGE)
+            for record in records:
+                apply(state, record.event)
+            if len(records) < REPLAY_PAGE:
+                break
+        self.state, self._stale = state, False
+        log.info("hall %s replayed: version %d", self.hall, state.version)
+
+    async def _write_forever(self) -> None:
+        while True:
+            batch = [await self._queue.get()]
+            while len(batch) < self.max_batch and not self._queue.empty():
+                batch.append(self._queue.get_nowait())
+            try:
+                await self._write(batch)
+            except asyncio.CancelledError:
+                for pending in batch:
+                    if not pending.future.done():
+                        pending.future.set_exception(JournalUnavailable("the hall stopped"))
+                raise
+            except Exception:
+                log.exception("hall %s: batch failed", self.hall)
+                for pending in batch:
+                    if not pending.future.done():
+                        pending.future.set_exception(JournalUnavailable("internal error"))
+
+    async def _write(self, batch: list[_Pending]) -> None:
+        async with self._lock:
+            if self._stale:
+                await self._replay()
+            base = self.state.version
+            events: list[AnyEvent] = []
+            outcomes: list[_Outcome] = []
+            for pending in batch:
+                if pending.future.cancelled():
+                    continue
+                now = self.clock()
+                # A new day is its own fact: it stands even if the command after it is refused.
+                for event in day_events(self.state, now):
+                    apply(self.state, event)
+                    events.append(event)
+                try:
+                    decided = decide(self.state, pending.command, now, self.policy)
+                except HallError as error:
+                    outcomes.append(_Outcome(pending, error))
+                    continue
+                first = len(events)
+                for event in decided:
+                    apply(self.state, event)
+                    events.append(event)
+                reply = pending.reply(self.state, decided) if pending.reply else None
+                outcomes.append(_Outcome(pending, None, first, len(events), reply))
+            records: list[Recorded] = []
+            if events:
+                try:
+                    await self.journal.append(self.hall, events, base)
+                except BaseException as exc:
+                    failure = (
+                        exc
+                        if isinstance(exc, JournalUnavailable)
+                        else JournalUnavailable(f"the journal refused the write: {exc}")
+                    )
+                    for outcome in outcomes:
+                        if not outcome.pending.future.done():
+                            outcome.pending.future.set_exception(failure)
+                    self._stale = True
+                    if isinstance(exc, asyncio.CancelledError):
+                        raise
+                    with contextlib.suppress(Exception):
+                        await self._replay()
+                    return
+                # Positions are the journal's business; subscribers only need hall versions.
+                records = [
+                    Recorded(hall=self.hall, version=base + i + 1, position=0, event=event)
+                    for i, event in enumerate(events)
+                ]
+        if records:
+            self.bus.publish(self.hall, records)
+        for outcome in outcomes:
+            future = outcome.pending.future
+            if future.done():
+                continue
+            if outcome.error is not None:
+                future.set_exception(outcome.error)
+            else:
+                future.set_result(Done(records[outcome.first : outcome.last], outcome.reply))

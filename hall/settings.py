@@ -1,0 +1,25 @@
+"""Server settings: which halls, where their journal lives, where to listen."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_CONFIG = ROOT / "config" / "default.toml"
+DEFAULT_DATA = ROOT / "var"
+
+
+@dataclass(frozen=True)
+class Settings:
+    configs: tuple[Path, ...] = (DEFAULT_CONFIG,)
+    data_dir: Path = DEFAULT_DATA
+    redis_url: str | None = None  # journal in Redis Streams instead of SQLite
+    host: str = "127.0.0.1"
+    port: int = 8000
+    extra: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def journal_url(self) -> str:
+        """A redis:// URL, or the path of the SQLite journal file under the data directory."""
+        return self.redis_url or str(self.data_dir / "journal.sqlite3")

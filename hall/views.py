@@ -1,0 +1,153 @@
+"""Read models built from the hall state: what the public snapshot, ticket look-ups and the event
+feed show. They carry no personal data: staff appear by window, never by name or username.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+import msgspec
+
+from hall.domain.state import HallState, Ticket, targeted_queue
+from hall.journal.base import Recorded
+
+# Fields of events that name a person; the public feed leaves them out.
+PRIVATE_FIELDS = frozenset({"staff", "by"})
+
+
+class QueueView(msgspec.Struct, frozen=True, kw_only=True):
+    category: str
+    prefix: str
+    name: str
+    name_en: str
+    zone: str
+    waiting: int
+    next_numbers: list[str]  # the first few waiting, in order
+
+
+class WindowView(msgspec.Struct, frozen=True, kw_only=True):
+    id: str
+    name: str
+    name_en: str
+    zone: str
+    state: str
+    categories: list[str]
+    ticket: str | None  # the number being called or served
+    pause_reason: str | None
+    since: datetime | None
+    transferred_waiting: int  # tickets transferred to this window by name
+
+
+class HallSnapshot(msgspec.Struct, frozen=True, kw_only=True):
+    hall: str
+    name: str
+    name_en: str
+    version: int
+    day: date | None
+    queues: list[QueueView]
+    windows: list[WindowView]
+
+
+class StepView(msgspec.Struct, frozen=True, kw_only=True):
+    at: datetime
+    what: str
+    window: str | None
+    detail: str | None
+
+
+class TicketView(msgspec.Struct, frozen=True, kw_only=True):
+    id: str
+    number: str
+    category: str
+    priority: str
+    state: str
+    issued_at: datetime
+    ahead: int  # waiting before it in its queue (0 unless waiting)
+    window: str | None
+    called_at: datetime | None
+    started_at: datetime | None
+    finished_at: datetime | None
+    recalls: int
+    transfers: int
+    outcome: str | None
+    history: list[StepView]
+
+
+NEXT_NUMBERS = 10
+
+
+def snapshot(state: HallState) -> HallSnapshot:
+    config = state.config
+    return HallSnapshot(
+        hall=config.hall.id,
+        name=config.hall.name,
+        name_en=config.hall.name_en,
+        version=state.version,
+        day=state.day,
+        queues=[
+            QueueView(
+                category=c.id,
+                prefix=c.prefix,
+                name=c.name,
+                name_en=c.name_en,
+                zone=c.zone,
+                waiting=len(state.queues.get(c.id, ())),
+                next_numbers=[t.number for t in state.waiting(c.id)[:NEXT_NUMBERS]],
+            )
+            for c in config.categories
+        ],
+        windows=[window_view(state, w.id) for w in config.windows],
+    )
+
+
+def window_view(state: HallState, window_id: str) -> WindowView:
+    defined = state.config.window(window_id)
+    assert defined is not None  # windows come from the config
+    window = state.windows[window_id]
+    return WindowView(
+        id=window.id,
+        name=defined.name,
+        name_en=defined.name_en,
+        zone=defined.zone,
+        state=window.state.value,
+        categories=list(window.categories),
+        ticket=_number(state, window.ticket),
+        pause_reason=window.pause_reason,
+        since=window.since,
+        transferred_waiting=len(state.queues.get(targeted_queue(window_id), ())),
+    )
+
+
+def ticket_view(state: HallState, ticket: Ticket) -> TicketView:
+    return TicketView(
+        id=ticket.id,
+        number=ticket.number,
+        category=ticket.category,
+        priority=ticket.priority,
+        state=ticket.state.value,
+        issued_at=ticket.issued_at,
+        ahead=state.ahead_of(ticket),
+        window=ticket.window,
+        called_at=ticket.called_at,
+        started_at=ticket.started_at,
+        finished_at=ticket.finished_at,
+        recalls=ticket.recalls,
+        transfers=ticket.transfers,
+        outcome=ticket.outcome.value if ticket.outcome else None,
+        history=[
+            StepView(at=s.at, what=s.what, window=s.window, detail=s.detail) for s in ticket.history
+        ],
+    )
+
+
+def public_event(record: Recorded) -> dict[str, Any]:
+    """A recorded event as the public feed sends it: its version, and no one's name."""
+    body: dict[str, Any] = msgspec.to_builtins(record.event)
+    for name in PRIVATE_FIELDS:
+        body.pop(name, None)
+    return {"version": record.version, "event": body}
+
+
+def _number(state: HallState, ticket_id: str | None) -> str | None:
+    return state.tickets[ticket_id].number if ticket_id else None

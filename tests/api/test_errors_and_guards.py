@@ -1,0 +1,148 @@
+"""Bad input gets a clear 4xx with a stable body; every mutating route needs the right credential."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from litestar import Litestar
+from litestar.routes import HTTPRoute
+from litestar.testing import TestClient
+
+from tests.api.conftest import BASE, HALL, KIOSK, act, issue, login
+
+MUTATING = {"POST", "PUT", "PATCH", "DELETE"}
+# The one mutating route that takes its credential in the body (username and password).
+LOGIN = "/api/halls/{hall}/windows/{window}/login"
+
+
+def _error(response: object, status: int, code: str) -> dict[str, object]:
+    assert response.status_code == status, response.text  # type: ignore[attr-defined]
+    body: dict[str, object] = response.json()  # type: ignore[attr-defined]
+    assert body["error"] == code
+    assert isinstance(body["message"], str) and body["message"]
+    assert "detail" in body
+    return body
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "code"),
+    [
+        ({"category": "nope"}, 422, "unknown_category"),
+        ({"category": "general", "priority": "vip"}, 422, "unknown_priority"),
+        ({"category": "general", "colour": "red"}, 400, "invalid_request"),
+        ({}, 400, "invalid_request"),
+        ({"category": 12}, 400, "invalid_request"),
+        ({"category": "x" * 500}, 400, "invalid_request"),
+    ],
+)
+def test_bad_ticket_requests(
+    client: TestClient[Litestar], body: object, status: int, code: str
+) -> None:
+    _error(client.post(f"{BASE}/tickets", json=body, headers=KIOSK), status, code)
+
+
+def test_malformed_json_is_400(client: TestClient[Litestar]) -> None:
+    headers = {**KIOSK, "Content-Type": "application/json"}
+    _error(
+        client.post(f"{BASE}/tickets", content=b"{not json", headers=headers),
+        400,
+        "invalid_request",
+    )
+
+
+def test_unknown_things_are_404(client: TestClient[Litestar]) -> None:
+    _error(client.get("/api/halls/atlantis/snapshot"), 404, "unknown_hall")
+    _error(client.get(f"{BASE}/tickets/20260101-A001"), 404, "unknown_ticket")
+    _error(client.get("/api/nothing-here"), 404, "not_found")
+    staff = login(client, "2")
+    _error(client.post(f"{BASE}/windows/99/call-next", headers=staff), 404, "unknown_window")
+
+
+def test_window_rules_are_409_and_403(client: TestClient[Litestar]) -> None:
+    staff = login(client, "2")
+    _error(client.post(f"{BASE}/windows/2/start", headers=staff), 409, "window_state")
+    _error(client.post(f"{BASE}/windows/3/call-next", headers=staff), 409, "window_not_open")
+    login(client, "3", "lina")
+    _error(client.post(f"{BASE}/windows/3/call-next", headers=staff), 403, "not_your_window")
+    # zhaolei may only work at the real-estate windows.
+    response = client.post(
+        f"{BASE}/windows/2/login", json={"username": "zhaolei", "password": "hall-demo"}
+    )
+    _error(response, 403, "staff_not_allowed")
+    response = client.post(
+        f"{BASE}/windows/4/login", json={"username": "zhangwei", "password": "hall-demo"}
+    )
+    _error(response, 409, "staff_elsewhere")
+
+
+def test_bad_outcome_and_empty_reason(client: TestClient[Litestar]) -> None:
+    issue(client, "general")
+    staff = login(client, "2")
+    act(client, "2", "call-next", staff)
+    act(client, "2", "start", staff)
+    _error(
+        client.post(f"{BASE}/windows/2/finish", json={"outcome": "maybe"}, headers=staff),
+        400,
+        "invalid_request",
+    )
+    _error(
+        client.post(f"{BASE}/windows/2/pause", json={"reason": ""}, headers=staff),
+        400,
+        "invalid_request",
+    )
+    # Nothing half-applied: the ticket is still being served.
+    assert client.get(f"{BASE}/snapshot").json()["windows"][1]["state"] == "serving"
+
+
+def test_wrong_password_is_401_and_says_nothing_more(client: TestClient[Litestar]) -> None:
+    for username in ("zhangwei", "nobody"):
+        response = client.post(
+            f"{BASE}/windows/2/login", json={"username": username, "password": "guess"}
+        )
+        body = _error(response, 401, "unauthorized")
+        assert username not in str(body)
+
+
+def _mutating_routes(app: Litestar) -> list[tuple[str, str]]:
+    found = []
+    for route in app.routes:
+        if isinstance(route, HTTPRoute):
+            for method in sorted(route.methods & MUTATING):
+                found.append((method, re.sub(r"\{(\w+):\w+\}", r"{\1}", route.path)))
+    return found
+
+
+def _concrete(path: str, ticket: str) -> str:
+    return path.format(hall=HALL, window="2", ticket=ticket)
+
+
+def test_every_mutating_route_needs_a_credential(client: TestClient[Litestar]) -> None:
+    routes = _mutating_routes(client.app)
+    assert len(routes) >= 12, routes  # tickets, cancel, login, nine window actions, profile
+    ticket = issue(client, "general")["id"]
+    staff = login(client, "2")
+    for method, path in routes:
+        url = _concrete(path, ticket)
+        if path == LOGIN:
+            _error(
+                client.request(method, url, json={"username": "zhangwei", "password": "x"}),
+                401,
+                "unauthorized",
+            )
+            continue
+        _error(client.request(method, url, json={}), 401, "unauthorized")
+        bogus = {"Authorization": "Bearer not-a-real-token"}
+        _error(client.request(method, url, json={}, headers=bogus), 401, "unauthorized")
+        if "/windows/" in path:
+            # A kiosk's token does not work a window, and staff cannot do a manager's work.
+            _error(client.request(method, url, json={}, headers=KIOSK), 403, "forbidden")
+            if path.endswith("/profile"):
+                _error(client.request(method, url, json={}, headers=staff), 403, "forbidden")
+
+
+def test_a_token_is_only_good_for_its_own_hall(client: TestClient[Litestar]) -> None:
+    response = client.post(
+        "/api/halls/atlantis/tickets", json={"category": "general"}, headers=KIOSK
+    )
+    assert response.status_code == 404
