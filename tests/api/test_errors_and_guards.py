@@ -1,4 +1,4 @@
-"""Bad input gets a clear 4xx with a stable body; every mutating route needs the right credential."""
+"""Bad input gets a clear 4xx with a stable body; each mutating route needs the right credential."""
 
 from __future__ import annotations
 
