@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from litestar import Litestar
 from litestar.datastructures import State
 from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import JsonRenderPlugin
 
 from hall import config as hall_config
 from hall.api import errors
@@ -36,6 +37,13 @@ def create_app(settings: Settings) -> Litestar:
         lifespan=[lifespan],
         state=State({"service": service}),
         exception_handlers={Exception: errors.handle},
-        openapi_config=OpenAPIConfig(title="Hall", version="0.1.0", path="/schema"),
+        # The JSON document itself at /schema: the HTML viewers load scripts from a CDN, and halls
+        # run on closed networks.
+        openapi_config=OpenAPIConfig(
+            title="Hall",
+            version="0.1.0",
+            path="/schema",
+            render_plugins=[JsonRenderPlugin(path=["/", "/openapi.json"])],
+        ),
         logging_config=None,
     )

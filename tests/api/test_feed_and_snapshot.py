@@ -76,3 +76,13 @@ def test_feed_refuses_a_version_from_the_future(client: TestClient[Litestar]) ->
         message = ws.receive_json()
     assert message["type"] == "error"
     assert message["error"] == "invalid_after"
+
+
+def test_openapi_is_served_without_any_cdn(client: TestClient[Litestar]) -> None:
+    for path in ("/schema", "/schema/openapi.json"):
+        response = client.get(path)
+        assert response.status_code == 200
+        spec = response.json()
+        assert "/api/halls/{hall}/windows/{window}/call-next" in spec["paths"]
+        assert "http://" not in response.text.replace("http://127.0.0.1", "")
+        assert "https://" not in response.text
