@@ -68,6 +68,13 @@ class PriorityClass(Struct, frozen=True):
     name: str
     name_en: str
     rank: Annotated[int, msgspec.Meta(ge=0, le=100)] = 0
+    # Aging (scheduling/priority.py): a ticket of this class is called as if issued this many
+    # minutes earlier, so it never overtakes a ticket that has waited this much longer than it.
+    # None: 1.5 minutes per rank point (rank 20 -> 30 minutes), so higher ranks go first.
+    head_start_minutes: Annotated[float, msgspec.Meta(ge=0, le=480)] | None = None
+    # Appointment classes (预约): the slot length; the class counts only for a ticket issued no
+    # later than its slot's end, and only from the slot's start. 0: not an appointment class.
+    slot_minutes: Annotated[int, msgspec.Meta(ge=0, le=480)] = 0
 
 
 class Window(Struct, frozen=True):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated
 
 import msgspec
@@ -18,6 +19,8 @@ class Command(msgspec.Struct, frozen=True, kw_only=True, tag_field="type", tag=s
 class IssueTicket(Command, frozen=True, tag="issue_ticket"):
     category: str
     priority: str = "normal"
+    # The start of the visitor's appointment slot (预约), if they hold one; aware datetime.
+    appointment: datetime | None = None
 
 
 class CancelTicket(Command, frozen=True, tag="cancel_ticket"):

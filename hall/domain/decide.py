@@ -113,6 +113,8 @@ def _issue(state: HallState, command: IssueTicket, now: datetime) -> TicketIssue
         raise errors.UnknownPriority(
             f"unknown priority {command.priority!r}", priority=command.priority
         )
+    if command.appointment is not None and command.appointment.tzinfo is None:
+        raise errors.InvalidInput("an appointment time must carry its time zone")
     if not config.hours.issue_outside_hours and not is_open(config, now):
         raise errors.HallClosed("the hall is closed now; tickets are issued in opening hours")
     seq = state.sequences.get(category.id, 0) + 1
@@ -133,6 +135,7 @@ def _issue(state: HallState, command: IssueTicket, now: datetime) -> TicketIssue
         seq=seq,
         day=day,
         priority=command.priority,
+        appointment=command.appointment,
     )
 
 

@@ -38,6 +38,7 @@ class TicketIssued(Event, frozen=True, tag="ticket_issued"):
     seq: int
     day: date
     priority: str = "normal"
+    appointment: datetime | None = None  # the appointment slot's start, if the visitor holds one
 
 
 class TicketCalled(Event, frozen=True, tag="ticket_called"):

@@ -83,6 +83,7 @@ class Ticket:
     recalls: int = 0
     transfers: int = 0
     outcome: Outcome | None = None
+    appointment: datetime | None = None  # the appointment slot's start, if the visitor holds one
     history: list[Step] = field(default_factory=list)
 
     @property
@@ -171,6 +172,7 @@ def apply(state: HallState, event: AnyEvent) -> HallState:
                 day=event.day,
                 seq=event.seq,
                 issued_at=event.at,
+                appointment=event.appointment,
                 history=[Step(event.at, "issued", detail=event.category)],
             )
             state.tickets[ticket.id] = ticket
