@@ -1,0 +1,255 @@
+"""The shared journal: Redis Streams, for many processes and many halls.
+
+Keys (all under the hash tag ``{prefix}``, so they live in one slot and the scripts would also run
+on a cluster):
+
+- ``{p}:hall:<hall>``  one stream per hall; entry ID ``0-<version>``, fields pos/type/schema/data
+- ``{p}:all``          every append in position order; entry ID ``0-<position>``, fields hall/v
+                       (a reference: the event itself is stored once, in its hall's stream)
+- ``{p}:position``     the last position handed out (INCRBY)
+- ``{p}:versions``     hash hall -> version; its keys are the halls
+- ``{p}:tokens``       hash hall -> token of the last append, to recognise a retried append
+
+An append is one Lua script call: version check, positions, both XADDs and the version update
+happen atomically. Durability is the server's: with ``appendonly yes`` and ``appendfsync always``
+Redis replies only after the AOF (where the script's effects are one MULTI/EXEC) is fsynced, and
+replays whole transactions only after a crash.
+
+A connection lost after the script ran but before its reply arrived is retried by redis-py with
+the same token; the script recognises its own append and reports success instead of a spurious
+:class:`WrongVersion`. When the retries run out, :class:`JournalUnavailable` is ambiguous: the
+append may have landed. Read the version before trying again.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import secrets
+from collections.abc import AsyncIterator, Iterator, Sequence
+from typing import Any
+
+import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialBackoff, NoBackoff
+from redis.exceptions import RedisError
+
+from hall.domain import events as ev
+from hall.domain.events import SCHEMA_VERSION, AnyEvent
+from hall.journal.base import Journal, JournalUnavailable, Recorded, WrongVersion
+from hall.journal.memory import check_limit
+
+PAGE = 1000  # entries per XRANGE / XREAD round trip
+
+# KEYS: versions, tokens, position, all, hall stream. ARGV: hall, expected, token, schema,
+# then type, data for each event. Returns {1, new version} or {0, actual version}.
+# "#!lua" (no flags) makes Redis 7 refuse the whole script up front when it is out of memory,
+# instead of failing between two writes: scripts are not rolled back.
+_APPEND = """#!lua
+local hall, expected, token = ARGV[1], tonumber(ARGV[2]), ARGV[3]
+local n = (#ARGV - 4) / 2
+local actual = tonumber(redis.call('HGET', KEYS[1], hall) or '0')
+if actual ~= expected then
+    if n > 0 and actual == expected + n and redis.call('HGET', KEYS[2], hall) == token then
+        return {1, actual}  -- our own append, retried after a lost reply
+    end
+    return {0, actual}
+end
+if n == 0 then return {1, actual} end
+local first = redis.call('INCRBY', KEYS[3], n) - n
+for i = 1, n do
+    local version, position = expected + i, first + i
+    redis.call('XADD', KEYS[5], string.format('0-%d', version), 'pos', position,
+               'type', ARGV[3 + 2 * i], 'schema', ARGV[4], 'data', ARGV[4 + 2 * i])
+    redis.call('XADD', KEYS[4], string.format('0-%d', position), 'hall', hall, 'v', version)
+end
+redis.call('HSET', KEYS[1], hall, expected + n)
+redis.call('HSET', KEYS[2], hall, token)
+return {1, expected + n}
+"""
+
+
+def _seq(entry_id: bytes) -> int:
+    """``b"0-42"`` -> 42: versions and positions are the sequence part of our explicit IDs."""
+    return int(entry_id.rpartition(b"-")[2])
+
+
+def _text(value: object) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _entries(reply: Any) -> list[tuple[bytes, dict[bytes, bytes]]]:
+    """XREAD's entries for our one stream, from a RESP2 list or a RESP3 map."""
+    if not reply:
+        return []
+    streams = reply.values() if isinstance(reply, dict) else [entries for _, entries in reply]
+    return [(entry_id, fields) for entries in streams for entry_id, fields in entries]
+
+
+@contextlib.contextmanager
+def _translated(what: str) -> Iterator[None]:
+    try:
+        yield
+    except RedisError as exc:  # ConnectionError, TimeoutError, OOM, READONLY, LOADING...
+        raise JournalUnavailable(f"redis journal, {what}: {exc}") from exc
+
+
+class RedisJournal(Journal):
+    """A :class:`Journal` in the Redis at ``url``, under keys tagged ``{prefix}``.
+
+    ``retries``: how often redis-py retries a command after a connection error or timeout (with
+    exponential backoff capped at 0.5 s) before we report :class:`JournalUnavailable`.
+    ``block_ms``: how long one XREAD of ``follow`` blocks before it asks again.
+    """
+
+    def __init__(
+        self, url: str, prefix: str = "hall", *, retries: int = 3, block_ms: int = 5000
+    ) -> None:
+        if not prefix or "{" in prefix or "}" in prefix:
+            raise ValueError(f"prefix must be non-empty and without braces: {prefix!r}")
+        tag = "{" + prefix + "}"
+        self._keys = [f"{tag}:versions", f"{tag}:tokens", f"{tag}:position", f"{tag}:all"]
+        self._versions, _, _, self._all = self._keys
+        self._hall_prefix = f"{tag}:hall:"
+        self._block_ms = block_ms
+        self._closed = False
+        # socket_timeout=None: redis-py 8 defaults to 5 s, which makes a blocking XREAD longer than
+        # that fail, and a task cancelled during a command then loses its cancellation about a
+        # third of the time (the task stays "cancelling" and shutdown hangs). Liveness comes from
+        # TCP keepalive (on by default) and from XREAD's own BLOCK timeout instead.
+        # The client connects lazily, on the first command, in the running loop: never at import.
+        self._redis = aioredis.Redis.from_url(
+            url,
+            socket_timeout=None,
+            socket_connect_timeout=5,
+            retry=Retry(ExponentialBackoff(cap=0.5, base=0.05), retries),
+        )
+        # Followers block in XREAD on connections of their own, without retries: when Redis goes
+        # away, or close() drops the connections, a follower hears of it at once instead of
+        # reconnecting to block again; it resumes by following from its last version.
+        self._blocking = aioredis.Redis.from_url(
+            url, socket_timeout=None, socket_connect_timeout=5, retry=Retry(NoBackoff(), 0)
+        )
+        self._append_script = self._redis.register_script(_APPEND)
+
+    def _hall_key(self, hall: str) -> str:
+        return self._hall_prefix + hall
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise JournalUnavailable("the journal is closed")
+
+    async def append(self, hall: str, events: Sequence[AnyEvent], expected_version: int) -> int:
+        """See :meth:`Journal.append`; on an ambiguous failure see the module docstring."""
+        self._check_open()
+        args: list[str | bytes | int] = [
+            hall,
+            expected_version,
+            secrets.token_hex(8),
+            SCHEMA_VERSION,
+        ]
+        for event in events:
+            args += [str(event.__struct_config__.tag), ev.encode(event)]
+        with _translated(f"append to {hall}"):
+            ok, version = await self._append_script(
+                keys=[*self._keys, self._hall_key(hall)], args=args
+            )
+        if not ok:
+            raise WrongVersion(hall, expected_version, int(version))
+        return int(version)
+
+    async def _xrange(self, key: str, start: int, end: int | None, limit: int | None) -> list[Any]:
+        """Entries of ``key`` with sequence ``start..end``, in pages, at most ``limit``."""
+        out: list[Any] = []
+        last = "+" if end is None else f"0-{end}"
+        while limit is None or len(out) < limit:
+            count = PAGE if limit is None else min(PAGE, limit - len(out))
+            page: Any = await self._redis.xrange(key, f"0-{start}", last, count=count)
+            out += page
+            if len(page) < count:
+                break
+            start = _seq(page[-1][0]) + 1
+        return out
+
+    def _recorded(self, hall: str, entry_id: bytes, fields: dict[bytes, bytes]) -> Recorded:
+        return Recorded(
+            hall=hall,
+            version=_seq(entry_id),
+            position=int(fields[b"pos"]),
+            event=ev.decode(fields[b"data"]),
+            schema=int(fields[b"schema"]),
+        )
+
+    async def read(self, hall: str, after: int = 0, limit: int | None = None) -> list[Recorded]:
+        self._check_open()
+        check_limit(limit)
+        with _translated(f"read {hall}"):
+            entries = await self._xrange(self._hall_key(hall), max(after, 0) + 1, None, limit)
+        return [self._recorded(hall, entry_id, fields) for entry_id, fields in entries]
+
+    async def read_all(self, after: int = 0, limit: int | None = None) -> list[Recorded]:
+        self._check_open()
+        check_limit(limit)
+        with _translated("read all"):
+            refs = await self._xrange(self._all, max(after, 0) + 1, None, limit)
+            # The events of one hall inside a window of positions have consecutive versions, so
+            # one XRANGE per hall fetches exactly them.
+            spans: dict[str, tuple[int, int]] = {}
+            for _, fields in refs:
+                hall, version = fields[b"hall"].decode(), int(fields[b"v"])
+                low, high = spans.get(hall, (version, version))
+                spans[hall] = (min(low, version), max(high, version))
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for hall, (low, high) in spans.items():
+                    pipe.xrange(self._hall_key(hall), f"0-{low}", f"0-{high}")
+                pages = await pipe.execute()
+        found = [
+            self._recorded(hall, entry_id, fields)
+            for hall, page in zip(spans, pages, strict=True)
+            for entry_id, fields in page
+        ]
+        return sorted(found, key=lambda r: r.position)
+
+    async def version(self, hall: str) -> int:
+        self._check_open()
+        with _translated(f"version of {hall}"):
+            found = await self._redis.hget(self._versions, hall)
+        return int(found) if found is not None else 0
+
+    async def halls(self) -> list[str]:
+        self._check_open()
+        with _translated("halls"):
+            found: Any = await self._redis.hgetall(self._versions)
+        return sorted(hall.decode() for hall, version in found.items() if int(version) > 0)
+
+    async def follow(self, hall: str, after: int = 0) -> AsyncIterator[Recorded]:
+        """See :meth:`Journal.follow`: XREAD BLOCK on the hall's stream, from ``0-<after>``.
+
+        Raises :class:`JournalUnavailable` as soon as the connection is lost (no retries here) or
+        the journal is closed; resume with ``follow(hall, last_version_seen)``.
+        """
+        key, last = self._hall_key(hall), f"0-{max(after, 0)}"
+        while True:
+            self._check_open()
+            with _translated(f"follow {hall}"):
+                reply = await self._blocking.xread({key: last}, count=PAGE, block=self._block_ms)
+            for entry_id, fields in _entries(reply):
+                last = entry_id.decode()
+                yield self._recorded(hall, entry_id, fields)
+
+    async def diagnostics(self) -> dict[str, str]:
+        """Server version and persistence settings (``appendfsync`` should be ``always``)."""
+        self._check_open()
+        with _translated("diagnostics"):
+            info = await self._redis.info("server")
+            found = {"redis_version": _text(info.get("redis_version", "?"))}
+            with contextlib.suppress(RedisError):  # CONFIG is often disabled on managed Redis
+                config: Any = await self._redis.config_get("append*")
+                found |= {_text(k): _text(v) for k, v in config.items()}
+        return found
+
+    async def close(self) -> None:
+        """Idempotent. Closes the connections; a follower blocked in XREAD gets an error."""
+        if not self._closed:
+            self._closed = True
+            await self._blocking.aclose()
+            await self._redis.aclose()
