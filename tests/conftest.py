@@ -8,6 +8,9 @@ import pytest
 
 from hall import config as hall_config
 
+# Real Redis servers for any test folder: redis_url, redis_prefix (see tests/support/redis.py).
+pytest_plugins = ("tests.support.redis",)
+
 ROOT = Path(__file__).resolve().parent.parent
 
 

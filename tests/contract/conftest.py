@@ -16,9 +16,6 @@ from hall.journal.base import Journal
 from hall.journal.memory import MemoryJournal, MemoryStore
 from hall.journal.redis import RedisJournal
 from hall.journal.sqlite import SqliteJournal
-from tests.support.redis import redis_prefix, redis_url
-
-__all__ = ["redis_prefix", "redis_url"]  # fixtures, imported to be found by pytest
 
 
 class Store:
