@@ -37,7 +37,12 @@ class WrongVersion(JournalError):
 
 
 class JournalUnavailable(JournalError):
-    """The store cannot be reached or refused the write; nothing was appended."""
+    """The store cannot be reached or refused the write.
+
+    Usually nothing was appended; but when a connection drops after a networked store applied
+    the append and before it answered, the append may stand. Re-read the version to know (the
+    engine does: it rebuilds its state from the journal after any failed append).
+    """
 
 
 class Journal(abc.ABC):
