@@ -1,0 +1,170 @@
+"""The calling policies: which waiting ticket a window calls next.
+
+Each is a pure ``choose(state, window, now) -> Ticket | None`` (see :mod:`scheduling.policy`). All
+of them call only tickets the window may call: first those transferred to the window by name (its
+``@<window>`` queue), then those of the categories of its current work profile (which a manager
+may change at run time, journaled as ``ProfileChanged``). Queues hold ticket ids in arrival order,
+which the early stops below rely on.
+
+* ``profile-order`` (the Qmatic work profile): the first non-empty category in the window's order;
+  within it, priority with aging (:mod:`scheduling.priority`), then first come first served.
+* ``novosga``: Novo SGA's default queue ordering, the peer baseline (see :func:`novosga`).
+* ``longest-wait``: the longest-waiting eligible ticket, priority ignored: plain FCFS per window.
+* ``deadline``: ours, earliest due date with priority head starts (see :func:`deadline`).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator, Sequence
+from datetime import date, datetime
+from typing import TYPE_CHECKING
+
+from scheduling.priority import PriorityTable, effective_issue, priority_table
+
+if TYPE_CHECKING:
+    from hall.domain.state import HallState, Ticket
+
+DEFAULT_TARGET = 15 * 60.0  # seconds; a category missing from the config (only in odd tests)
+
+
+def eligible_queues(state: HallState, window_id: str) -> Iterator[str]:
+    """The non-empty queues a window may call from: tickets transferred to it by name, then its
+    profile's categories in profile order."""
+    targeted = f"@{window_id}"
+    if state.queues.get(targeted):
+        yield targeted
+    for category in state.windows[window_id].categories:
+        if state.queues.get(category):
+            yield category
+
+
+def first_by_priority(state: HallState, queue: str) -> Ticket | None:
+    """The highest-rank ticket of a queue, first come first served among equals (strict
+    priority, no aging: the rule of the original engine, kept for callers that want it)."""
+    table = priority_table(state.config)
+    best: Ticket | None = None
+    best_rank = -1
+    top = max(table.rank.values(), default=0)
+    for ticket_id in state.queues.get(queue, ()):
+        ticket = state.tickets[ticket_id]
+        rank = table.rank_of(ticket.priority)
+        if rank > best_rank:
+            best, best_rank = ticket, rank
+            if rank >= top:  # nothing later in the queue can beat it
+                break
+    return best
+
+
+def aged_first(
+    state: HallState, table: PriorityTable, queue: Sequence[str], now: float, bound: float
+) -> tuple[Ticket | None, float]:
+    """The ticket of ``queue`` with the earliest effective issue time, and that time, if it is
+    earlier than ``bound`` (else ``(None, bound)``). Ties go to the earlier ticket in the queue.
+
+    The scan stops once a ticket's real issue time less the largest head start cannot beat the
+    best so far: the queue is in issue order, so at most the tickets issued within
+    ``reach`` (the largest head start) of the best are read, however long the queue is.
+    """
+    tickets = state.tickets
+    if not table.head_start:  # no aging classes: the head of the queue is the answer
+        first = tickets[queue[0]]
+        key = first.issued_at.timestamp()
+        return (first, key) if key < bound else (None, bound)
+    reach = table.reach
+    best: Ticket | None = None
+    best_key = bound
+    for ticket_id in queue:
+        ticket = tickets[ticket_id]
+        if ticket.issued_at.timestamp() - reach >= best_key:
+            break
+        key = effective_issue(table, ticket, now)
+        if key < best_key:
+            best, best_key = ticket, key
+    return best, best_key
+
+
+def profile_order(state: HallState, window_id: str, now: datetime) -> Ticket | None:
+    """The first non-empty queue in the window's profile order; within it, priority with aging
+    (the earliest effective issue time), first come first served among equals."""
+    table = priority_table(state.config)
+    for queue in eligible_queues(state, window_id):
+        ticket, _ = aged_first(state, table, state.queues[queue], now.timestamp(), math.inf)
+        return ticket
+    return None
+
+
+def longest_wait(state: HallState, window_id: str, now: datetime) -> Ticket | None:
+    """The longest-waiting eligible ticket (priority ignored): its ``@window`` queue first, then
+    the earliest-issued head among its categories' queues; ties go to profile order."""
+    best: Ticket | None = None
+    for queue in eligible_queues(state, window_id):
+        head = state.tickets[state.queues[queue][0]]
+        if queue.startswith("@"):
+            return head
+        if best is None or head.order_key < best.order_key:
+            best = head
+    return best
+
+
+def novosga(state: HallState, window_id: str, now: datetime) -> Ticket | None:
+    """Novo SGA's default queue ordering (``App\\Dto\\Settings\\QueueSettings``), the baseline.
+
+    Novo SGA sorts the waiting tickets of the services a user serves by: appointment time
+    ascending (tickets without one last, PostgreSQL's order for NULLs, Novo SGA's default
+    database), then the user-service weight ascending (our work-profile position: 1 is the
+    window's first category), then the priority weight descending (our rank), then the
+    unit-service weight descending (equal for all our categories), then arrival time. There is no
+    aging: a priority ticket always passes a normal one of the same category, and a window's first
+    category always passes its second. Tickets transferred to this window by name come first (our
+    rule for every policy; Novo SGA sorts them in with the rest).
+    """
+    table = priority_table(state.config)
+    targeted = f"@{window_id}"
+    queues = [targeted] if state.queues.get(targeted) else state.windows[window_id].categories
+    best: Ticket | None = None
+    best_key: tuple[float, int, int, tuple[datetime, date, int]] | None = None
+    for position, queue in enumerate(queues):  # the position is Novo's user-service weight - 1
+        for ticket_id in state.queues.get(queue, ()):
+            ticket = state.tickets[ticket_id]
+            appointment = math.inf if ticket.appointment is None else ticket.appointment.timestamp()
+            key = (appointment, position, -table.rank_of(ticket.priority), ticket.order_key)
+            if best_key is None or key < best_key:
+                best, best_key = ticket, key
+    return best
+
+
+def deadline(state: HallState, window_id: str, now: datetime) -> Ticket | None:
+    """Ours: earliest due date, with priority head starts. Tickets sent to the window come first.
+
+    Every waiting ticket has a due time: when it counts as issued (its issue time less its class's
+    head start, :mod:`scheduling.priority`) plus its category's target wait (``Category.
+    target_wait_minutes``, the SLA). The window calls the eligible ticket due first, that is the
+    one furthest past (or least short of) its target: ``wait + head start - target`` is largest.
+    Ties go to the window's profile order, then to arrival order.
+
+    Why this rule: on one server, earliest-due-date minimises the largest lateness (Jackson's
+    rule), which is what an SLA per category asks; with equal targets and no priorities it is
+    longest-wait (FCFS per window), which pools comprehensive windows fully, so the mean wait is
+    that of M/M/c. Unlike a static profile order it cannot starve a window's later categories: a
+    ticket's claim grows one minute per minute whichever category it is in, so a surge in one
+    category spreads over every window that serves it instead of blocking the others. Unlike
+    strict priority, the head start bounds how far a priority ticket can jump: no ticket is ever
+    called after one issued more than ``max head start - (target difference)`` later.
+    """
+    table = priority_table(state.config)
+    now_s = now.timestamp()
+    targeted = state.queues.get(f"@{window_id}")
+    if targeted:
+        return aged_first(state, table, targeted, now_s, math.inf)[0]
+    best: Ticket | None = None
+    best_due = math.inf
+    for category in state.windows[window_id].categories:
+        queue = state.queues.get(category)
+        if not queue:
+            continue
+        target = table.target.get(category, DEFAULT_TARGET)
+        ticket, issue = aged_first(state, table, queue, now_s, best_due - target)
+        if ticket is not None:
+            best, best_due = ticket, issue + target
+    return best
