@@ -1,0 +1,90 @@
+"""``hall simulate``: simulate hall days under one calling policy, or compare them all.
+
+    hall simulate --config FILE --policy NAME [--days N] [--seed S] [--load R]
+    hall simulate --workload skewed --compare [--days N] [--seed S]
+
+With ``--config`` the day is :func:`scheduling.workloads.from_config` (equal demand per category
+at ``--load``); ``--workload`` picks a benchmark day instead (see ``--help``). ``--compare`` runs
+every registered policy on the same visitors (common random numbers) and prints them side by
+side with the pooled Erlang C / Allen–Cunneen reference. The seed and the day seeds are printed,
+so any run can be repeated exactly. hall/cli.py wires :func:`add_arguments` and :func:`run`.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from hall import config as hall_config
+from scheduling.policy import POLICIES, policy_named
+from scheduling.report import Summary, format_compare, format_summary, summarize
+from scheduling.simulator import Workload, day_seed, simulate
+from scheduling.workloads import WORKLOADS, from_config, reference
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--config", type=Path, help="hall file (TOML) to simulate")
+    source.add_argument(
+        "--workload", choices=sorted(WORKLOADS), help="a benchmark day instead of a hall file"
+    )
+    parser.add_argument(
+        "--policy",
+        choices=sorted(POLICIES),
+        help="calling policy (default: the hall file's, or deadline)",
+    )
+    parser.add_argument("--compare", action="store_true", help="run every policy side by side")
+    parser.add_argument("--days", type=int, default=5, help="independent days (default 5)")
+    parser.add_argument("--seed", type=int, default=1, help="base seed (default 1)")
+    parser.add_argument(
+        "--load", type=float, default=0.8, help="with --config: mean window load (default 0.8)"
+    )
+    parser.add_argument(
+        "--no-estimates", action="store_true", help="skip the wait estimates (a little faster)"
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    """Print the run's tables; 2 on a bad argument, else 0."""
+    if args.days < 1:
+        print("hall simulate: --days must be at least 1")
+        return 2
+    if not 0 < args.load < 1.5:
+        print("hall simulate: --load must be in (0, 1.5)")
+        return 2
+    workload = _workload(args)
+    seeds = ", ".join(str(day_seed(args.seed, d)) for d in range(min(args.days, 3)))
+    more = ", ..." if args.days > 3 else ""
+    print(f"{workload.description}")
+    print(f"seed {args.seed}; day seeds {seeds}{more} (random.Random(day seed) draws each day)")
+    names = sorted(POLICIES) if args.compare else [_policy_name(args, workload)]
+    summaries: list[Summary] = []
+    for name in names:
+        results = simulate(
+            workload,
+            policy_named(name),
+            days=args.days,
+            seed=args.seed,
+            estimates=not args.no_estimates,
+        )
+        summaries.append(summarize(workload, name, args.seed, results))
+    if args.compare:
+        print(format_compare(summaries, reference(workload).describe()))
+    else:
+        print(format_summary(summaries[0]))
+        print(reference(workload).describe())
+    return 0
+
+
+def _workload(args: argparse.Namespace) -> Workload:
+    if args.workload:
+        return WORKLOADS[args.workload]()
+    config = hall_config.load(args.config)  # ConfigError is reported by hall/cli.py
+    return from_config(config, load=args.load)
+
+
+def _policy_name(args: argparse.Namespace, workload: Workload) -> str:
+    if args.policy:
+        return str(args.policy)
+    configured = workload.config.hall.policy
+    return configured if configured in POLICIES else "deadline"

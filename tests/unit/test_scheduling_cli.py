@@ -1,0 +1,93 @@
+"""``hall simulate`` through scheduling.cli (the hall CLI only wires these two functions)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import pytest
+
+from scheduling import cli
+from scheduling.policy import POLICIES
+
+HALL = """
+[hall]
+id = "cli-hall"
+name = "命令行测试大厅"
+name_en = "CLI Test Hall"
+policy = "novosga"
+
+[[zones]]
+id = "main"
+name = "综合"
+name_en = "Main"
+
+[[categories]]
+id = "general"
+prefix = "A"
+name = "综合事务"
+name_en = "General"
+zone = "main"
+
+[[categories]]
+id = "tax"
+prefix = "B"
+name = "税务"
+name_en = "Tax"
+zone = "main"
+mean_service_minutes = 12
+
+[[windows]]
+id = "1"
+name = "1号窗口"
+name_en = "Window 1"
+zone = "main"
+categories = ["general", "tax"]
+
+[[windows]]
+id = "2"
+name = "2号窗口"
+name_en = "Window 2"
+zone = "main"
+categories = ["tax"]
+
+[[priorities]]
+id = "green"
+name = "绿色通道"
+name_en = "Green lane"
+rank = 20
+"""
+
+
+def run(*argv: str) -> int:
+    parser = argparse.ArgumentParser(prog="hall simulate")
+    cli.add_arguments(parser)
+    return cli.run(parser.parse_args(argv))
+
+
+def test_a_hall_file_with_its_own_policy(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "hall.toml"
+    path.write_text(HALL, encoding="utf-8")
+    assert run("--config", str(path), "--days", "2", "--seed", "5") == 0
+    out = capsys.readouterr().out
+    assert "seed 5; day seeds 5000015, 5000016" in out
+    assert "policy novosga on cli-hall: 2 day(s)" in out  # the hall file names the policy
+    for label in ("general", "tax", "ALL", "utilisation", "wait estimate at issue", "M/G/2"):
+        assert label in out
+
+
+def test_compare_prints_every_policy(capsys: pytest.CaptureFixture[str]) -> None:
+    assert run("--workload", "comprehensive", "--compare", "--days", "1", "--no-estimates") == 0
+    out = capsys.readouterr().out
+    header = next(line for line in out.splitlines() if line.startswith("minutes"))
+    assert all(name in header for name in POLICIES)
+    assert "mean wait 2.83" in out  # the Erlang C reference of 10 windows at 85%
+
+
+def test_bad_arguments(capsys: pytest.CaptureFixture[str]) -> None:
+    assert run("--workload", "skewed", "--days", "0") == 2
+    with pytest.raises(SystemExit):
+        run("--workload", "skewed", "--policy", "fastest")
+    capsys.readouterr()

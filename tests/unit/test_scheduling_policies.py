@@ -1,0 +1,267 @@
+"""The calling policies on small hand-made states, and properties over random ones."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from hall.domain.state import HallState, Ticket, TicketState
+from scheduling.policy import POLICIES, Policy, policy_named
+from scheduling.priority import effective_issue, priority_table
+from tests.unit.test_scheduling_support import APPOINTMENT, GREEN, at, hall, issue, send_to
+
+profile_order = POLICIES["profile-order"]
+novosga = POLICIES["novosga"]
+longest_wait = POLICIES["longest-wait"]
+deadline = POLICIES["deadline"]
+
+
+def test_the_registry_resolves_names() -> None:
+    assert set(POLICIES) >= {"profile-order", "novosga", "longest-wait", "deadline"}
+    assert policy_named("deadline") is deadline
+    with pytest.raises(KeyError, match="known: profile-order"):
+        policy_named("fastest")
+
+
+class TestProfileOrder:
+    def test_first_non_empty_category_in_the_window_order(self) -> None:
+        state = hall([["a", "b"]])
+        b = issue(state, "b", 0)
+        a = issue(state, "a", 10)
+        assert profile_order(state, "1", at(20)) is a
+        state.queues["a"].clear()
+        assert profile_order(state, "1", at(20)) is b
+
+    def test_priority_within_the_category_with_aging(self) -> None:
+        state = hall([["a"]])
+        normal = issue(state, "a", 0)
+        green = issue(state, "a", 29)  # green's head start is 30 minutes (rank 20 x 1.5)
+        green.priority = "green"
+        assert profile_order(state, "1", at(40)) is green
+        green.issued_at = at(31)  # now the normal ticket has waited more than 30 min longer
+        assert profile_order(state, "1", at(40)) is normal
+
+    def test_first_come_first_served_among_equals(self) -> None:
+        state = hall([["a"]])
+        first = issue(state, "a", 5)
+        issue(state, "a", 5)
+        assert profile_order(state, "1", at(6)) is first
+
+
+class TestLongestWait:
+    def test_the_oldest_head_across_the_profile(self) -> None:
+        state = hall([["a", "b"]])
+        issue(state, "a", 10)
+        b = issue(state, "b", 0)
+        assert longest_wait(state, "1", at(20)) is b
+
+    def test_ignores_priority(self) -> None:
+        state = hall([["a"]])
+        normal = issue(state, "a", 0)
+        issue(state, "a", 1, priority="green")
+        assert longest_wait(state, "1", at(2)) is normal
+
+    def test_ties_go_to_profile_order(self) -> None:
+        state = hall([["b", "a"]])
+        issue(state, "a", 3)
+        b = issue(state, "b", 3)
+        assert longest_wait(state, "1", at(4)) is b
+
+
+class TestNovoSGA:
+    def test_appointments_first_by_appointment_time_then_profile(self) -> None:
+        state = hall([["a", "b"]])
+        issue(state, "a", 0)
+        late_slot = issue(state, "a", 1, priority="appointment", appointment=60)
+        early_slot = issue(state, "b", 20, priority="appointment", appointment=30)
+        # Appointment time beats the window's profile order and arrival, with no slot check.
+        assert novosga(state, "1", at(21)) is early_slot
+        state.queues["b"].clear()
+        assert novosga(state, "1", at(21)) is late_slot
+
+    def test_profile_position_before_priority(self) -> None:
+        state = hall([["a", "b"]])
+        a = issue(state, "a", 10)
+        issue(state, "b", 0, priority="green")
+        assert novosga(state, "1", at(11)) is a
+
+    def test_strict_priority_without_aging(self) -> None:
+        state = hall([["a"]])
+        issue(state, "a", 0)
+        green = issue(state, "a", 200, priority="green")
+        assert novosga(state, "1", at(201)) is green
+
+    def test_arrival_order_among_equals(self) -> None:
+        state = hall([["a"]])
+        first = issue(state, "a", 1)
+        issue(state, "a", 2)
+        assert novosga(state, "1", at(3)) is first
+
+
+class TestDeadline:
+    def test_most_overdue_against_its_category_target(self) -> None:
+        state = hall([["a", "b"]], targets={"a": 10, "b": 30})
+        a = issue(state, "a", 5)  # due at 15
+        b = issue(state, "b", 0)  # due at 30
+        assert deadline(state, "1", at(6)) is a
+        a.issued_at = at(25)  # due at 35: b is now the most overdue
+        assert deadline(state, "1", at(26)) is b
+
+    def test_equal_targets_is_longest_wait(self) -> None:
+        state = hall([["a", "b", "c"]])
+        issue(state, "a", 7)
+        issue(state, "b", 3)
+        c = issue(state, "c", 1)
+        assert deadline(state, "1", at(8)) is c is longest_wait(state, "1", at(8))
+
+    def test_ties_go_to_profile_order(self) -> None:
+        state = hall([["b", "a"]])
+        issue(state, "a", 3)
+        b = issue(state, "b", 3)
+        assert deadline(state, "1", at(4)) is b
+
+    def test_green_head_start_and_its_bound(self) -> None:
+        state = hall([["a", "b"]])
+        normal = issue(state, "b", 0)
+        green = issue(state, "a", 20, priority="green")
+        assert deadline(state, "1", at(21)) is green
+        green.issued_at = at(31)
+        assert deadline(state, "1", at(32)) is normal
+
+    def test_appointment_counts_only_from_the_slot_start(self) -> None:
+        state = hall([["a"]])
+        walk_in = issue(state, "a", 3)
+        booked = issue(state, "a", 5, priority="appointment", appointment=10)
+        assert deadline(state, "1", at(8)) is walk_in  # before the slot: a walk-in
+        assert deadline(state, "1", at(12)) is booked  # in the slot: from 10 - 15 min
+
+    def test_appointment_after_the_slot_is_a_walk_in(self) -> None:
+        state = hall([["a"]])
+        walk_in = issue(state, "a", 41)
+        issue(state, "a", 45, priority="appointment", appointment=10)  # slot 10..40
+        assert deadline(state, "1", at(50)) is walk_in
+
+
+@pytest.mark.parametrize("name", sorted(POLICIES))
+class TestEveryPolicy:
+    def test_tickets_sent_to_the_window_come_first(self, name: str) -> None:
+        state = hall([["a"], ["b"]])
+        issue(state, "a", 0, priority="green")
+        sent = send_to(state, issue(state, "b", 5), "1", minute=6)  # b is not in window 1's profile
+        assert policy_named(name)(state, "1", at(7)) is sent
+        assert policy_named(name)(state, "2", at(7)) is None
+
+    def test_nothing_eligible_is_none(self, name: str) -> None:
+        state = hall([["a"], ["b"]])
+        issue(state, "b", 0)
+        assert policy_named(name)(state, "1", at(1)) is None
+
+    def test_a_profile_change_takes_effect_at_once(self, name: str) -> None:
+        state = hall([["a"], ["b"]])
+        b = issue(state, "b", 0)
+        state.windows["1"].categories = ("a", "b")  # what ProfileChanged does
+        assert policy_named(name)(state, "1", at(1)) is b
+
+
+# ----------------------------------------------------------------------------- properties
+
+NOW_MINUTE = 150
+
+
+@st.composite
+def random_hall(draw: st.DrawFn) -> HallState:
+    categories = ["a", "b", "c", "d"][: draw(st.integers(2, 4))]
+    profiles = [
+        draw(st.permutations(categories).map(lambda p: p[: 1 + len(p) // 2]))
+        for _ in range(draw(st.integers(1, 4)))
+    ]
+    targets = {c: draw(st.sampled_from([5, 15, 30])) for c in categories}
+    head_start = draw(st.sampled_from([0.0, 5.0, 30.0]))
+    state = hall(
+        profiles,
+        targets=targets,
+        priorities=({**GREEN, "head_start_minutes": head_start}, APPOINTMENT),
+    )
+    for _ in range(draw(st.integers(0, 14))):
+        category = draw(st.sampled_from(sorted({c for p in profiles for c in p})))
+        minute = draw(st.integers(0, NOW_MINUTE))
+        priority = draw(st.sampled_from(["normal", "normal", "green", "appointment"]))
+        slot = draw(st.integers(0, NOW_MINUTE)) if priority == "appointment" else None
+        ticket = issue(state, category, minute, priority, slot)
+        if draw(st.integers(0, 9)) == 0:
+            send_to(state, ticket, draw(st.sampled_from(sorted(state.windows))), minute)
+    return state
+
+
+def eligible(state: HallState, window: str) -> list[Ticket]:
+    profile = state.windows[window].categories
+    return [
+        t
+        for t in state.tickets.values()
+        if t.state is TicketState.WAITING
+        and (t.target_window == window or (t.target_window is None and t.category in profile))
+    ]
+
+
+@settings(max_examples=150, deadline=None)
+@given(state=random_hall())
+def test_a_window_only_ever_gets_an_eligible_ticket(state: HallState) -> None:
+    now = at(NOW_MINUTE)
+    for name, policy in POLICIES.items():
+        for window in state.windows:
+            chosen = policy(state, window, now)
+            allowed = eligible(state, window)
+            if not allowed:
+                assert chosen is None, name
+                continue
+            assert chosen in allowed, name  # never outside the profile, never idle if work
+            if any(t.target_window == window for t in allowed):
+                assert chosen.target_window == window, name
+
+
+@settings(max_examples=150, deadline=None)
+@given(state=random_hall())
+def test_the_aging_bound(state: HallState) -> None:
+    """No ticket is called before an eligible one of its queue issued more than ``reach``
+    earlier (deadline: more than ``reach`` plus the difference of their targets)."""
+    now = at(NOW_MINUTE)
+    table = priority_table(state.config)
+    reach = timedelta(seconds=table.reach)
+    policy: Policy
+    for policy in (profile_order, deadline):
+        for window in state.windows:
+            chosen = policy(state, window, now)
+            if chosen is None or chosen.target_window:
+                continue
+            for other in eligible(state, window):
+                if other.target_window:
+                    continue
+                slack = timedelta(0)
+                if other.category != chosen.category:
+                    if policy is profile_order:
+                        continue  # profile order compares queues by order, not by age
+                    slack = timedelta(
+                        seconds=table.target[other.category] - table.target[chosen.category]
+                    )
+                assert chosen.issued_at <= other.issued_at + reach + slack
+
+
+@settings(max_examples=100, deadline=None)
+@given(state=random_hall())
+def test_deadline_calls_the_earliest_due(state: HallState) -> None:
+    """Against a brute-force search over every eligible ticket (the early stop loses nothing)."""
+    now = at(NOW_MINUTE)
+    table = priority_table(state.config)
+    for window in state.windows:
+        chosen = deadline(state, window, now)
+        candidates = [t for t in eligible(state, window) if not t.target_window]
+        if chosen is None or chosen.target_window or not candidates:
+            continue
+
+        def due(t: Ticket) -> float:
+            return effective_issue(table, t, now.timestamp()) + table.target[t.category]
+
+        assert due(chosen) == min(due(t) for t in candidates)
