@@ -176,7 +176,10 @@ def load(path: str | Path) -> HallConfig:
 
 
 def loads(raw: bytes | str, file: str = "<string>") -> HallConfig:
-    text = raw.decode() if isinstance(raw, bytes) else raw
+    try:
+        text = raw.decode() if isinstance(raw, bytes) else raw
+    except UnicodeDecodeError as exc:
+        raise ConfigError(file, "-", f"not UTF-8 text (TOML files are UTF-8): {exc}") from exc
     try:
         table = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -191,13 +194,18 @@ def loads(raw: bytes | str, file: str = "<string>") -> HallConfig:
 
 
 _AT = re.compile(r"^(?P<reason>.*?)(?: - at `\$(?P<key>[^`]*)`)?$", re.S)
+# msgspec names an unknown or missing field in the reason and the table holding it in the path.
+_FIELD = re.compile(r"^Object (?:contains unknown|missing required) field `(?P<field>[^`]*)`$")
 
 
 def _split_validation(message: str) -> tuple[str, str]:
     match = _AT.match(message)
     assert match is not None  # the pattern matches any string
-    key = (match["key"] or "").lstrip(".") or "-"
-    return key, match["reason"]
+    key = (match["key"] or "").lstrip(".")
+    field = _FIELD.match(match["reason"])
+    if field is not None:  # point at the key itself, not only at its table
+        key = f"{key}.{field['field']}" if key else field["field"]
+    return key or "-", match["reason"]
 
 
 def _duplicates(values: Iterable[str]) -> Iterable[tuple[int, str]]:

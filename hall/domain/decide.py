@@ -6,7 +6,8 @@ business day is its own decision (:func:`day_events`), taken before any command 
 
 from __future__ import annotations
 
-from datetime import datetime
+import copy
+from datetime import date, datetime
 
 from hall.config import Category
 from hall.domain import errors
@@ -71,12 +72,22 @@ def day_events(state: HallState, now: datetime) -> list[AnyEvent]:
 
 
 def execute(state: HallState, command: AnyCommand, now: datetime, policy: Policy) -> list[AnyEvent]:
-    """Decide and apply in one step, for callers with no journal in between (simulator, tests)."""
+    """Decide and apply in one step, for callers with no journal in between (simulator, tests).
+
+    Returns every event applied, a new day's first. A refused command changes nothing, not even
+    the turn of the day (the next command turns it): otherwise the caller, who gets an error and
+    no events, would hold a state its events do not explain.
+    """
     events = day_events(state, now)
-    for event in events:
-        apply(state, event)
-    decided = decide(state, command, now, policy)
-    for event in decided:
+    if events:
+        # The command is decided on the new day, so on a copy first (once a day, so cheap).
+        trial = copy.deepcopy(state, {id(state.config): state.config})
+        for event in events:
+            apply(trial, event)
+        decided = decide(trial, command, now, policy)
+    else:
+        decided = decide(state, command, now, policy)
+    for event in events + decided:
         apply(state, event)
     return events + decided
 
@@ -125,7 +136,9 @@ def _issue(state: HallState, command: IssueTicket, now: datetime) -> TicketIssue
         raise errors.QuotaReached(
             f"no more tickets for {category.name} today ({limit} issued)", category=category.id
         )
-    day = business_day(config, now)
+    # The hall's day, not the clock's: they differ only when the clock stepped back over midnight,
+    # and then the clock's day would reuse numbers (and ticket ids) issued on it before.
+    day = max(business_day(config, now), state.day or date.min)
     number = f"{category.prefix}{seq:0{config.hall.number_digits}d}"
     return TicketIssued(
         at=now,
