@@ -231,9 +231,14 @@ def _transfer(
     if category_id is not None:
         _category(state, category_id)
     if to_window is not None:
-        _window(state, to_window)
+        target = _window(state, to_window)
         if to_window == window.id:
             raise errors.InvalidInput("a ticket cannot be transferred to its own window")
+        if target.state is WindowState.CLOSED:
+            raise errors.WindowNotOpen(
+                f"window {to_window} is closed; nobody there would call the ticket",
+                window=to_window,
+            )
     return TicketTransferred(
         at=now,
         ticket=ticket.id,

@@ -228,6 +228,12 @@ def apply(state: HallState, event: AnyEvent) -> HallState:
         case WindowClosed(window=window_id, staff=staff):
             _set_window(state, window_id, WindowState.CLOSED, event.at, staff=None)
             state.staff_at.pop(staff, None)
+            # Tickets sent to this window by name would wait for nobody: back to their category.
+            for ticket_id in state.queues.pop(targeted_queue(window_id), []):
+                ticket = state.tickets[ticket_id]
+                ticket.target_window = None
+                ticket.history.append(Step(event.at, "requeued", window_id, ticket.category))
+                _enqueue(state, ticket)
         case ProfileChanged(window=window_id, categories=categories):
             state.windows[window_id].categories = categories
     return state

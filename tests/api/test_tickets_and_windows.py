@@ -63,6 +63,7 @@ def test_no_show_transfer_and_pause(client: TestClient[Litestar]) -> None:
 
     act(client, "2", "call-next", staff)
     act(client, "2", "start", staff)
+    tax = login(client, "8", "lina")
     transferred = act(client, "2", "transfer", staff, {"category": "tax", "to_window": "8"})
     assert transferred["ticket"]["state"] == "waiting"
     assert transferred["ticket"]["category"] == "tax"
@@ -71,7 +72,6 @@ def test_no_show_transfer_and_pause(client: TestClient[Litestar]) -> None:
     # Only window 8 may call it now: window 9 also serves tax but does not get it.
     other = login(client, "9", "chenjing")
     assert act(client, "9", "call-next", other)["ticket"] is None
-    tax = login(client, "8", "lina")
     assert act(client, "8", "call-next", tax)["ticket"]["number"] == moved["number"]
 
     paused = act(client, "9", "pause", other, {"reason": "lunch"})

@@ -366,6 +366,7 @@ class TestTransfer:
         other = issue(staffed, "general", now=T0 + MINUTE)
         tax = issue(staffed, "tax", now=T0 + 2 * MINUTE)
         call(staffed, "1", "alice")
+        staffed.do(Login(window="3", by="carol"))
         staffed.do(Transfer(window="1", by="alice", to_window="3"), T0 + 3 * MINUTE)
         ticket = staffed.state.tickets[ticket_id]
         assert ticket.target_window == "3" and ticket.category == "general"
@@ -377,10 +378,32 @@ class TestTransfer:
         assert call(staffed, "2", "bob") == tax
         # Window 3 serves only estate, yet calls the ticket sent to it, before its own queue.
         issue(staffed, "estate", now=T0)
-        staffed.do(Login(window="3", by="carol"))
         assert call(staffed, "3", "carol") == ticket_id
         assert ticket.target_window is None
         assert "@3" not in staffed.state.queues
+
+    def test_not_to_a_closed_window(self, staffed: Driver) -> None:
+        issue(staffed)
+        call(staffed, "1", "alice")
+        error = refused(
+            staffed, Transfer(window="1", by="alice", to_window="3"), errors.WindowNotOpen
+        )
+        assert error.detail == {"window": "3"}
+
+    def test_closing_a_window_returns_its_transfers_to_their_queue(self, staffed: Driver) -> None:
+        staffed.do(Login(window="3", by="carol"))
+        first = issue(staffed, "general", now=T0)
+        later = issue(staffed, "general", now=T0 + MINUTE)
+        call(staffed, "1", "alice")
+        staffed.do(Transfer(window="1", by="alice", to_window="3"), T0 + 2 * MINUTE)
+        staffed.do(Logout(window="3", by="carol"), T0 + 3 * MINUTE)
+        ticket = staffed.state.tickets[first]
+        assert ticket.target_window is None
+        assert "@3" not in staffed.state.queues
+        # Back in its category at its original place, before the later ticket.
+        assert staffed.state.queues["general"] == [first, later]
+        assert (ticket.history[-1].what, ticket.history[-1].window) == ("requeued", "3")
+        assert call(staffed, "2", "bob") == first
 
     def test_to_a_named_window_and_category(self, staffed: Driver) -> None:
         ticket_id = issue(staffed)
