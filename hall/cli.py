@@ -16,6 +16,7 @@ from pathlib import Path
 
 from hall import config as hall_config
 from hall.settings import DEFAULT_CONFIG, DEFAULT_DATA, Settings
+from scheduling import cli as scheduling_cli
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -43,14 +44,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     token = commands.add_parser("new-device-token", help="a random device token and its hash")
     token.set_defaults(run=_new_device_token)
 
-    try:
-        from scheduling import cli as scheduling_cli
-    except ImportError:  # the simulator is optional for the server
-        pass
-    else:
-        simulate = commands.add_parser("simulate", help="simulate hall days under calling policies")
-        scheduling_cli.add_arguments(simulate)
-        simulate.set_defaults(run=scheduling_cli.run)
+    simulate = commands.add_parser("simulate", help="simulate hall days under calling policies")
+    scheduling_cli.add_arguments(simulate)
+    simulate.set_defaults(run=scheduling_cli.run)
 
     args = parser.parse_args(argv)
     try:
