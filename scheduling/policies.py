@@ -143,14 +143,18 @@ def deadline(state: HallState, window_id: str, now: datetime) -> Ticket | None:
     one furthest past (or least short of) its target: ``wait + head start - target`` is largest.
     Ties go to the window's profile order, then to arrival order.
 
-    Why this rule: on one server, earliest-due-date minimises the largest lateness (Jackson's
-    rule), which is what an SLA per category asks; with equal targets and no priorities it is
-    longest-wait (FCFS per window), which pools comprehensive windows fully, so the mean wait is
-    that of M/M/c. Unlike a static profile order it cannot starve a window's later categories: a
-    ticket's claim grows one minute per minute whichever category it is in, so a surge in one
-    category spreads over every window that serves it instead of blocking the others. Unlike
-    strict priority, the head start bounds how far a priority ticket can jump: no ticket is ever
-    called after one issued more than ``max head start - (target difference)`` later.
+    Why this rule. On one server, earliest due date minimises the largest lateness (Jackson's
+    rule), which is what an SLA per category asks. With equal targets and no priorities it is
+    longest-wait (FCFS per window), so comprehensive windows pool fully and the mean wait is that
+    of M/M/c. Unlike a static profile order it cannot starve a window's later categories: a
+    ticket's claim grows one minute per minute whichever category it is in, so a surge spreads
+    over every window that may serve it instead of shutting the others out, and a category every
+    window lists last (certificate collection) is still called within about its target. Unlike
+    strict priority, the head start bounds how far a priority ticket can jump: a ticket is never
+    called before an eligible one issued more than ``reach + target difference`` earlier
+    (``reach``: the largest head start, plus the slot for appointment classes). The price, shown
+    by the benchmark: categories that a static order shelters (first on many windows) wait
+    closer to everyone else, so their worst waits can rise while the hall's tail falls.
     """
     table = priority_table(state.config)
     now_s = now.timestamp()

@@ -254,6 +254,7 @@ WORKLOADS: dict[str, Callable[[], Workload]] = {
     "comprehensive-lognormal": _comprehensive_lognormal,
     "comprehensive-priority": _comprehensive_priority,
     "chain10": chain,
+    "chain10-hot": partial(chain, 10, 0.3),
     "chain5": partial(chain, 5),
     "chain5-hot": partial(chain, 5, 0.3),
     "skewed": skewed,
