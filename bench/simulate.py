@@ -90,6 +90,7 @@ class Row:
     limit: str
     ok: bool
     note: str = ""
+    info: bool = False  # shown for context, not a target (not counted)
 
     @property
     def ratio(self) -> float:
@@ -197,7 +198,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         built, unstable = runner.run("chain10-hot", ours, 16)
         rows.append(
             Row(
-                "(no policy can: Hall's condition)",
+                "stable? (drift; Hall: no policy can)",
                 "chain10-hot",
                 _drift(unstable, built.warmup, built.horizon),
                 1.0,
@@ -207,6 +208,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 f" {short[0].windows} windows"
                 if short
                 else "",
+                info=True,
             )
         )
 
@@ -310,9 +312,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         print()
         print(_staffing(skewed()))
-    failed = sum(not r.ok for r in rows)
+    targets = [r for r in rows if not r.info]
+    failed = sum(not r.ok for r in targets)
     print(
-        f"\n{len(rows) - failed}/{len(rows)} targets met; {time.perf_counter() - began:.0f} s"
+        f"\n{len(targets) - failed}/{len(targets)} targets met; {time.perf_counter() - began:.0f} s"
         f" wall clock on {workers} worker(s)"
     )
     return 0
@@ -355,7 +358,7 @@ def _table(rows: Sequence[Row]) -> str:
     for r in rows:
         lines.append(
             f"{r.target:<44} {r.workload:<24} {r.measured:>9.2f} {r.reference:>9.2f}"
-            f" {r.ratio:>6.2f} {r.limit:>9}  {'pass' if r.ok else 'FAIL'}"
+            f" {r.ratio:>6.2f} {r.limit:>9}  {'info' if r.info else 'pass' if r.ok else 'FAIL'}"
             + (f"  {r.note}" if r.note else "")
         )
     return "\n".join(lines)
