@@ -26,6 +26,7 @@ from hall.domain.errors import HallError
 from hall.domain.events import AnyEvent
 from hall.domain.state import HallState, apply
 from hall.journal.base import Journal, JournalUnavailable, Recorded
+from scheduling.estimate import ServiceTimes
 from scheduling.policy import Policy, policy_named
 
 log = logging.getLogger(__name__)
@@ -84,6 +85,8 @@ class HallEngine:
         self.clock = clock
         self.max_batch = max_batch
         self.state = HallState.initial(config)
+        # Running service times per category, for wait estimates: derived from the same events.
+        self.times = ServiceTimes.from_config(config)
         self._lock = asyncio.Lock()
         self._queue: asyncio.Queue[_Pending] = asyncio.Queue()
         self._writer: asyncio.Task[None] | None = None
@@ -128,15 +131,20 @@ class HallEngine:
 
     async def _replay(self) -> None:
         self._stale = True
-        state = HallState.initial(self.config)
+        state, times = HallState.initial(self.config), ServiceTimes.from_config(self.config)
         while True:
             records = await self.journal.read(self.hall, state.version, REPLAY_PAGE)
             for record in records:
                 apply(state, record.event)
+                times.update(state, record.event)
             if len(records) < REPLAY_PAGE:
                 break
-        self.state, self._stale = state, False
+        self.state, self.times, self._stale = state, times, False
         log.info("hall %s replayed: version %d", self.hall, state.version)
+
+    def _apply(self, event: AnyEvent) -> None:
+        apply(self.state, event)
+        self.times.update(self.state, event)
 
     async def _write_forever(self) -> None:
         while True:
@@ -169,7 +177,7 @@ class HallEngine:
                 now = self.clock()
                 # A new day is its own fact: it stands even if the command after it is refused.
                 for event in day_events(self.state, now):
-                    apply(self.state, event)
+                    self._apply(event)
                     events.append(event)
                 try:
                     decided = decide(self.state, pending.command, now, self.policy)
@@ -178,7 +186,7 @@ class HallEngine:
                     continue
                 first = len(events)
                 for event in decided:
-                    apply(self.state, event)
+                    self._apply(event)
                     events.append(event)
                 reply = pending.reply(self.state, decided) if pending.reply else None
                 outcomes.append(_Outcome(pending, None, first, len(events), reply))

@@ -9,8 +9,9 @@ from typing import Any
 
 import msgspec
 
-from hall.domain.state import HallState, Ticket, targeted_queue
+from hall.domain.state import HallState, Ticket, TicketState, targeted_queue
 from hall.journal.base import Recorded
+from scheduling.estimate import ServiceTimes, estimate_new, estimate_wait
 
 # Fields of events that name a person; the public feed leaves them out.
 PRIVATE_FIELDS = frozenset({"staff", "by"})
@@ -24,6 +25,8 @@ class QueueView(msgspec.Struct, frozen=True, kw_only=True):
     zone: str
     waiting: int
     next_numbers: list[str]  # the first few waiting, in order
+    # About how long a ticket taken now would wait (None: no open window serves it).
+    estimated_wait_minutes: float | None
 
 
 class WindowView(msgspec.Struct, frozen=True, kw_only=True):
@@ -63,7 +66,8 @@ class TicketView(msgspec.Struct, frozen=True, kw_only=True):
     priority: str
     state: str
     issued_at: datetime
-    ahead: int  # waiting before it in its queue (0 unless waiting)
+    ahead: int  # to be called before it from its queue (0 unless waiting)
+    estimated_wait_minutes: float | None  # while waiting, if an open window can call it
     window: str | None
     called_at: datetime | None
     started_at: datetime | None
@@ -77,7 +81,14 @@ class TicketView(msgspec.Struct, frozen=True, kw_only=True):
 NEXT_NUMBERS = 10
 
 
-def snapshot(state: HallState) -> HallSnapshot:
+class Estimator(msgspec.Struct, frozen=True):
+    """What estimates need beside the state: the running service times and the time now."""
+
+    times: ServiceTimes
+    now: datetime
+
+
+def snapshot(state: HallState, estimator: Estimator) -> HallSnapshot:
     config = state.config
     return HallSnapshot(
         hall=config.hall.id,
@@ -94,6 +105,9 @@ def snapshot(state: HallState) -> HallSnapshot:
                 zone=c.zone,
                 waiting=len(state.queues.get(c.id, ())),
                 next_numbers=[t.number for t in state.waiting(c.id)[:NEXT_NUMBERS]],
+                estimated_wait_minutes=_minutes(
+                    estimate_new(state, c.id, "normal", estimator.now, estimator.times).minutes
+                ),
             )
             for c in config.categories
         ],
@@ -119,7 +133,13 @@ def window_view(state: HallState, window_id: str) -> WindowView:
     )
 
 
-def ticket_view(state: HallState, ticket: Ticket) -> TicketView:
+def ticket_view(state: HallState, ticket: Ticket, estimator: Estimator | None = None) -> TicketView:
+    ahead, minutes = 0, None
+    if ticket.state is TicketState.WAITING:
+        ahead = state.ahead_of(ticket)
+        if estimator is not None:
+            estimate = estimate_wait(state, ticket.id, estimator.now, estimator.times)
+            ahead, minutes = estimate.ahead, _minutes(estimate.minutes)
     return TicketView(
         id=ticket.id,
         number=ticket.number,
@@ -127,7 +147,8 @@ def ticket_view(state: HallState, ticket: Ticket) -> TicketView:
         priority=ticket.priority,
         state=ticket.state.value,
         issued_at=ticket.issued_at,
-        ahead=state.ahead_of(ticket),
+        ahead=ahead,
+        estimated_wait_minutes=minutes,
         window=ticket.window,
         called_at=ticket.called_at,
         started_at=ticket.started_at,
@@ -147,6 +168,10 @@ def public_event(record: Recorded) -> dict[str, Any]:
     for name in PRIVATE_FIELDS:
         body.pop(name, None)
     return {"version": record.version, "event": body}
+
+
+def _minutes(value: float | None) -> float | None:
+    return None if value is None else round(value, 1)
 
 
 def _number(state: HallState, ticket_id: str | None) -> str | None:

@@ -142,15 +142,15 @@ def _estimate(
             if queue.startswith("@") and queue[1:] in mine:
                 queues[queue] = 1.0
     own_queue = f"@{window}" if window is not None else category
-    ahead = 0
+    # The place in its own queue stands even while no window that serves it is open.
+    own_ids = state.queues.get(own_queue)
+    ahead = _before(state, table, own_ids, key, now, exclude) if own_ids else 0
     count = work = 0.0
     for queue, share in queues.items():
         ids = state.queues.get(queue)
         if not ids:
             continue
-        n = _before(state, table, ids, key, now, exclude)
-        if queue == own_queue:
-            ahead = n
+        n = ahead if queue == own_queue else _before(state, table, ids, key, now, exclude)
         count += share * n
         work += share * n * times.mean(category if queue.startswith("@") else queue)
     servers = len(mine)

@@ -19,6 +19,7 @@ from litestar.datastructures import State
 from litestar.exceptions import WebSocketDisconnect
 from litestar.params import FromPath
 
+from hall.api.service import estimator
 from hall.bus import Lagged
 from hall.engine import HallEngine
 from hall.views import HallSnapshot, public_event, snapshot
@@ -46,7 +47,7 @@ class HallController(Controller):
     @get("/{hall:str}/snapshot")
     async def hall_snapshot(self, state: State, hall: FromPath[str]) -> HallSnapshot:
         """Queues per category and every window's state and ticket, at one journal version."""
-        return await state.service.engine(hall).read(snapshot)  # type: ignore[no-any-return]
+        return await read_snapshot(state.service.engine(hall))
 
 
 @websocket("/ws/halls/{hall:str}/events")
@@ -88,7 +89,7 @@ async def _feed(socket: WebSocket[Any, Any, Any], engine: HallEngine, after: int
     # Subscribe before reading, so nothing appended in between is missed.
     with engine.bus.subscribe(engine.hall) as subscription:
         if after is None:
-            view = await engine.read(snapshot)
+            view = await read_snapshot(engine)
             await socket.send_json({"type": "snapshot", "version": view.version, "snapshot": view})
             last = view.version
         else:
@@ -104,6 +105,10 @@ async def _feed(socket: WebSocket[Any, Any, Any], engine: HallEngine, after: int
             if record.version == last + 1:
                 await socket.send_json({"type": "event", **public_event(record)})
                 last = record.version
+
+
+async def read_snapshot(engine: HallEngine) -> HallSnapshot:
+    return await engine.read(lambda s: snapshot(s, estimator(engine)))
 
 
 async def _catch_up(socket: WebSocket[Any, Any, Any], engine: HallEngine, last: int) -> int:

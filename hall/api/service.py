@@ -16,6 +16,7 @@ from hall.domain.errors import UnknownHall
 from hall.engine import HallEngine
 from hall.journal import open_journal
 from hall.journal.base import Journal
+from hall.views import Estimator
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +51,11 @@ class HallService:
         if engine is None:
             raise UnknownHall(f"no hall {hall!r} on this server", hall=hall)
         return engine
+
+
+def estimator(engine: HallEngine) -> Estimator:
+    """For wait estimates in views: the engine's running service times, at the engine's now."""
+    return Estimator(engine.times, engine.clock())
 
 
 def service_of(connection: ASGIConnection[Any, Any, Any, Any]) -> HallService:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from datetime import datetime
+from typing import Annotated
 
 import msgspec
 from litestar import Controller, get, post
@@ -10,11 +11,13 @@ from litestar.datastructures import State
 from litestar.params import FromPath, JSONBody
 
 from hall.api.auth import requires
+from hall.api.service import estimator
 from hall.domain.commands import CancelTicket, IssueTicket
 from hall.domain.errors import UnknownTicket
 from hall.domain.events import AnyEvent, TicketIssued
 from hall.domain.state import HallState
-from hall.views import TicketView, ticket_view
+from hall.engine import HallEngine, Reply
+from hall.views import Estimator, TicketView, ticket_view
 
 Id = Annotated[str, msgspec.Meta(min_length=1, max_length=40)]
 
@@ -35,26 +38,32 @@ class IssuedTicket(msgspec.Struct, frozen=True, kw_only=True):
     category_name: str
     category_name_en: str
     priority: str
-    ahead: int  # tickets of its queue waiting before it
-    issued_at: Any
+    ahead: int  # tickets of its queue to be called before it
+    estimated_wait_minutes: float | None  # None when no open window serves the category yet
+    issued_at: datetime
 
 
-def _issued(state: HallState, events: list[AnyEvent]) -> IssuedTicket:
-    event = events[0]
-    assert isinstance(event, TicketIssued)
-    ticket = state.tickets[event.ticket]
-    category = state.config.category(ticket.category)
-    assert category is not None
-    return IssuedTicket(
-        id=ticket.id,
-        number=ticket.number,
-        category=category.id,
-        category_name=category.name,
-        category_name_en=category.name_en,
-        priority=ticket.priority,
-        ahead=state.ahead_of(ticket),
-        issued_at=ticket.issued_at,
-    )
+def _issued(engine: HallEngine) -> Reply[IssuedTicket]:
+    def reply(state: HallState, events: list[AnyEvent]) -> IssuedTicket:
+        event = events[-1]
+        assert isinstance(event, TicketIssued)
+        ticket = state.tickets[event.ticket]
+        category = state.config.category(ticket.category)
+        assert category is not None
+        view = ticket_view(state, ticket, Estimator(engine.times, event.at))
+        return IssuedTicket(
+            id=ticket.id,
+            number=ticket.number,
+            category=category.id,
+            category_name=category.name,
+            category_name_en=category.name_en,
+            priority=ticket.priority,
+            ahead=view.ahead,
+            estimated_wait_minutes=view.estimated_wait_minutes,
+            issued_at=ticket.issued_at,
+        )
+
+    return reply
 
 
 class TicketController(Controller):
@@ -67,9 +76,8 @@ class TicketController(Controller):
     ) -> IssuedTicket:
         """Take a ticket for a category; answers its number and how many wait before it."""
         engine = state.service.engine(hall)
-        done = await engine.execute(
-            IssueTicket(category=data.category, priority=data.priority), _issued
-        )
+        command = IssueTicket(category=data.category, priority=data.priority)
+        done = await engine.execute(command, _issued(engine))
         return done.reply  # type: ignore[no-any-return]
 
     @get("/{ticket:str}")
@@ -80,9 +88,10 @@ class TicketController(Controller):
             found = hall_state.tickets.get(ticket)
             if found is None:
                 raise UnknownTicket(f"no ticket {ticket!r} today", ticket=ticket)
-            return ticket_view(hall_state, found)
+            return ticket_view(hall_state, found, estimator(engine))
 
-        return await state.service.engine(hall).read(view)  # type: ignore[no-any-return]
+        engine = state.service.engine(hall)
+        return await engine.read(view)  # type: ignore[no-any-return]
 
     @post("/{ticket:str}/cancel", guards=[requires("device:kiosk", "staff")], status_code=200)
     async def cancel(

@@ -130,3 +130,21 @@ def test_state_and_numbering_survive_a_restart(tmp_path: Path) -> None:
         # Sessions do not survive a restart; logging in again at one's own window changes nothing.
         staff = login(client, "2")
         assert act(client, "2", "start", staff)["ticket"]["number"] == "A001"
+
+
+def test_a_ticket_says_about_how_long_it_will_wait(client: TestClient[Litestar]) -> None:
+    first = issue(client, "real-estate")
+    assert first["estimated_wait_minutes"] is None  # no window serving it is open yet
+    staff = login(client, "10", "zhaolei")  # window 10 serves real estate only
+    act(client, "10", "call-next", staff)
+    second = issue(client, "real-estate")
+    third = issue(client, "real-estate")
+    assert (second["ahead"], third["ahead"]) == (0, 1)
+    assert 0 < second["estimated_wait_minutes"] < third["estimated_wait_minutes"]
+    looked_up = client.get(f"{BASE}/tickets/{third['id']}").json()
+    assert looked_up["estimated_wait_minutes"] == third["estimated_wait_minutes"]
+    queues = client.get(f"{BASE}/snapshot").json()["queues"]
+    real_estate = next(q for q in queues if q["category"] == "real-estate")
+    assert real_estate["estimated_wait_minutes"] > third["estimated_wait_minutes"]
+    tax = next(q for q in queues if q["category"] == "tax")
+    assert tax["estimated_wait_minutes"] is None

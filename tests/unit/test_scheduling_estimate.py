@@ -86,10 +86,15 @@ class TestEstimate:
         normal = estimate_new(state, "a", "normal", at(3), times)
         assert (normal.ahead, normal.minutes) == (2, pytest.approx(24.0))
 
-    def test_no_open_window_no_estimate(self) -> None:
+    def test_no_open_window_no_estimate_but_still_a_place_in_line(self) -> None:
         state = hall([["a"], ["b"]], closed=("1",))
-        estimate = estimate_new(state, "a", "normal", at(0), ServiceTimes.from_config(state.config))
-        assert (estimate.minutes, estimate.windows) == (None, 0)
+        times = ServiceTimes.from_config(state.config)
+        estimate = estimate_new(state, "a", "normal", at(0), times)
+        assert (estimate.ahead, estimate.minutes, estimate.windows) == (0, None, 0)
+        issue(state, "a", 1)
+        ticket = issue(state, "a", 2)
+        estimate = estimate_wait(state, ticket.id, at(3), times)
+        assert (estimate.ahead, estimate.minutes, estimate.windows) == (1, None, 0)
 
     def test_a_ticket_sent_to_a_window_waits_for_that_window_only(self) -> None:
         state = hall([["a"], ["a"]])
