@@ -64,6 +64,7 @@ class TicketView(msgspec.Struct, frozen=True, kw_only=True):
     number: str
     category: str
     priority: str
+    appointment: datetime | None  # the slot's start, for an appointment ticket
     state: str
     issued_at: datetime
     ahead: int  # to be called before it from its queue (0 unless waiting)
@@ -145,6 +146,7 @@ def ticket_view(state: HallState, ticket: Ticket, estimator: Estimator | None = 
         number=ticket.number,
         category=ticket.category,
         priority=ticket.priority,
+        appointment=ticket.appointment,
         state=ticket.state.value,
         issued_at=ticket.issued_at,
         ahead=ahead,

@@ -25,6 +25,8 @@ Id = Annotated[str, msgspec.Meta(min_length=1, max_length=40)]
 class IssueRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     category: Id
     priority: Id = "normal"
+    # The slot's start, with its time zone, for an appointment priority (预约); else absent.
+    appointment: datetime | None = None
 
 
 class CancelRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -76,7 +78,9 @@ class TicketController(Controller):
     ) -> IssuedTicket:
         """Take a ticket for a category; answers its number and how many wait before it."""
         engine = state.service.engine(hall)
-        command = IssueTicket(category=data.category, priority=data.priority)
+        command = IssueTicket(
+            category=data.category, priority=data.priority, appointment=data.appointment
+        )
         done = await engine.execute(command, _issued(engine))
         return done.reply  # type: ignore[no-any-return]
 

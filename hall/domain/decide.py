@@ -124,6 +124,13 @@ def _issue(state: HallState, command: IssueTicket, now: datetime) -> TicketIssue
         raise errors.UnknownPriority(
             f"unknown priority {command.priority!r}", priority=command.priority
         )
+    slotted = any(p.id == command.priority and p.slot_minutes for p in config.priorities)
+    if slotted != (command.appointment is not None):
+        raise errors.InvalidInput(
+            f"an appointment time goes with an appointment priority ({command.priority!r} "
+            + ("needs one)" if slotted else "takes none)"),
+            priority=command.priority,
+        )
     if command.appointment is not None and command.appointment.tzinfo is None:
         raise errors.InvalidInput("an appointment time must carry its time zone")
     if not config.hours.issue_outside_hours and not is_open(config, now):

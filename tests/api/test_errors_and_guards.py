@@ -31,6 +31,22 @@ def _error(response: object, status: int, code: str) -> dict[str, object]:
         ({"category": "nope"}, 422, "unknown_category"),
         ({"category": "general", "priority": "vip"}, 422, "unknown_priority"),
         ({"category": "general", "colour": "red"}, 400, "invalid_request"),
+        ({"category": "general", "priority": "appointment"}, 422, "invalid_input"),
+        (
+            {"category": "general", "appointment": "2026-11-23T09:00:00+08:00"},
+            422,
+            "invalid_input",
+        ),
+        (  # no time zone: not RFC 3339
+            {"category": "general", "priority": "appointment", "appointment": "2026-11-23T09:00"},
+            400,
+            "invalid_request",
+        ),
+        (
+            {"category": "general", "priority": "appointment", "appointment": "soon"},
+            400,
+            "invalid_request",
+        ),
         ({}, 400, "invalid_request"),
         ({"category": 12}, 400, "invalid_request"),
         ({"category": "x" * 500}, 400, "invalid_request"),

@@ -148,3 +148,12 @@ def test_a_ticket_says_about_how_long_it_will_wait(client: TestClient[Litestar])
     assert real_estate["estimated_wait_minutes"] > third["estimated_wait_minutes"]
     tax = next(q for q in queues if q["category"] == "tax")
     assert tax["estimated_wait_minutes"] is None
+
+
+def test_an_appointment_ticket_carries_its_slot(client: TestClient[Litestar]) -> None:
+    slot = "2026-11-23T09:00:00+08:00"
+    ticket = issue(client, "general", priority="appointment", appointment=slot)
+    assert ticket["priority"] == "appointment"
+    looked_up = client.get(f"{BASE}/tickets/{ticket['id']}").json()
+    assert looked_up["priority"] == "appointment"
+    assert looked_up["appointment"] == slot
