@@ -63,6 +63,8 @@ class TicketView(msgspec.Struct, frozen=True, kw_only=True):
     id: str
     number: str
     category: str
+    category_name: str
+    category_name_en: str
     priority: str
     appointment: datetime | None  # the slot's start, for an appointment ticket
     state: str
@@ -135,6 +137,8 @@ def window_view(state: HallState, window_id: str) -> WindowView:
 
 
 def ticket_view(state: HallState, ticket: Ticket, estimator: Estimator | None = None) -> TicketView:
+    category = state.config.category(ticket.category)
+    assert category is not None  # tickets name categories of the config
     ahead, minutes = 0, None
     if ticket.state is TicketState.WAITING:
         ahead = state.ahead_of(ticket)
@@ -145,6 +149,8 @@ def ticket_view(state: HallState, ticket: Ticket, estimator: Estimator | None = 
         id=ticket.id,
         number=ticket.number,
         category=ticket.category,
+        category_name=category.name,
+        category_name_en=category.name_en,
         priority=ticket.priority,
         appointment=ticket.appointment,
         state=ticket.state.value,

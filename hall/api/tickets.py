@@ -33,37 +33,13 @@ class CancelRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     reason: Annotated[str, msgspec.Meta(min_length=1, max_length=200)] = "cancelled"
 
 
-class IssuedTicket(msgspec.Struct, frozen=True, kw_only=True):
-    id: str
-    number: str
-    category: str
-    category_name: str
-    category_name_en: str
-    priority: str
-    ahead: int  # tickets of its queue to be called before it
-    estimated_wait_minutes: float | None  # None when no open window serves the category yet
-    issued_at: datetime
+def _issued(engine: HallEngine) -> Reply[TicketView]:
+    """The new ticket, with its place and estimated wait as of its issue."""
 
-
-def _issued(engine: HallEngine) -> Reply[IssuedTicket]:
-    def reply(state: HallState, events: list[AnyEvent]) -> IssuedTicket:
+    def reply(state: HallState, events: list[AnyEvent]) -> TicketView:
         event = events[-1]
         assert isinstance(event, TicketIssued)
-        ticket = state.tickets[event.ticket]
-        category = state.config.category(ticket.category)
-        assert category is not None
-        view = ticket_view(state, ticket, Estimator(engine.times, event.at))
-        return IssuedTicket(
-            id=ticket.id,
-            number=ticket.number,
-            category=category.id,
-            category_name=category.name,
-            category_name_en=category.name_en,
-            priority=ticket.priority,
-            ahead=view.ahead,
-            estimated_wait_minutes=view.estimated_wait_minutes,
-            issued_at=ticket.issued_at,
-        )
+        return ticket_view(state, state.tickets[event.ticket], Estimator(engine.times, event.at))
 
     return reply
 
@@ -75,7 +51,7 @@ class TicketController(Controller):
     @post("/", guards=[requires("device:kiosk", "staff")], status_code=201)
     async def issue(
         self, state: State, hall: FromPath[str], data: JSONBody[IssueRequest]
-    ) -> IssuedTicket:
+    ) -> TicketView:
         """Take a ticket for a category; answers its number and how many wait before it."""
         engine = state.service.engine(hall)
         command = IssueTicket(
