@@ -7,7 +7,9 @@
 * ``chain`` — 10 windows, two categories each, arranged as a long chain (Jordan & Graves): window
   ``i`` serves categories ``i`` and ``i+1`` (mod m). With m = 10 each category has 2 windows;
   with m = 5 each has 4 (windows i and i+5 are the same link). Optionally one hot category.
-* ``skewed`` — our realistic day (see :func:`skewed`): mixed profiles, peaks, a surge.
+* ``skewed`` — our realistic day (see :func:`skewed`): a Latin square of comprehensive windows,
+  two specialised ones, peaks, a surge in a category nine windows can serve.
+* ``skewed-specialised`` — the first skewed day (context): the surge falls on tax-only windows.
 * ``big`` — a 10,000-ticket city-hall day, for the simulator's speed.
 
 Steady workloads run 20 hours from 01:00 local time (no midnight inside the day), issue for the
@@ -146,30 +148,93 @@ def chain(categories: int = 10, hot_share: float | None = None) -> Workload:
 DAY_SHAPE = (0.9, 1.2, 1.3, 1.3, 1.2, 1.0, 0.8, 0.6, 0.6, 0.8, 1.1, 1.2, 1.2, 1.0, 0.8, 0.6)
 
 
-def skewed(scale: float = 1.0, surge: float = 3.0, surging: str = "tax") -> Workload:
-    """Our skewed day: 12 windows with mixed profiles, 7 categories, one surging mid-morning.
+# The demo county hall's categories (id, mean service minutes, target wait minutes) and their
+# arrivals per minute at shape 1.0: the demand of both skewed days.
+COUNTY_CATEGORIES = (
+    ("general", 8.0, 20),
+    ("social", 6.0, 15),
+    ("medical", 5.0, 15),
+    ("tax", 10.0, 20),
+    ("estate", 15.0, 30),
+    ("police", 7.0, 20),
+    ("collection", 3.0, 10),
+)
+COUNTY_RATES = {
+    "general": 0.28,
+    "social": 0.145,
+    "medical": 0.145,
+    "tax": 0.14,
+    "estate": 0.055,
+    "police": 0.085,
+    "collection": 0.17,
+}
+# The five categories of the comprehensive windows, in the order the Latin square rotates.
+COMPREHENSIVE = ("general", "social", "medical", "tax", "police")
 
-    A county hall shaped like config/default.toml, with its targets: six comprehensive windows
-    over general, social, medical and police affairs, each in its own order, with certificate
-    collection last wherever it is listed (as halls list it); two tax windows that help with
-    general; one tax-only window; two real-estate windows; window 12 general/medical/police.
-    Lognormal service (CV 0.75), means 3 to 15 minutes; 10% green-lane and 5% appointment
-    tickets; 4% no-shows (the window waits 2 min), 0.5 min to walk up; two staff pauses of about
-    10 minutes per window. From 10:00 to 11:30 ``surging`` arrivals (tax by default: a filing
-    deadline) are multiplied by ``surge``; at 10:30 the manager moves window 5 to put tax first,
-    and back at 12:00, the same for every policy. About 64% load on average (``scale`` 1), above
-    100% for the hall during the surge. ``scale``, ``surge`` and ``surging`` exist for the
-    bench's sensitivity scan; the benchmark day is the default.
+
+def skewed_profiles() -> list[list[str]]:
+    """The skewed day's 12 windows: a 5 x 2 Latin square of comprehensive windows, 2 estate.
+
+    Window ``i`` (1..10) lists :data:`COMPREHENSIVE` rotated by ``(i - 1) mod 5``; windows 1-5 keep
+    all five, windows 6-10 drop the fifth of their rotation (so each category is dropped once);
+    every comprehensive window lists certificate collection last. Each of the five categories is
+    therefore first on exactly 2 windows, and at each later position on 2 windows (1 for the
+    fifth), and is served by 9 of the 10 comprehensive windows. Windows 11-12 are real estate only.
     """
-    categories = [  # id, mean service, target wait: the demo county hall's values
-        ("general", 8.0, 20),
-        ("social", 6.0, 15),
-        ("medical", 5.0, 15),
-        ("tax", 10.0, 20),
-        ("estate", 15.0, 30),
-        ("police", 7.0, 20),
-        ("collection", 3.0, 10),
-    ]
+    profiles = []
+    for i in range(10):
+        rotation = [*COMPREHENSIVE[i % 5 :], *COMPREHENSIVE[: i % 5]]
+        profiles.append([*rotation[: 5 if i < 5 else 4], "collection"])
+    return [*profiles, ["estate"], ["estate"]]
+
+
+def skewed(scale: float = 1.0, surge: float = 3.0, surging: str = "tax") -> Workload:
+    """Our skewed day: a county hall of comprehensive windows (综合窗口), one category surging.
+
+    Seven categories with the demo county hall's targets (config/default.toml; 10 to 30 min) and
+    the first skewed day's demand (:data:`COUNTY_RATES`); lognormal service (CV 0.75), means 3 to
+    15 minutes; 10% green-lane and 5% appointment tickets; 4% no-shows (the window waits 2 min),
+    0.5 min to walk up; two staff pauses of about 10 minutes per window; a morning peak, a lunch
+    dip, an afternoon peak (:data:`DAY_SHAPE`).
+
+    The windows (:func:`skewed_profiles`): ten comprehensive windows over general, social,
+    medical, tax and police affairs whose preference orders form a Latin square (each category
+    first on exactly two windows and at every later position as often; windows 6-10 serve four of
+    the five), certificate collection last on each, as halls list it; two specialised real-estate
+    windows. Equal positions are not equal demand: general carries about 2.2 Erlangs at shape 1,
+    police 0.6, so a fixed order still shelters the small categories most. From 10:00 to 11:30
+    ``surging`` arrivals (tax by default: a filing deadline) are multiplied by ``surge``; nine of
+    the ten comprehensive windows may serve them. At 10:30 the manager moves window 5 (where tax
+    is last) to put the surging category first, and back at 12:00, the same for every policy.
+    About 64% load on average (``scale`` 1), above 100% for the hall during the surge. ``scale``,
+    ``surge`` and ``surging`` exist for the bench's sensitivity scan; the default is the
+    benchmark day.
+    """
+    profiles = skewed_profiles()
+    moved = (surging, *[c for c in profiles[4] if c != surging])
+    return _county_day(
+        "skewed",
+        f"skewed county-hall day: 10 comprehensive windows (Latin square) + 2 estate,"
+        f" {surging} x{surge:g} 10:00-11:30",
+        profiles,
+        (ProfileMove(90.0, "5", moved), ProfileMove(180.0, "5", tuple(profiles[4]))),
+        scale,
+        surge,
+        surging,
+    )
+
+
+def skewed_specialised(scale: float = 1.0, surge: float = 3.0, surging: str = "tax") -> Workload:
+    """The first skewed day, kept for context: the surge falls on windows nobody else can help.
+
+    The same demand, service, priorities, no-shows and pauses as :func:`skewed` (so the same
+    visitors), but the layout of the first design: six comprehensive windows over general, social,
+    medical and police affairs, each in its own order, collection last; two tax windows that help
+    with general; one tax-only window; two real-estate windows; window 12 general/medical/police.
+    Tax is served only by the three tax windows (and window 5 from 10:30 to 12:00, moved by the
+    manager to put tax first), so during a tax surge no calling policy can add capacity to it:
+    the tax backlog is the same whatever the order, and only the other categories can be moved.
+    """
     profiles = [
         ["general", "social", "medical", "collection"],
         ["social", "medical", "general", "collection"],
@@ -184,34 +249,47 @@ def skewed(scale: float = 1.0, surge: float = 3.0, surging: str = "tax") -> Work
         ["estate"],
         ["general", "medical", "police", "collection"],
     ]
-    config = hall_config("skewed", categories, profiles, priorities=[GREEN, APPOINTMENT])
-    base = {  # arrivals per minute at shape 1.0
-        "general": 0.28,
-        "social": 0.145,
-        "medical": 0.145,
-        "tax": 0.14,
-        "estate": 0.055,
-        "police": 0.085,
-        "collection": 0.17,
-    }
-    rates = {c: [scale * r * s for s in DAY_SHAPE] for c, r in base.items()}
+    return _county_day(
+        "skewed-specialised",
+        f"first skewed day: {surging} x{surge:g} 10:00-11:30 on tax-only windows (context)",
+        profiles,
+        (
+            ProfileMove(90.0, "5", ("tax", "social", "medical", "general")),
+            ProfileMove(180.0, "5", ("social", "medical", "general", "collection")),
+        ),
+        scale,
+        surge,
+        surging,
+    )
+
+
+def _county_day(
+    name: str,
+    description: str,
+    profiles: Sequence[Sequence[str]],
+    moves: tuple[ProfileMove, ...],
+    scale: float,
+    surge: float,
+    surging: str,
+) -> Workload:
+    """A 09:00-17:00 county-hall day with the demo county's demand and ``surging`` x ``surge``
+    from 10:00 to 11:30 (half-hours 2-4)."""
+    config = hall_config(name, COUNTY_CATEGORIES, profiles, priorities=[GREEN, APPOINTMENT])
+    rates = {c: [scale * r * s for s in DAY_SHAPE] for c, r in COUNTY_RATES.items()}
     rates[surging] = [r * (surge if 2 <= i < 5 else 1.0) for i, r in enumerate(rates[surging])]
     return Workload(
-        name="skewed",
-        description="skewed county-hall day: 12 mixed-profile windows, tax surge 10:00-11:30",
+        name=name,
+        description=description,
         config=config,
         rates=rates,
-        service={c: Service(mean, 0.75) for c, mean, _ in categories},
+        service={c: Service(mean, 0.75) for c, mean, _ in COUNTY_CATEGORIES},
         priority_share={"green": 0.10, "appointment": 0.05},
         no_show=0.04,
         walk=0.5,
         no_show_wait=2.0,
         pauses_per_window=2.0,
         pause_minutes=10.0,
-        profile_moves=(
-            ProfileMove(90.0, "5", ("tax", "social", "medical", "general")),
-            ProfileMove(180.0, "5", ("social", "medical", "general", "collection")),
-        ),
+        profile_moves=moves,
         start=time(9, 0),
     )
 
@@ -260,6 +338,7 @@ WORKLOADS: dict[str, Callable[[], Workload]] = {
     "chain5": partial(chain, 5),
     "chain5-hot": partial(chain, 5, 0.3),
     "skewed": skewed,
+    "skewed-specialised": skewed_specialised,
     "big": big,
 }
 

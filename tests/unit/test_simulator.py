@@ -24,7 +24,13 @@ from scheduling.simulator import (
     simulate_day,
 )
 from scheduling.staffing import erlang_c, mmc_mean_wait
-from scheduling.workloads import hall_config, skewed
+from scheduling.workloads import (
+    COMPREHENSIVE,
+    hall_config,
+    skewed,
+    skewed_profiles,
+    skewed_specialised,
+)
 
 
 def mmc(servers: int, load: float, *, minutes: float = 1200.0, warmup: float = 120.0) -> Workload:
@@ -152,3 +158,35 @@ def test_the_virtual_clock_is_aware_and_local() -> None:
     assert start.tzinfo is UTC
     assert start.astimezone(workload.config.tz).time() == time(9, 0)
     assert start.astimezone(workload.config.tz).date() == workload.day
+
+
+def test_the_skewed_day_is_a_latin_square_of_comprehensive_windows() -> None:
+    """Each comprehensive category is first on exactly two windows and at every later position
+    as often (no category sheltered by the layout more than another); the surging category can
+    be served by nine windows; collection is last wherever it is listed; two estate windows."""
+    profiles = skewed_profiles()
+    comprehensive = profiles[:10]
+    assert profiles[10:] == [["estate"], ["estate"]]
+    assert all(p[-1] == "collection" and 5 <= len(p) <= 6 for p in comprehensive)
+    for position in range(4):
+        column = sorted(p[position] for p in comprehensive)
+        assert column == sorted(COMPREHENSIVE * 2)
+    assert sorted(p[4] for p in comprehensive[:5]) == sorted(COMPREHENSIVE)
+    workload = skewed()
+    assert sum("tax" in w.categories for w in workload.config.windows) == 9
+    moved = workload.profile_moves[0].categories
+    assert moved[0] == "tax" and sorted(moved) == sorted(profiles[4])
+    assert workload.profile_moves[1].categories == tuple(profiles[4])
+
+
+def test_both_skewed_days_see_the_same_visitors() -> None:
+    """Only the windows differ between the skewed day and the first (specialised) one."""
+    ours, first = skewed(), skewed_specialised()
+    assert ours.rates == first.rates and ours.service == first.service
+    for day in range(2):
+        assert draw_visitors(ours, random.Random(day)) == draw_visitors(first, random.Random(day))
+    assert [w.categories for w in first.config.windows if "tax" in w.categories] == [
+        ("tax", "general"),
+        ("tax", "general"),
+        ("tax",),
+    ]
