@@ -3,6 +3,7 @@
     .venv/bin/python bench/engine.py            # full run, about 2-3 minutes
     .venv/bin/python bench/engine.py --quick    # shorter runs, for a smoke test
     .venv/bin/python bench/engine.py --backends sqlite --layers http --profile
+    .venv/bin/python bench/engine.py --wait-quiet 60  # on a shared machine: wait for idle
 
 What runs (each on fresh data in a temporary directory, removed afterwards):
 
@@ -28,7 +29,10 @@ What runs (each on fresh data in a temporary directory, removed afterwards):
     single durable command (one fsync each) when there is nothing to batch.
 
 Latency is from submit (or scheduled submit) to acknowledgement, i.e. after the events are durable.
-``cmds/append`` is how many events one journal append (one fsync) carried on average.
+``cmds/append`` is how many events one journal append (one fsync) carried on average; ``append
+ms`` is how long the append calls took. CPU is measured per process from /proc (server or engine
+process, HTTP load generator, redis-server) and for the whole machine, so that the work of other
+processes on a shared machine shows in the ``other`` column instead of silently in the figures.
 
 The HTTP server process is started by this file (``_server`` entry below) so that it can count
 journal appends and, for the no-batching mode, build engines with ``max_batch=1``; otherwise it is
@@ -424,7 +428,8 @@ class Workload:
         )
         start, after = await before, await after_task
         start.at, after.at = measure_from, end
-        # Commands still in flight at the end were left out of the count; so are their latencies.
+        # Counted: the commands sent inside the measured window (in a steady state, as many as
+        # were acknowledged in it), with their latencies even if the reply came after the end.
         return await self._summary(stats, start, after)
 
     async def sequential(self, seconds: float, warmup: float) -> dict[str, Any]:
@@ -932,7 +937,7 @@ def describe(mode: dict[str, Any], windows: int) -> tuple[str, str]:
         return "group commit", f"open loop {mode['rate']:.0f}/s, {windows}+{KIOSKS} streams"
     if mode["kind"] == "closed":
         return "group commit", f"closed loop, {windows}+{KIOSKS} clients"
-    return "no batching", "sequential, 1 client"
+    return "no batching", "sequential, 1 client, max_batch=1"
 
 
 def machine_context(workdir: Path) -> list[str]:
