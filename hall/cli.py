@@ -15,8 +15,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from hall import config as hall_config
+from hall import simulate_cli
 from hall.settings import DEFAULT_CONFIG, DEFAULT_DATA, Settings
-from scheduling import cli as scheduling_cli
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -45,8 +45,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     token.set_defaults(run=_new_device_token)
 
     simulate = commands.add_parser("simulate", help="simulate hall days under calling policies")
-    scheduling_cli.add_arguments(simulate)
-    simulate.set_defaults(run=scheduling_cli.run)
+    simulate_cli.add_arguments(simulate)
+    simulate.set_defaults(run=simulate_cli.run)
 
     args = parser.parse_args(argv)
     try:

@@ -7,7 +7,8 @@ With ``--config`` the day is :func:`scheduling.workloads.from_config` (equal dem
 at ``--load``); ``--workload`` picks a benchmark day instead (see ``--help``). ``--compare`` runs
 every registered policy on the same visitors (common random numbers) and prints them side by
 side with the pooled Erlang C / Allen–Cunneen reference. The seed and the day seeds are printed,
-so any run can be repeated exactly. hall/cli.py wires :func:`add_arguments` and :func:`run`.
+so any run can be repeated exactly. It lives in hall/ (not scheduling/, which stays pure): it
+reads hall files and prints. hall/cli.py wires :func:`add_arguments` and :func:`run`.
 """
 
 from __future__ import annotations

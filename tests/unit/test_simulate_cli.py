@@ -1,4 +1,4 @@
-"""``hall simulate`` through scheduling.cli (the hall CLI only wires these two functions)."""
+"""``hall simulate`` through hall.simulate_cli (the hall CLI only wires these two functions)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from scheduling import cli
+from hall import simulate_cli as cli
 from scheduling.policy import POLICIES
 
 HALL = """
