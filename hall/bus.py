@@ -44,6 +44,17 @@ class Subscription:
             raise Lagged(self.hall)
         return record
 
+    def get_nowait(self) -> Recorded:
+        """The next record if one is queued (asyncio.QueueEmpty if not); Lagged as get()."""
+        record = self._queue.get_nowait()
+        if self._lagged:
+            self._lagged = False
+            raise Lagged(self.hall)
+        return record
+
+    def empty(self) -> bool:
+        return self._queue.empty()
+
     def close(self) -> None:
         self.bus.unsubscribe(self)
 

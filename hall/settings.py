@@ -17,6 +17,9 @@ class Settings:
     redis_url: str | None = None  # journal in Redis Streams instead of SQLite
     host: str = "127.0.0.1"
     port: int = 8000
+    # Events queued per screen or feed before it counts as lagging and catches up from the
+    # journal instead (hall/bus.py).
+    feed_queue: int = 1000
     extra: dict[str, str] = field(default_factory=dict)
 
     @property

@@ -22,10 +22,10 @@ log = logging.getLogger(__name__)
 
 
 class HallService:
-    def __init__(self, configs: list[HallConfig], journal_url: str) -> None:
+    def __init__(self, configs: list[HallConfig], journal_url: str, feed_queue: int = 1000) -> None:
         self.configs = configs
         self.journal_url = journal_url
-        self.bus = Bus()
+        self.bus = Bus(feed_queue)
         self.sessions = Sessions()
         self.journal: Journal | None = None
         self.engines: dict[str, HallEngine] = {}

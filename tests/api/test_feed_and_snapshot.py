@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 from litestar import Litestar
 from litestar.testing import TestClient
 
+from hall.api.app import create_app
 from hall.config import load
-from hall.settings import DEFAULT_CONFIG
+from hall.settings import DEFAULT_CONFIG, Settings
 from tests.api.conftest import BASE, HALL, act, issue, login
 
 FEED = f"/ws/halls/{HALL}/events"
@@ -86,3 +88,15 @@ def test_openapi_is_served_without_any_cdn(client: TestClient[Litestar]) -> None
         assert "/api/halls/{hall}/windows/{window}/call-next" in spec["paths"]
         assert "http://" not in response.text.replace("http://127.0.0.1", "")
         assert "https://" not in response.text
+
+
+def test_a_feed_that_lags_catches_up_from_the_journal(tmp_path: Path) -> None:
+    # One event per screen queue: every batch of two (a new day and its first ticket) overflows.
+    app = create_app(Settings(configs=(DEFAULT_CONFIG,), data_dir=tmp_path, feed_queue=1))
+    with TestClient(app) as client, client.websocket_connect(FEED) as ws:
+        start = ws.receive_json()["version"]
+        for _ in range(5):
+            issue(client, "general")
+        received = [ws.receive_json() for _ in range(6)]
+    assert [m["version"] for m in received] == list(range(start + 1, start + 7))
+    assert [m["event"]["type"] for m in received] == ["day_started"] + ["ticket_issued"] * 5

@@ -1,0 +1,113 @@
+"""HallEngine on real journals: group commit, refusals inside a batch, and storage failures."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from pathlib import Path
+
+import pytest
+
+from hall.bus import Bus
+from hall.config import HallConfig
+from hall.domain.commands import IssueTicket, Login
+from hall.domain.errors import UnknownCategory
+from hall.domain.events import AnyEvent
+from hall.domain.state import fold
+from hall.engine import HallEngine
+from hall.journal.base import Journal, JournalUnavailable
+from hall.journal.redis import RedisJournal
+from hall.journal.sqlite import SqliteJournal
+from tests.support.redis import PrivateRedis
+
+
+class CountingSqlite(SqliteJournal):
+    """A real SQLite journal that counts its appends (one append = one fsync)."""
+
+    appends = 0
+
+    async def append(self, hall: str, events: Sequence[AnyEvent], expected_version: int) -> int:
+        self.appends += 1
+        return await super().append(hall, events, expected_version)
+
+
+async def _started(config: HallConfig, journal: Journal, bus: Bus | None = None) -> HallEngine:
+    engine = HallEngine(config, journal, bus or Bus())
+    await engine.start()
+    return engine
+
+
+async def test_concurrent_commands_share_appends(
+    default_config: HallConfig, tmp_path: Path
+) -> None:
+    journal = CountingSqlite(tmp_path / "journal.sqlite3")
+    engine = await _started(default_config, journal)
+    try:
+        done = await asyncio.gather(
+            *(engine.execute(IssueTicket(category="general")) for _ in range(200))
+        )
+        numbers = sorted(d.records[-1].event.number for d in done)  # type: ignore[union-attr]
+        assert numbers == [f"A{i:03d}" for i in range(1, 201)]
+        assert journal.appends < 50, "commands queued together should be appended together"
+        stored = await journal.read(default_config.hall.id)
+        assert len(stored) == engine.state.version == 201  # the day's start, then 200 tickets
+        assert fold(default_config, [r.event for r in stored]) == engine.state
+    finally:
+        await engine.stop()
+        await journal.close()
+
+
+async def test_a_refusal_inside_a_batch_leaves_the_others(
+    default_config: HallConfig, tmp_path: Path
+) -> None:
+    journal = SqliteJournal(tmp_path / "journal.sqlite3")
+    engine = await _started(default_config, journal)
+    try:
+        results = await asyncio.gather(
+            engine.execute(IssueTicket(category="general")),
+            engine.execute(IssueTicket(category="nope")),
+            engine.execute(IssueTicket(category="general")),
+            return_exceptions=True,
+        )
+        assert isinstance(results[1], UnknownCategory)
+        assert [r.records[-1].event.number for r in (results[0], results[2])] == ["A001", "A002"]  # type: ignore[union-attr]
+        assert await journal.version(default_config.hall.id) == engine.state.version == 3
+    finally:
+        await engine.stop()
+        await journal.close()
+
+
+@pytest.mark.redis
+async def test_a_failed_append_fails_the_command_and_the_journal_stays_the_truth(
+    default_config: HallConfig, tmp_path: Path
+) -> None:
+    hall = default_config.hall.id
+    bus = Bus()
+    with PrivateRedis(tmp_path) as server:
+        journal = RedisJournal(server.url, retries=0)
+        engine = await _started(default_config, journal, bus)
+        subscription = bus.subscribe(hall)
+        try:
+            await engine.execute(IssueTicket(category="general"))
+            await engine.execute(Login(window="1", by="zhangwei"))
+            published = [subscription.get_nowait() for _ in range(3)]
+            assert [r.version for r in published] == [1, 2, 3]
+
+            server.kill9()
+            with pytest.raises(JournalUnavailable):
+                await engine.execute(IssueTicket(category="general"))
+            # Nothing was published, and nothing is read from a state that cannot be trusted.
+            assert subscription.empty()
+            with pytest.raises(JournalUnavailable):
+                await engine.read(lambda state: state.version)
+
+            server.restart()
+            done = await engine.execute(IssueTicket(category="general"))
+            # The failed ticket took no number: numbering goes on without a gap.
+            assert done.records[-1].event.number == "A002"  # type: ignore[union-attr]
+            assert await engine.read(lambda state: state.version) == 4
+            assert engine.state.windows["1"].staff == "zhangwei"
+        finally:
+            subscription.close()
+            await engine.stop()
+            await journal.close()
