@@ -25,7 +25,7 @@ from hall.domain.decide import day_events, decide
 from hall.domain.errors import HallError
 from hall.domain.events import AnyEvent
 from hall.domain.state import HallState, apply
-from hall.journal.base import Journal, JournalUnavailable, Recorded
+from hall.journal.base import Journal, JournalError, JournalUnavailable, Recorded
 from scheduling.estimate import ServiceTimes
 from scheduling.policy import Policy, policy_named
 
@@ -123,10 +123,11 @@ class HallEngine:
         return await future
 
     async def read(self, view: Callable[[HallState], T]) -> T:
-        """``view(state)`` on durable state only (never mid-append)."""
+        """``view(state)`` on durable state only (never mid-append, never after a failed one
+        until the journal has been replayed: raises JournalUnavailable while it cannot be)."""
         async with self._lock:
             if self._stale:
-                raise JournalUnavailable(f"hall {self.hall} is recovering from a storage failure")
+                await self._replay()
             return view(self.state)
 
     async def _replay(self) -> None:
@@ -158,11 +159,18 @@ class HallEngine:
                     if not pending.future.done():
                         pending.future.set_exception(JournalUnavailable("the hall stopped"))
                 raise
-            except Exception:
-                log.exception("hall %s: batch failed", self.hall)
+            except Exception as exc:
+                # The state may hold events of this batch that were never appended (a bug in a
+                # view, or the journal failing): the next batch, and any read, replays first.
+                self._stale = True
+                if isinstance(exc, JournalError):
+                    failure: Exception = exc
+                else:
+                    log.exception("hall %s: batch failed", self.hall)
+                    failure = JournalUnavailable("internal error; the hall reloads its journal")
                 for pending in batch:
                     if not pending.future.done():
-                        pending.future.set_exception(JournalUnavailable("internal error"))
+                        pending.future.set_exception(failure)
 
     async def _write(self, batch: list[_Pending]) -> None:
         async with self._lock:

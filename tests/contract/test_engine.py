@@ -111,3 +111,26 @@ async def test_a_failed_append_fails_the_command_and_the_journal_stays_the_truth
             subscription.close()
             await engine.stop()
             await journal.close()
+
+
+async def test_a_bug_mid_batch_leaves_no_phantom_state(
+    default_config: HallConfig, tmp_path: Path
+) -> None:
+    journal = SqliteJournal(tmp_path / "journal.sqlite3")
+    engine = await _started(default_config, journal)
+
+    def broken_view(state: object, events: object) -> None:
+        raise RuntimeError("a bug in a view")
+
+    try:
+        with pytest.raises(JournalUnavailable, match="reloads its journal"):
+            await engine.execute(IssueTicket(category="general"), broken_view)
+        # The ticket was applied in memory but never appended: it must not linger.
+        assert await engine.read(lambda state: len(state.tickets)) == 0
+        done = await engine.execute(IssueTicket(category="general"))
+        assert done.records[-1].event.number == "A001"  # type: ignore[union-attr]
+        stored = await journal.read(default_config.hall.id)
+        assert fold(default_config, [r.event for r in stored]) == engine.state
+    finally:
+        await engine.stop()
+        await journal.close()
