@@ -97,9 +97,8 @@ def device_principal(config: HallConfig, token: str) -> Principal | None:
 def bearer(connection: ASGIConnection[Any, Any, Any, Any]) -> str | None:
     header = connection.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
-    if scheme.lower() == "bearer" and token.strip():
-        return token.strip()
-    return connection.query_params.get("token")  # WebSockets from browsers cannot set headers
+    # Never from the query string: URLs end up in access logs and browser history.
+    return token.strip() if scheme.lower() == "bearer" and token.strip() else None
 
 
 def requires(*allowed: str) -> Any:

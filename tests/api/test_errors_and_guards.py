@@ -162,3 +162,8 @@ def test_a_token_is_only_good_for_its_own_hall(client: TestClient[Litestar]) -> 
         "/api/halls/atlantis/tickets", json={"category": "general"}, headers=KIOSK
     )
     assert response.status_code == 404
+
+
+def test_a_token_in_the_url_is_not_accepted(client: TestClient[Litestar]) -> None:
+    response = client.post(f"{BASE}/tickets?token=demo-kiosk-token", json={"category": "general"})
+    _error(response, 401, "unauthorized")
