@@ -130,7 +130,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     erlang = mmc_mean_wait(WINDOWS, rate, MEAN_SERVICE)
     with ProcessPoolExecutor(workers) as pool:
         runner = Runner(pool, args.seed, 0.25 if args.quick else 1.0)
-        ours = "deadline"
+        ours = "weighted"
 
         # 1. Fully comprehensive, exponential and lognormal service.
         mmc, _, _ = runner.summary("comprehensive", ours, 160, estimates=True)

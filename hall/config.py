@@ -35,7 +35,7 @@ class HallInfo(Struct, frozen=True):
     name_en: str
     timezone: str = "Asia/Shanghai"
     number_digits: Annotated[int, msgspec.Meta(ge=2, le=5)] = 3
-    policy: str = "deadline"  # a name in scheduling.policy.POLICIES
+    policy: str = "weighted"  # a name in scheduling.policy.POLICIES
     languages: tuple[str, ...] = ("zh", "en")
 
 

@@ -32,7 +32,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--policy",
         choices=sorted(POLICIES),
-        help="calling policy (default: the hall file's, or deadline)",
+        help="calling policy (default: the hall file's, or weighted)",
     )
     parser.add_argument("--compare", action="store_true", help="run every policy side by side")
     parser.add_argument("--days", type=int, default=5, help="independent days (default 5)")
@@ -88,4 +88,4 @@ def _policy_name(args: argparse.Namespace, workload: Workload) -> str:
     if args.policy:
         return str(args.policy)
     configured = workload.config.hall.policy
-    return configured if configured in POLICIES else "deadline"
+    return configured if configured in POLICIES else "weighted"

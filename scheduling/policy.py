@@ -21,6 +21,7 @@ from scheduling.policies import (
     longest_wait,
     novosga,
     profile_order,
+    weighted,
 )
 
 if TYPE_CHECKING:
@@ -33,6 +34,7 @@ POLICIES: dict[str, Policy] = {
     "novosga": novosga,
     "longest-wait": longest_wait,
     "deadline": deadline,
+    "weighted": weighted,
 }
 
 
@@ -54,4 +56,5 @@ __all__ = [
     "novosga",
     "policy_named",
     "profile_order",
+    "weighted",
 ]

@@ -44,7 +44,7 @@ def hall_config(
     categories: Sequence[tuple[str, float, int]],
     profiles: Sequence[Sequence[str]],
     *,
-    policy: str = "deadline",
+    policy: str = "weighted",
     priorities: Sequence[Mapping[str, Any]] = (),
 ) -> HallConfig:
     """A hall config: ``categories`` as (id, mean service minutes, target wait minutes);

@@ -58,7 +58,7 @@ class TestShippedHalls:
         assert config.hall.id == "demo-county"
         assert config.hall.timezone == "Asia/Shanghai"
         assert config.hall.number_digits == 3
-        assert config.hall.policy == "deadline"
+        assert config.hall.policy == "weighted"
         assert [z.id for z in config.zones] == [
             "enterprise",
             "project",
@@ -193,13 +193,13 @@ class TestBrokenFiles:
         assert "unknown field `window`" in error.reason
 
     def test_unknown_policy(self) -> None:
-        error = refusal(broken('policy = "deadline"', 'policy = "fastest"'))
+        error = refusal(broken('policy = "weighted"', 'policy = "fastest"'))
         assert error.key == "hall.policy"
         assert "unknown calling policy 'fastest'" in error.reason
         assert "novosga" in error.reason
 
     def test_unknown_nested_key(self) -> None:
-        error = refusal(broken('policy = "deadline"', 'polcy = "deadline"'))
+        error = refusal(broken('policy = "weighted"', 'polcy = "weighted"'))
         assert error.key == "hall.polcy"
         assert "unknown field `polcy`" in error.reason
 

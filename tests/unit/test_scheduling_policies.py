@@ -17,10 +17,11 @@ profile_order = POLICIES["profile-order"]
 novosga = POLICIES["novosga"]
 longest_wait = POLICIES["longest-wait"]
 deadline = POLICIES["deadline"]
+weighted = POLICIES["weighted"]
 
 
 def test_the_registry_resolves_names() -> None:
-    assert set(POLICIES) >= {"profile-order", "novosga", "longest-wait", "deadline"}
+    assert set(POLICIES) >= {"profile-order", "novosga", "longest-wait", "deadline", "weighted"}
     assert policy_named("deadline") is deadline
     with pytest.raises(KeyError, match="known: profile-order"):
         policy_named("fastest")
@@ -145,6 +146,33 @@ class TestDeadline:
         assert deadline(state, "1", at(50)) is walk_in
 
 
+class TestWeighted:
+    def test_short_transactions_with_short_targets_go_first_when_both_are_late(self) -> None:
+        # a: 5 min service, 10 min target (weight 50); b: 10 min service, 20 min target (200).
+        state = hall([["b", "a"]], targets={"a": 10, "b": 20}, means={"a": 5.0, "b": 10.0})
+        b = issue(state, "b", 0)
+        a = issue(state, "a", 20)
+        # At 30: a has waited 10 (index 10/50), b 30 (30/200): a goes first, b has waited longer.
+        assert weighted(state, "1", at(30)) is a
+        assert deadline(state, "1", at(30)) is b  # b is 10 min overdue, a not yet
+        # b is passed over only while its wait is under 200/50 = 4 times a's.
+        a.issued_at = at(33)
+        assert weighted(state, "1", at(40)) is b  # 7 x 4 = 28 < 40
+
+    def test_equal_targets_and_services_is_deadline(self) -> None:
+        state = hall([["a", "b", "c"]])
+        issue(state, "a", 7)
+        green = issue(state, "b", 6, priority="green")
+        issue(state, "c", 1)
+        assert weighted(state, "1", at(8)) is green is deadline(state, "1", at(8))
+
+    def test_ties_go_to_profile_order(self) -> None:
+        state = hall([["b", "a"]])
+        issue(state, "a", 3)
+        b = issue(state, "b", 3)
+        assert weighted(state, "1", at(4)) is b
+
+
 @pytest.mark.parametrize("name", sorted(POLICIES))
 class TestEveryPolicy:
     def test_tickets_sent_to_the_window_come_first(self, name: str) -> None:
@@ -179,10 +207,12 @@ def random_hall(draw: st.DrawFn) -> HallState:
         for _ in range(draw(st.integers(1, 4)))
     ]
     targets = {c: draw(st.sampled_from([5, 15, 30])) for c in categories}
+    means = {c: draw(st.sampled_from([3.0, 8.0, 15.0])) for c in categories}
     head_start = draw(st.sampled_from([0.0, 5.0, 30.0]))
     state = hall(
         profiles,
         targets=targets,
+        means=means,
         priorities=({**GREEN, "head_start_minutes": head_start}, APPOINTMENT),
     )
     for _ in range(draw(st.integers(0, 14))):
@@ -265,3 +295,27 @@ def test_deadline_calls_the_earliest_due(state: HallState) -> None:
             return effective_issue(table, t, now.timestamp()) + table.target[t.category]
 
         assert due(chosen) == min(due(t) for t in candidates)
+
+
+@settings(max_examples=100, deadline=None)
+@given(state=random_hall())
+def test_weighted_calls_the_highest_index_and_its_bound_holds(state: HallState) -> None:
+    """Against a brute-force search; and no eligible ticket that is passed over has waited more
+    than its weight over the chosen one's times the chosen one's wait (the no-starvation bound)."""
+    now = at(NOW_MINUTE)
+    table = priority_table(state.config)
+
+    def wait(t: Ticket) -> float:
+        return now.timestamp() - effective_issue(table, t, now.timestamp())
+
+    def weight(t: Ticket) -> float:
+        return table.target[t.category] * table.service[t.category]
+
+    for window in state.windows:
+        chosen = weighted(state, window, now)
+        candidates = [t for t in eligible(state, window) if not t.target_window]
+        if chosen is None or chosen.target_window or not candidates:
+            continue
+        assert wait(chosen) / weight(chosen) == max(wait(t) / weight(t) for t in candidates)
+        for other in candidates:
+            assert wait(other) <= wait(chosen) * weight(other) / weight(chosen) + 1e-6
