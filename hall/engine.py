@@ -20,7 +20,7 @@ from typing import Any, Generic, TypeVar
 
 from hall.bus import Bus
 from hall.config import HallConfig
-from hall.domain.commands import AnyCommand
+from hall.domain.commands import AnyCommand, OpenDay
 from hall.domain.decide import day_events, decide
 from hall.domain.errors import HallError
 from hall.domain.events import AnyEvent
@@ -76,6 +76,7 @@ class HallEngine:
         policy: Policy | None = None,
         clock: Clock = utc_now,
         max_batch: int = 512,
+        day_check_seconds: float = 30.0,
     ) -> None:
         self.config = config
         self.hall = config.hall.id
@@ -88,8 +89,10 @@ class HallEngine:
         # Running service times per category, for wait estimates: derived from the same events.
         self.times = ServiceTimes.from_config(config)
         self._lock = asyncio.Lock()
-        self._queue: asyncio.Queue[_Pending] = asyncio.Queue()
+        self._queue: asyncio.Queue[_Pending | None] = asyncio.Queue()  # None: stop
         self._writer: asyncio.Task[None] | None = None
+        self._ticker: asyncio.Task[None] | None = None
+        self.day_check_seconds = day_check_seconds
         # Set when an append failed and the replay after it failed too: the state cannot be
         # trusted until a replay succeeds, so nothing is decided or read from it meanwhile.
         self._stale = False
@@ -98,17 +101,36 @@ class HallEngine:
         """Replay the journal into a fresh state, then start taking commands."""
         await self._replay()
         self._writer = asyncio.create_task(self._write_forever(), name=f"hall-writer-{self.hall}")
+        self._ticker = asyncio.create_task(self._open_days(), name=f"hall-days-{self.hall}")
 
-    async def stop(self) -> None:
-        if self._writer is not None:
-            self._writer.cancel()
+    async def stop(self, drain_seconds: float = 5.0) -> None:
+        """Stop taking commands; let the writer finish those already queued (for up to
+        ``drain_seconds``), so a command is not made durable after its client was told it failed.
+        """
+        writer, ticker, self._writer, self._ticker = self._writer, self._ticker, None, None
+        if ticker is not None:
+            ticker.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await self._writer
-            self._writer = None
+                await ticker
+        if writer is not None:
+            self._queue.put_nowait(None)  # the writer stops once it reaches this
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(writer), drain_seconds)
+            writer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await writer
         while not self._queue.empty():
             pending = self._queue.get_nowait()
-            if not pending.future.done():
+            if pending is not None and not pending.future.done():
                 pending.future.set_exception(JournalUnavailable("the hall is shutting down"))
+
+    async def _open_days(self) -> None:
+        """Turn the business day on time even when nobody does anything at midnight."""
+        while True:
+            await asyncio.sleep(self.day_check_seconds)
+            if not self._stale and day_events(self.state, self.clock()):
+                with contextlib.suppress(JournalError):  # the next tick tries again
+                    await self.execute(OpenDay())
 
     async def execute(self, command: AnyCommand, reply: Reply[T] | None = None) -> Done[T]:
         """Run one command; return once its events are durable (raises HallError, JournalError).
@@ -148,10 +170,19 @@ class HallEngine:
         self.times.update(self.state, event)
 
     async def _write_forever(self) -> None:
-        while True:
-            batch = [await self._queue.get()]
-            while len(batch) < self.max_batch and not self._queue.empty():
-                batch.append(self._queue.get_nowait())
+        stopping = False
+        while not stopping:
+            batch: list[_Pending] = []
+            while not stopping and len(batch) < self.max_batch:
+                if batch and self._queue.empty():
+                    break
+                item = await self._queue.get() if not batch else self._queue.get_nowait()
+                if item is None:
+                    stopping = True
+                else:
+                    batch.append(item)
+            if not batch:
+                continue
             try:
                 await self._write(batch)
             except asyncio.CancelledError:

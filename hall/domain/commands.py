@@ -78,6 +78,11 @@ class Logout(WindowCommand, frozen=True, tag="logout"):
     pass
 
 
+class OpenDay(Command, frozen=True, tag="open_day"):
+    """Nothing but the turn of the day: the engine sends it when a new business day has begun
+    and no command has come yet, so screens stop showing yesterday's queue at midnight."""
+
+
 class ChangeProfile(Command, frozen=True, tag="change_profile"):
     """A manager sets the categories a window serves, in order."""
 
@@ -100,4 +105,5 @@ AnyCommand = (
     | Resume
     | Logout
     | ChangeProfile
+    | OpenDay
 )

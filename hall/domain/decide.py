@@ -21,6 +21,7 @@ from hall.domain.commands import (
     Login,
     Logout,
     NoShow,
+    OpenDay,
     Pause,
     Recall,
     Resume,
@@ -103,6 +104,8 @@ def decide(state: HallState, command: AnyCommand, now: datetime, policy: Policy)
                     f"ticket {ticket.number} is {ticket.state.value}", ticket=ticket_id
                 )
             return [TicketCancelled(at=now, ticket=ticket_id, reason=reason)]
+        case OpenDay():
+            return []  # the day's turn itself is day_events', taken before every command
         case ChangeProfile(window=window_id, categories=categories, by=by):
             _window(state, window_id)
             for category in categories:

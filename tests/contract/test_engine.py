@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -134,3 +135,48 @@ async def test_a_bug_mid_batch_leaves_no_phantom_state(
     finally:
         await engine.stop()
         await journal.close()
+
+
+async def test_the_day_turns_at_midnight_without_any_command(
+    default_config: HallConfig, tmp_path: Path
+) -> None:
+    now = [datetime(2026, 11, 23, 15, 59, tzinfo=UTC)]  # 23:59 in Shanghai
+    journal = SqliteJournal(tmp_path / "journal.sqlite3")
+    engine = HallEngine(
+        default_config, journal, Bus(), clock=lambda: now[0], day_check_seconds=0.01
+    )
+    await engine.start()
+    try:
+        done = await engine.execute(IssueTicket(category="general"))
+        ticket = done.records[-1].event.ticket  # type: ignore[union-attr]
+        now[0] += timedelta(minutes=2)  # 00:01 the next day; nobody does anything
+        for _ in range(200):
+            if await engine.read(lambda state: str(state.day)) == "2026-11-24":
+                break
+            await asyncio.sleep(0.01)
+        assert await engine.read(lambda state: str(state.day)) == "2026-11-24"
+        assert ticket not in engine.state.tickets  # yesterday's waiting ticket expired
+        stored = await journal.read(default_config.hall.id)
+        assert [r.event.__struct_config__.tag for r in stored][-1] == "day_started"
+        assert fold(default_config, [r.event for r in stored]) == engine.state
+    finally:
+        await engine.stop()
+        await journal.close()
+
+
+async def test_stop_finishes_the_commands_already_queued(
+    default_config: HallConfig, tmp_path: Path
+) -> None:
+    journal = SqliteJournal(tmp_path / "journal.sqlite3")
+    engine = await _started(default_config, journal)
+    commands = [
+        asyncio.create_task(engine.execute(IssueTicket(category="general"))) for _ in range(50)
+    ]
+    await asyncio.sleep(0)  # all queued
+    await engine.stop()
+    results = await asyncio.gather(*commands, return_exceptions=True)
+    assert all(not isinstance(r, BaseException) for r in results), results
+    assert await journal.version(default_config.hall.id) == 51
+    with pytest.raises(JournalUnavailable):
+        await engine.execute(IssueTicket(category="general"))
+    await journal.close()
