@@ -19,12 +19,15 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from litestar.connection import ASGIConnection
 from litestar.handlers.base import BaseRouteHandler
 
-from hall.api.errors import Unauthorized
+from hall.api.errors import TooManyAttempts, Unauthorized
 from hall.config import HallConfig
 from hall.domain.errors import Forbidden
 
 Role = Literal["staff", "manager", "device"]
 SESSION_SECONDS = 12 * 3600  # one working day and its overtime
+# Password guessing: after MAX_FAILURES wrong passwords within FAILURE_WINDOW seconds a username
+# is locked for LOCK_SECONDS. Short, so that a prankster cannot keep staff out for long.
+MAX_FAILURES, FAILURE_WINDOW, LOCK_SECONDS = 5, 15 * 60, 5 * 60
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,8 +49,25 @@ class Sessions:
         self._by_hash: dict[str, tuple[Principal, float]] = {}
         self._clock = clock
         self._hasher = PasswordHasher()
+        self._failures: dict[tuple[str, str], list[float]] = {}  # (hall, username) -> times
 
     async def verify_password(self, config: HallConfig, username: str, password: str) -> Principal:
+        key, now = (config.hall.id, username), self._clock()
+        recent = [t for t in self._failures.get(key, ()) if now - t < FAILURE_WINDOW]
+        if len(recent) >= MAX_FAILURES and now - recent[-1] < LOCK_SECONDS:
+            wait = int(LOCK_SECONDS - (now - recent[-1])) + 1
+            raise TooManyAttempts(
+                f"too many wrong passwords; try again in {wait} s", retry_after=wait
+            )
+        try:
+            principal = await self._check(config, username, password)
+        except Unauthorized:
+            self._failures[key] = [*recent, now][-MAX_FAILURES:]
+            raise
+        self._failures.pop(key, None)
+        return principal
+
+    async def _check(self, config: HallConfig, username: str, password: str) -> Principal:
         staff = config.staff_member(username)
         # Hash even for unknown users, so timing does not tell which usernames exist.
         stored = staff.password_hash if staff else _DUMMY_HASH

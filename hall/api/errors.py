@@ -22,8 +22,15 @@ class Unauthorized(domain.HallError):
     code = "unauthorized"
 
 
+class TooManyAttempts(domain.HallError):
+    """Too many wrong passwords for one username: it is locked for a while."""
+
+    code = "too_many_attempts"
+
+
 STATUS: list[tuple[type[Exception], int]] = [
     (Unauthorized, 401),
+    (TooManyAttempts, 429),
     (domain.Forbidden, 403),
     (domain.NotFound, 404),
     (domain.Conflict, 409),

@@ -167,3 +167,18 @@ def test_a_token_is_only_good_for_its_own_hall(client: TestClient[Litestar]) -> 
 def test_a_token_in_the_url_is_not_accepted(client: TestClient[Litestar]) -> None:
     response = client.post(f"{BASE}/tickets?token=demo-kiosk-token", json={"category": "general"})
     _error(response, 401, "unauthorized")
+
+
+def test_password_guessing_locks_the_username_for_a_while(client: TestClient[Litestar]) -> None:
+    url = f"{BASE}/windows/2/login"
+    for _ in range(5):
+        wrong = client.post(url, json={"username": "lina", "password": "guess"})
+        _error(wrong, 401, "unauthorized")
+    # Even the right password is refused while locked, and the answer says for how long.
+    locked = client.post(url, json={"username": "lina", "password": "hall-demo"})
+    body = _error(locked, 429, "too_many_attempts")
+    assert 0 < body["detail"]["retry_after"] <= 300  # type: ignore[index]
+    # Other staff are not affected.
+    assert (
+        client.post(url, json={"username": "zhangwei", "password": "hall-demo"}).status_code == 200
+    )
