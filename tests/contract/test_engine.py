@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -38,44 +38,46 @@ async def _started(config: HallConfig, journal: Journal, bus: Bus | None = None)
     return engine
 
 
-async def test_concurrent_commands_share_appends(
+@pytest.fixture
+async def on_sqlite(
     default_config: HallConfig, tmp_path: Path
-) -> None:
+) -> AsyncIterator[tuple[HallEngine, CountingSqlite]]:
+    """A started engine of the default hall on a real SQLite journal; stopped and closed after."""
     journal = CountingSqlite(tmp_path / "journal.sqlite3")
     engine = await _started(default_config, journal)
-    try:
-        done = await asyncio.gather(
-            *(engine.execute(IssueTicket(category="general")) for _ in range(200))
-        )
-        numbers = sorted(d.records[-1].event.number for d in done)  # type: ignore[union-attr]
-        assert numbers == [f"A{i:03d}" for i in range(1, 201)]
-        assert journal.appends < 50, "commands queued together should be appended together"
-        stored = await journal.read(default_config.hall.id)
-        assert len(stored) == engine.state.version == 201  # the day's start, then 200 tickets
-        assert fold(default_config, [r.event for r in stored]) == engine.state
-    finally:
-        await engine.stop()
-        await journal.close()
+    yield engine, journal
+    await engine.stop()
+    await journal.close()
+
+
+async def test_concurrent_commands_share_appends(
+    default_config: HallConfig, on_sqlite: tuple[HallEngine, CountingSqlite]
+) -> None:
+    engine, journal = on_sqlite
+    done = await asyncio.gather(
+        *(engine.execute(IssueTicket(category="general")) for _ in range(200))
+    )
+    numbers = sorted(d.records[-1].event.number for d in done)  # type: ignore[union-attr]
+    assert numbers == [f"A{i:03d}" for i in range(1, 201)]
+    assert journal.appends < 50, "commands queued together should be appended together"
+    stored = await journal.read(default_config.hall.id)
+    assert len(stored) == engine.state.version == 201  # the day's start, then 200 tickets
+    assert fold(default_config, [r.event for r in stored]) == engine.state
 
 
 async def test_a_refusal_inside_a_batch_leaves_the_others(
-    default_config: HallConfig, tmp_path: Path
+    default_config: HallConfig, on_sqlite: tuple[HallEngine, CountingSqlite]
 ) -> None:
-    journal = SqliteJournal(tmp_path / "journal.sqlite3")
-    engine = await _started(default_config, journal)
-    try:
-        results = await asyncio.gather(
-            engine.execute(IssueTicket(category="general")),
-            engine.execute(IssueTicket(category="nope")),
-            engine.execute(IssueTicket(category="general")),
-            return_exceptions=True,
-        )
-        assert isinstance(results[1], UnknownCategory)
-        assert [r.records[-1].event.number for r in (results[0], results[2])] == ["A001", "A002"]  # type: ignore[union-attr]
-        assert await journal.version(default_config.hall.id) == engine.state.version == 3
-    finally:
-        await engine.stop()
-        await journal.close()
+    engine, journal = on_sqlite
+    results = await asyncio.gather(
+        engine.execute(IssueTicket(category="general")),
+        engine.execute(IssueTicket(category="nope")),
+        engine.execute(IssueTicket(category="general")),
+        return_exceptions=True,
+    )
+    assert isinstance(results[1], UnknownCategory)
+    assert [r.records[-1].event.number for r in (results[0], results[2])] == ["A001", "A002"]  # type: ignore[union-attr]
+    assert await journal.version(default_config.hall.id) == engine.state.version == 3
 
 
 @pytest.mark.redis
@@ -115,26 +117,21 @@ async def test_a_failed_append_fails_the_command_and_the_journal_stays_the_truth
 
 
 async def test_a_bug_mid_batch_leaves_no_phantom_state(
-    default_config: HallConfig, tmp_path: Path
+    default_config: HallConfig, on_sqlite: tuple[HallEngine, CountingSqlite]
 ) -> None:
-    journal = SqliteJournal(tmp_path / "journal.sqlite3")
-    engine = await _started(default_config, journal)
+    engine, journal = on_sqlite
 
     def broken_view(state: object, events: object) -> None:
         raise RuntimeError("a bug in a view")
 
-    try:
-        with pytest.raises(JournalUnavailable, match="reloads its journal"):
-            await engine.execute(IssueTicket(category="general"), broken_view)
-        # The ticket was applied in memory but never appended: it must not linger.
-        assert await engine.read(lambda state: len(state.tickets)) == 0
-        done = await engine.execute(IssueTicket(category="general"))
-        assert done.records[-1].event.number == "A001"  # type: ignore[union-attr]
-        stored = await journal.read(default_config.hall.id)
-        assert fold(default_config, [r.event for r in stored]) == engine.state
-    finally:
-        await engine.stop()
-        await journal.close()
+    with pytest.raises(JournalUnavailable, match="reloads its journal"):
+        await engine.execute(IssueTicket(category="general"), broken_view)
+    # The ticket was applied in memory but never appended: it must not linger.
+    assert await engine.read(lambda state: len(state.tickets)) == 0
+    done = await engine.execute(IssueTicket(category="general"))
+    assert done.records[-1].event.number == "A001"  # type: ignore[union-attr]
+    stored = await journal.read(default_config.hall.id)
+    assert fold(default_config, [r.event for r in stored]) == engine.state
 
 
 async def test_the_day_turns_at_midnight_without_any_command(
@@ -165,10 +162,9 @@ async def test_the_day_turns_at_midnight_without_any_command(
 
 
 async def test_stop_finishes_the_commands_already_queued(
-    default_config: HallConfig, tmp_path: Path
+    default_config: HallConfig, on_sqlite: tuple[HallEngine, CountingSqlite]
 ) -> None:
-    journal = SqliteJournal(tmp_path / "journal.sqlite3")
-    engine = await _started(default_config, journal)
+    engine, journal = on_sqlite
     commands = [
         asyncio.create_task(engine.execute(IssueTicket(category="general"))) for _ in range(50)
     ]
@@ -179,4 +175,3 @@ async def test_stop_finishes_the_commands_already_queued(
     assert await journal.version(default_config.hall.id) == 51
     with pytest.raises(JournalUnavailable):
         await engine.execute(IssueTicket(category="general"))
-    await journal.close()
