@@ -136,15 +136,15 @@ def window_view(state: HallState, window_id: str) -> WindowView:
     )
 
 
-def ticket_view(state: HallState, ticket: Ticket, estimator: Estimator | None = None) -> TicketView:
+def ticket_view(state: HallState, ticket: Ticket, estimator: Estimator) -> TicketView:
+    """The ticket as anyone may see it; while it waits, its place counts the tickets that will be
+    called before it (priority included) and its wait is estimated (scheduling.estimate)."""
     category = state.config.category(ticket.category)
     assert category is not None  # tickets name categories of the config
     ahead, minutes = 0, None
     if ticket.state is TicketState.WAITING:
-        ahead = state.ahead_of(ticket)
-        if estimator is not None:
-            estimate = estimate_wait(state, ticket.id, estimator.now, estimator.times)
-            ahead, minutes = estimate.ahead, _minutes(estimate.minutes)
+        estimate = estimate_wait(state, ticket.id, estimator.now, estimator.times)
+        ahead, minutes = estimate.ahead, _minutes(estimate.minutes)
     return TicketView(
         id=ticket.id,
         number=ticket.number,

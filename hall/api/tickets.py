@@ -84,6 +84,6 @@ class TicketController(Controller):
         engine = state.service.engine(hall)
         done = await engine.execute(
             CancelTicket(ticket=ticket, reason=data.reason),
-            lambda s, _: ticket_view(s, s.tickets[ticket]),
+            lambda s, _: ticket_view(s, s.tickets[ticket], estimator(engine)),
         )
         return done.reply  # type: ignore[no-any-return]

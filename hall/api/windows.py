@@ -13,9 +13,11 @@ from litestar.datastructures import State
 from litestar.params import FromPath, JSONBody
 
 from hall.api.auth import Principal, bearer, requires
+from hall.api.service import estimator
 from hall.domain import commands as cmd
 from hall.domain.events import AnyEvent, Outcome
 from hall.domain.state import HallState
+from hall.engine import HallEngine, Reply
 from hall.views import TicketView, WindowView, ticket_view, window_view
 
 Text = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
@@ -58,14 +60,14 @@ class WindowResult(msgspec.Struct, frozen=True, kw_only=True):
     ticket: TicketView | None
 
 
-def _result(window: FromPath[str]) -> Any:
+def _result(engine: HallEngine, window: str) -> Reply[WindowResult]:
     def reply(state: HallState, events: list[AnyEvent]) -> WindowResult:
         ticket_id = next((getattr(e, "ticket", None) for e in events), None)
         ticket_id = ticket_id or state.windows[window].ticket
         ticket = state.tickets.get(ticket_id) if ticket_id else None
         return WindowResult(
             window=window_view(state, window),
-            ticket=ticket_view(state, ticket) if ticket else None,
+            ticket=ticket_view(state, ticket, estimator(engine)) if ticket else None,
         )
 
     return reply
@@ -74,10 +76,9 @@ def _result(window: FromPath[str]) -> Any:
 async def _run(
     request: Request[Any, Any, Any], hall: FromPath[str], command: cmd.AnyCommand
 ) -> WindowResult:
-    engine = request.app.state.service.engine(hall)
-    window = getattr(command, "window", "")
-    done = await engine.execute(command, _result(window))
-    return done.reply  # type: ignore[no-any-return]
+    engine: HallEngine = request.app.state.service.engine(hall)
+    done = await engine.execute(command, _result(engine, getattr(command, "window", "")))
+    return done.reply
 
 
 def _me(request: Request[Any, Any, Any]) -> str:

@@ -127,11 +127,6 @@ class HallState:
     def waiting(self, queue: str) -> list[Ticket]:
         return [self.tickets[t] for t in self.queues.get(queue, ())]
 
-    def ahead_of(self, ticket: Ticket) -> int:
-        """How many tickets are waiting before this one in its queue."""
-        queue = self.queues.get(queue_key(ticket), [])
-        return queue.index(ticket.id) if ticket.id in queue else 0
-
 
 def queue_key(ticket: Ticket) -> str:
     return f"@{ticket.target_window}" if ticket.target_window else ticket.category

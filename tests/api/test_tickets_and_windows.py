@@ -157,3 +157,18 @@ def test_an_appointment_ticket_carries_its_slot(client: TestClient[Litestar]) ->
     looked_up = client.get(f"{BASE}/tickets/{ticket['id']}").json()
     assert looked_up["priority"] == "appointment"
     assert looked_up["appointment"] == slot
+
+
+def test_ahead_counts_who_will_be_called_first(client: TestClient[Litestar]) -> None:
+    first = issue(client, "general")
+    second = issue(client, "general")
+    green = issue(client, "general", priority="green")
+    assert green["ahead"] == 0  # the green lane goes before both
+    assert client.get(f"{BASE}/tickets/{second['id']}").json()["ahead"] == 2
+    staff = login(client, "2")
+    assert act(client, "2", "call-next", staff)["ticket"]["number"] == green["number"]
+    # The window's own answer agrees with the look-up.
+    act(client, "2", "start", staff)
+    moved = act(client, "2", "transfer", staff, {"category": "general"})["ticket"]
+    assert moved["ahead"] == 0  # it keeps its place: before both normal tickets
+    assert client.get(f"{BASE}/tickets/{first['id']}").json()["ahead"] == 1
