@@ -4,14 +4,17 @@ feed show. They carry no personal data: staff appear by window, never by name or
 
 from __future__ import annotations
 
+import itertools
 from datetime import date, datetime
 from typing import Any
 
 import msgspec
 
+from hall.config import Window
 from hall.domain.state import HallState, Ticket, TicketState, targeted_queue
 from hall.journal.base import Recorded
 from scheduling.estimate import ServiceTimes, estimate_new, estimate_wait
+from scheduling.priority import call_order, priority_table
 
 # Fields of events that name a person; the public feed leaves them out.
 PRIVATE_FIELDS = frozenset({"staff", "by"})
@@ -107,20 +110,33 @@ def snapshot(state: HallState, estimator: Estimator) -> HallSnapshot:
                 name_en=c.name_en,
                 zone=c.zone,
                 waiting=len(state.queues.get(c.id, ())),
-                next_numbers=[t.number for t in state.waiting(c.id)[:NEXT_NUMBERS]],
+                next_numbers=next_numbers(state, c.id, estimator.now),
                 estimated_wait_minutes=_minutes(
                     estimate_new(state, c.id, "normal", estimator.now, estimator.times).minutes
                 ),
             )
             for c in config.categories
         ],
-        windows=[window_view(state, w.id) for w in config.windows],
+        windows=[_window_view(state, w) for w in config.windows],
     )
+
+
+def next_numbers(state: HallState, queue: str, now: datetime) -> list[str]:
+    """The first few numbers a window will call from ``queue``, in calling order (priority and
+    aging included: the order a ticket's ``ahead`` counts)."""
+    table = priority_table(state.config)
+    order = call_order(state, table, queue, now.timestamp())
+    return [ticket.number for _, ticket in itertools.islice(order, NEXT_NUMBERS)]
 
 
 def window_view(state: HallState, window_id: str) -> WindowView:
     defined = state.config.window(window_id)
     assert defined is not None  # windows come from the config
+    return _window_view(state, defined)
+
+
+def _window_view(state: HallState, defined: Window) -> WindowView:
+    window_id = defined.id
     window = state.windows[window_id]
     return WindowView(
         id=window.id,
@@ -140,7 +156,8 @@ def ticket_view(state: HallState, ticket: Ticket, estimator: Estimator) -> Ticke
     """The ticket as anyone may see it; while it waits, its place counts the tickets that will be
     called before it (priority included) and its wait is estimated (scheduling.estimate)."""
     category = state.config.category(ticket.category)
-    assert category is not None  # tickets name categories of the config
+    # A category retired from the config since the ticket was issued goes by its id.
+    names = (category.name, category.name_en) if category else (ticket.category, ticket.category)
     ahead, minutes = 0, None
     if ticket.state is TicketState.WAITING:
         estimate = estimate_wait(state, ticket.id, estimator.now, estimator.times)
@@ -149,8 +166,8 @@ def ticket_view(state: HallState, ticket: Ticket, estimator: Estimator) -> Ticke
         id=ticket.id,
         number=ticket.number,
         category=ticket.category,
-        category_name=category.name,
-        category_name_en=category.name_en,
+        category_name=names[0],
+        category_name_en=names[1],
         priority=ticket.priority,
         appointment=ticket.appointment,
         state=ticket.state.value,

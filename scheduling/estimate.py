@@ -25,8 +25,8 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from hall.domain.events import AnyEvent, ServiceFinished, TicketNoShow
-from hall.domain.state import WindowState
-from scheduling.priority import PriorityTable, effective_issue, priority_table
+from hall.domain.state import TicketState, WindowState, queue_key
+from scheduling.priority import PriorityTable, count_before, effective_issue, priority_table
 from scheduling.topology import topology
 
 if TYPE_CHECKING:
@@ -143,14 +143,12 @@ def _estimate(
                 queues[queue] = 1.0
     own_queue = f"@{window}" if window is not None else category
     # The place in its own queue stands even while no window that serves it is open.
-    own_ids = state.queues.get(own_queue)
-    ahead = _before(state, table, own_ids, key, now, exclude) if own_ids else 0
+    ahead = _before(state, table, own_queue, key, now, exclude)
     count = work = 0.0
     for queue, share in queues.items():
-        ids = state.queues.get(queue)
-        if not ids:
+        if not state.queues.get(queue):
             continue
-        n = ahead if queue == own_queue else _before(state, table, ids, key, now, exclude)
+        n = ahead if queue == own_queue else _before(state, table, queue, key, now, exclude)
         count += share * n
         work += share * n * times.mean(category if queue.startswith("@") else queue)
     servers = len(mine)
@@ -164,26 +162,19 @@ def _estimate(
 
 
 def _before(
-    state: HallState,
-    table: PriorityTable,
-    ids: list[str],
-    key: float,
-    now: float,
-    exclude: str | None,
+    state: HallState, table: PriorityTable, queue: str, key: float, now: float, exclude: str | None
 ) -> int:
-    """How many tickets of a queue (in issue order) count as issued before ``key``."""
-    tickets = state.tickets
-    last = tickets[ids[-1]]
-    if last.id != exclude and last.issued_at.timestamp() < key:
-        return len(ids)  # the usual case, a new walk-in: everyone waiting is ahead
-    n = 0
-    reach = table.reach
-    for ticket_id in ids:
-        ticket = tickets[ticket_id]
-        if ticket.issued_at.timestamp() - reach >= key:
-            break
-        if ticket_id != exclude and effective_issue(table, ticket, now) < key:
-            n += 1
+    """How many tickets of a queue count as issued before ``key`` (``exclude`` aside)."""
+    if not state.queues.get(queue):
+        return 0
+    n = count_before(state, table, queue, key, now)
+    excluded = state.tickets.get(exclude) if exclude is not None else None
+    if (
+        excluded is not None
+        and excluded.state is TicketState.WAITING
+        and queue_key(excluded) == queue
+    ):
+        n -= effective_issue(table, excluded, now) < key  # it cannot be ahead of itself
     return n
 
 

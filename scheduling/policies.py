@@ -18,11 +18,11 @@ which the early stops below rely on.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from datetime import date, datetime
 from typing import TYPE_CHECKING
 
-from scheduling.priority import PriorityTable, effective_issue, priority_table
+from scheduling.priority import PriorityTable, call_order, priority_table
 
 if TYPE_CHECKING:
     from hall.domain.state import HallState, Ticket
@@ -46,45 +46,30 @@ def first_by_priority(state: HallState, queue: str) -> Ticket | None:
     """The highest-rank ticket of a queue, first come first served among equals (strict
     priority, no aging: the rule of the original engine, kept for callers that want it)."""
     table = priority_table(state.config)
-    best: Ticket | None = None
-    best_rank = -1
-    top = max(table.rank.values(), default=0)
-    for ticket_id in state.queues.get(queue, ()):
-        ticket = state.tickets[ticket_id]
-        rank = table.rank_of(ticket.priority)
-        if rank > best_rank:
-            best, best_rank = ticket, rank
-            if rank >= top:  # nothing later in the queue can beat it
-                break
-    return best
+    heads = [
+        (-table.rank_of(priority), state.tickets[ids[0]].order_key, ids[0])
+        for priority, ids in state.lanes.get(queue, {}).items()
+        if ids
+    ]
+    return state.tickets[min(heads)[2]] if heads else None
 
 
 def aged_first(
-    state: HallState, table: PriorityTable, queue: Sequence[str], now: float, bound: float
+    state: HallState, table: PriorityTable, queue: str, now: float, bound: float
 ) -> tuple[Ticket | None, float]:
     """The ticket of ``queue`` with the earliest effective issue time, and that time, if it is
     earlier than ``bound`` (else ``(None, bound)``). Ties go to the earlier ticket in the queue.
 
-    The scan stops once a ticket's real issue time less the largest head start cannot beat the
-    best so far: the queue is in issue order, so at most the tickets issued within
-    ``reach`` (the largest head start) of the best are read, however long the queue is.
+    Each priority class's first ticket is its earliest (one head start per class), so this reads
+    one ticket per class however long the queue is (see :func:`call_order`).
     """
-    tickets = state.tickets
     if not table.head_start:  # no aging classes: the head of the queue is the answer
-        first = tickets[queue[0]]
+        first = state.tickets[state.queues[queue][0]]
         key = first.issued_at.timestamp()
         return (first, key) if key < bound else (None, bound)
-    reach = table.reach
-    best: Ticket | None = None
-    best_key = bound
-    for ticket_id in queue:
-        ticket = tickets[ticket_id]
-        if ticket.issued_at.timestamp() - reach >= best_key:
-            break
-        key = effective_issue(table, ticket, now)
-        if key < best_key:
-            best, best_key = ticket, key
-    return best, best_key
+    for key, ticket in call_order(state, table, queue, now):
+        return (ticket, key) if key < bound else (None, bound)
+    return None, bound
 
 
 def profile_order(state: HallState, window_id: str, now: datetime) -> Ticket | None:
@@ -92,7 +77,7 @@ def profile_order(state: HallState, window_id: str, now: datetime) -> Ticket | N
     (the earliest effective issue time), first come first served among equals."""
     table = priority_table(state.config)
     for queue in eligible_queues(state, window_id):
-        ticket, _ = aged_first(state, table, state.queues[queue], now.timestamp(), math.inf)
+        ticket, _ = aged_first(state, table, queue, now.timestamp(), math.inf)
         return ticket
     return None
 
@@ -128,13 +113,22 @@ def novosga(state: HallState, window_id: str, now: datetime) -> Ticket | None:
     best: Ticket | None = None
     best_key: tuple[float, int, int, tuple[datetime, date, int]] | None = None
     for position, queue in enumerate(queues):  # the position is Novo's user-service weight - 1
-        for ticket_id in state.queues.get(queue, ()):
-            ticket = state.tickets[ticket_id]
+        for ticket in _novosga_candidates(state, table, queue):
             appointment = math.inf if ticket.appointment is None else ticket.appointment.timestamp()
             key = (appointment, position, -table.rank_of(ticket.priority), ticket.order_key)
             if best_key is None or key < best_key:
                 best, best_key = ticket, key
     return best
+
+
+def _novosga_candidates(state: HallState, table: PriorityTable, queue: str) -> Iterator[Ticket]:
+    """Tickets that may come first in Novo's order: every appointment ticket (ordered by its
+    appointment), and the head of each other class (there, arrival order decides)."""
+    for priority, ids in state.lanes.get(queue, {}).items():
+        if priority in table.slot:
+            yield from (state.tickets[t] for t in ids)
+        elif ids:
+            yield state.tickets[ids[0]]
 
 
 def deadline(state: HallState, window_id: str, now: datetime) -> Ticket | None:
@@ -161,17 +155,16 @@ def deadline(state: HallState, window_id: str, now: datetime) -> Ticket | None:
     """
     table = priority_table(state.config)
     now_s = now.timestamp()
-    targeted = state.queues.get(f"@{window_id}")
-    if targeted:
+    targeted = f"@{window_id}"
+    if state.queues.get(targeted):
         return aged_first(state, table, targeted, now_s, math.inf)[0]
     best: Ticket | None = None
     best_due = math.inf
     for category in state.windows[window_id].categories:
-        queue = state.queues.get(category)
-        if not queue:
+        if not state.queues.get(category):
             continue
         target = table.target.get(category, DEFAULT_TARGET)
-        ticket, issue = aged_first(state, table, queue, now_s, best_due - target)
+        ticket, issue = aged_first(state, table, category, now_s, best_due - target)
         if ticket is not None:
             best, best_due = ticket, issue + target
     return best
@@ -208,16 +201,15 @@ def weighted(state: HallState, window_id: str, now: datetime) -> Ticket | None:
     """
     table = priority_table(state.config)
     now_s = now.timestamp()
-    targeted = state.queues.get(f"@{window_id}")
-    if targeted:
+    targeted = f"@{window_id}"
+    if state.queues.get(targeted):
         return aged_first(state, table, targeted, now_s, math.inf)[0]
     best: Ticket | None = None
     best_index = -math.inf
     for category in state.windows[window_id].categories:
-        queue = state.queues.get(category)
-        if not queue:
+        if not state.queues.get(category):
             continue
-        ticket, issue = aged_first(state, table, queue, now_s, math.inf)
+        ticket, issue = aged_first(state, table, category, now_s, math.inf)
         weight = table.target.get(category, DEFAULT_TARGET) * table.service.get(
             category, DEFAULT_SERVICE
         )

@@ -29,14 +29,16 @@ aware datetimes cost several times more to subtract.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import bisect
+import heapq
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from hall.config import HallConfig, PriorityClass
-    from hall.domain.state import Ticket
+    from hall.domain.state import HallState, Ticket
 
 NORMAL = "normal"
 # The default head start per rank point: the green lane at rank 20 gets 30 minutes, an appointment
@@ -123,3 +125,73 @@ def in_priority(table: PriorityTable, ticket: Ticket, now: float) -> bool:
 def seconds(moment: datetime) -> float:
     """POSIX seconds of an aware datetime (the unit of everything in this module)."""
     return moment.timestamp()
+
+
+def call_order(
+    state: HallState, table: PriorityTable, queue: str, now: float
+) -> Iterator[tuple[float, Ticket]]:
+    """The waiting tickets of ``queue`` in calling order at ``now`` (POSIX seconds): by effective
+    issue time, ties to arrival order; each with its effective issue time. Lazy: taking the
+    first ``k`` costs ``k`` steps per priority class, however long the queue (only appointment
+    classes, whose head starts depend on each ticket's slot, read ahead up to ``reach``)."""
+    lanes = state.lanes.get(queue)
+    if not lanes:
+        return iter(())
+    streams = [_lane(state, table, priority, ids, now) for priority, ids in lanes.items() if ids]
+    if len(streams) == 1:
+        return streams[0]
+    return heapq.merge(*streams, key=lambda pair: (pair[0], pair[1].order_key))
+
+
+def count_before(state: HallState, table: PriorityTable, queue: str, key: float, now: float) -> int:
+    """How many waiting tickets of ``queue`` count as issued before ``key`` at ``now``: one
+    bisection per priority class (appointment classes: a walk of their own few tickets)."""
+    tickets = state.tickets
+    n = 0
+    for priority, ids in state.lanes.get(queue, {}).items():
+        if not ids:
+            continue
+        if priority in table.slot:
+            for ticket_id in ids:
+                ticket = tickets[ticket_id]
+                if ticket.issued_at.timestamp() - table.reach >= key:
+                    break
+                if effective_issue(table, ticket, now) < key:
+                    n += 1
+            continue
+        head = table.head_start.get(priority)
+        if head is None:
+            n += bisect.bisect_left(ids, key, key=lambda t: tickets[t].issued_at.timestamp())
+        else:
+            shift = head  # the same arithmetic as effective_issue, so ties fall the same way
+            n += bisect.bisect_left(
+                ids, key, key=lambda t: tickets[t].issued_at.timestamp() - shift
+            )
+    return n
+
+
+def _lane(
+    state: HallState, table: PriorityTable, priority: str, ids: list[str], now: float
+) -> Iterator[tuple[float, Ticket]]:
+    """One class's tickets of a queue (in arrival order) in calling order."""
+    tickets = state.tickets
+    if priority not in table.slot:  # one head start for all: arrival order is calling order
+        head = table.head_start.get(priority)
+        for ticket_id in ids:
+            ticket = tickets[ticket_id]
+            issued = ticket.issued_at.timestamp()
+            yield (issued if head is None else issued - head), ticket
+        return
+    # Appointment classes: a ticket counts from its slot, so hold each back until no later
+    # arrival (whose effective issue is at least its issue less ``reach``) can precede it.
+    pending: list[tuple[float, int, Ticket]] = []
+    for index, ticket_id in enumerate(ids):
+        ticket = tickets[ticket_id]
+        floor = ticket.issued_at.timestamp() - table.reach
+        while pending and pending[0][0] <= floor:
+            key, _, ready = heapq.heappop(pending)
+            yield key, ready
+        heapq.heappush(pending, (effective_issue(table, ticket, now), index, ticket))
+    while pending:
+        key, _, ready = heapq.heappop(pending)
+        yield key, ready

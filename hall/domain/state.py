@@ -9,6 +9,7 @@ from the same events compare equal, which is what the replay tests check.
 from __future__ import annotations
 
 import bisect
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from enum import StrEnum
@@ -112,6 +113,10 @@ class HallState:
     # Waiting ticket ids in arrival order (see Ticket.order_key), per category, and per window
     # under "@<window>" for tickets transferred to that window by name.
     queues: dict[str, list[str]] = field(default_factory=dict)
+    # The same tickets split by priority class: queue -> priority -> ids in arrival order. The
+    # calling order and the places ahead read a class's lane by bisection (a class's head start
+    # is one constant), so neither walks a long queue.
+    lanes: dict[str, dict[str, list[str]]] = field(default_factory=dict)
     windows: dict[str, WindowStatus] = field(default_factory=dict)
     sequences: dict[str, int] = field(default_factory=dict)  # last number issued today
     staff_at: dict[str, str] = field(default_factory=dict)  # username -> window
@@ -215,7 +220,8 @@ def apply(state: HallState, event: AnyEvent) -> HallState:
             _settle(ticket, TicketState.CANCELLED, event, reason)
         case WindowOpened(window=window_id, staff=staff):
             _set_window(state, window_id, WindowState.OPEN, event.at, staff=staff)
-            state.staff_at[staff] = window_id
+            if window_id in state.windows:
+                state.staff_at[staff] = window_id
         case WindowPaused(window=window_id, reason=reason):
             _set_window(state, window_id, WindowState.PAUSED, event.at, pause_reason=reason)
         case WindowResumed(window=window_id):
@@ -224,34 +230,67 @@ def apply(state: HallState, event: AnyEvent) -> HallState:
             _set_window(state, window_id, WindowState.CLOSED, event.at, staff=None)
             state.staff_at.pop(staff, None)
             # Tickets sent to this window by name would wait for nobody: back to their category.
+            state.lanes.pop(targeted_queue(window_id), None)
             for ticket_id in state.queues.pop(targeted_queue(window_id), []):
                 ticket = state.tickets[ticket_id]
                 ticket.target_window = None
                 ticket.history.append(Step(event.at, "requeued", window_id, ticket.category))
                 _enqueue(state, ticket)
         case ProfileChanged(window=window_id, categories=categories):
-            state.windows[window_id].categories = categories
+            if window_id in state.windows:
+                state.windows[window_id].categories = categories
     return state
 
 
 def _enqueue(state: HallState, ticket: Ticket) -> None:
-    queue = state.queues.setdefault(queue_key(ticket), [])
-    keys = [state.tickets[t].order_key for t in queue]
-    queue.insert(bisect.bisect_right(keys, ticket.order_key), ticket.id)
+    if ticket.target_window is not None and ticket.target_window not in state.windows:
+        ticket.target_window = None  # a window retired from the config calls nobody
+    key = queue_key(ticket)
+    lanes = state.lanes.setdefault(key, {})
+    for ids in (state.queues.setdefault(key, []), lanes.setdefault(ticket.priority, [])):
+        # Walk-ins arrive in order, so the end is the usual place; else bisect, never a rebuild.
+        if ids and state.tickets[ids[-1]].order_key > ticket.order_key:
+            ids.insert(_place(state, ids, ticket, bisect.bisect_right), ticket.id)
+        else:
+            ids.append(ticket.id)
 
 
 def _dequeue(state: HallState, ticket: Ticket) -> None:
-    queue = state.queues.get(queue_key(ticket), [])
-    if ticket.id in queue:
-        queue.remove(ticket.id)
-        if not queue and queue_key(ticket).startswith("@"):
-            del state.queues[queue_key(ticket)]
+    key = queue_key(ticket)
+    queue = state.queues.get(key)
+    if not queue or not _drop(state, queue, ticket):
+        return
+    lanes = state.lanes[key]
+    _drop(state, lanes[ticket.priority], ticket)
+    if not lanes[ticket.priority]:
+        del lanes[ticket.priority]
+    if not queue and key.startswith("@"):
+        del state.queues[key], state.lanes[key]
+
+
+def _place(state: HallState, ids: list[str], ticket: Ticket, side: Bisect) -> int:
+    tickets = state.tickets
+    return side(ids, ticket.order_key, key=lambda t: tickets[t].order_key)
+
+
+def _drop(state: HallState, ids: list[str], ticket: Ticket) -> bool:
+    """Remove ``ticket`` from ``ids`` (in arrival order) if there; whether it was."""
+    if ids and ids[0] == ticket.id:  # the usual case: the head is called
+        del ids[0]
+        return True
+    index = _place(state, ids, ticket, bisect.bisect_left)
+    while index < len(ids) and state.tickets[ids[index]].order_key == ticket.order_key:
+        if ids[index] == ticket.id:
+            del ids[index]
+            return True
+        index += 1
+    return False
 
 
 def _leave_window(state: HallState, ticket: Ticket, at: datetime) -> None:
     if ticket.window is not None:
-        window = state.windows[ticket.window]
-        if window.ticket == ticket.id:
+        window = state.windows.get(ticket.window)
+        if window is not None and window.ticket == ticket.id:
             _set_window(state, window.id, WindowState.OPEN, at)
         ticket.window = None
 
@@ -261,6 +300,7 @@ def _settle(ticket: Ticket, final: TicketState, event: AnyEvent, detail: str | N
     ticket.history.append(Step(event.at, final.value, getattr(event, "window", None), detail))
 
 
+Bisect = Callable[..., int]
 _KEEP = object()
 
 
@@ -274,7 +314,9 @@ def _set_window(
     staff: object = _KEEP,
     pause_reason: str | None = None,
 ) -> None:
-    window = state.windows[window_id]
+    window = state.windows.get(window_id)
+    if window is None:  # retired from the config since: its past events change nothing now
+        return
     window.state, window.since, window.ticket = new_state, at, ticket
     window.pause_reason = pause_reason
     if staff is not _KEEP:

@@ -11,7 +11,15 @@ from hypothesis import strategies as st
 from hall.domain.state import HallState, Ticket, TicketState
 from scheduling.policy import POLICIES, Policy, policy_named
 from scheduling.priority import effective_issue, priority_table
-from tests.unit.test_scheduling_support import APPOINTMENT, GREEN, at, hall, issue, send_to
+from tests.unit.test_scheduling_support import (
+    APPOINTMENT,
+    GREEN,
+    at,
+    drop_queue,
+    hall,
+    issue,
+    send_to,
+)
 
 profile_order = POLICIES["profile-order"]
 novosga = POLICIES["novosga"]
@@ -33,14 +41,13 @@ class TestProfileOrder:
         b = issue(state, "b", 0)
         a = issue(state, "a", 10)
         assert profile_order(state, "1", at(20)) is a
-        state.queues["a"].clear()
+        drop_queue(state, "a")
         assert profile_order(state, "1", at(20)) is b
 
     def test_priority_within_the_category_with_aging(self) -> None:
         state = hall([["a"]])
         normal = issue(state, "a", 0)
-        green = issue(state, "a", 29)  # green's head start is 30 minutes (rank 20 x 1.5)
-        green.priority = "green"
+        green = issue(state, "a", 29, priority="green")  # head start: 30 min (rank 20 x 1.5)
         assert profile_order(state, "1", at(40)) is green
         green.issued_at = at(31)  # now the normal ticket has waited more than 30 min longer
         assert profile_order(state, "1", at(40)) is normal
@@ -80,7 +87,7 @@ class TestNovoSGA:
         early_slot = issue(state, "b", 20, priority="appointment", appointment=30)
         # Appointment time beats the window's profile order and arrival, with no slot check.
         assert novosga(state, "1", at(21)) is early_slot
-        state.queues["b"].clear()
+        drop_queue(state, "b")
         assert novosga(state, "1", at(21)) is late_slot
 
     def test_profile_position_before_priority(self) -> None:

@@ -81,6 +81,12 @@ def issue(
     return state.tickets[event.ticket]
 
 
+def drop_queue(state: HallState, queue: str) -> None:
+    """Empty a queue, as if its tickets had gone (the state keeps its indexes consistent)."""
+    state.queues[queue].clear()
+    state.lanes[queue].clear()
+
+
 def send_to(state: HallState, ticket: Ticket, window: str, minute: float) -> Ticket:
     """Call ``ticket`` at some other window, then transfer it to ``window`` by name."""
     holder = next((w for w in state.windows if w != window), window)
