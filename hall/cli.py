@@ -32,6 +32,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     check = commands.add_parser("check-config", help="check hall files and summarise them")
     check.add_argument("files", nargs="+", type=Path)
+    check.add_argument(
+        "--journal",
+        metavar="PATH_OR_URL",
+        help="also check each hall's history in this journal (SQLite file or redis:// URL): "
+        "say which retired windows, categories or staff its events name",
+    )
     check.set_defaults(run=_check_config)
 
     replay = commands.add_parser("replay", help="rebuild each hall's state from its journal")
@@ -115,7 +121,46 @@ def _check_config(args: argparse.Namespace) -> int:
             f"{len(config.categories)} categories, {len(config.windows)} windows, "
             f"{len(config.staff)} staff, {len(config.devices)} devices, policy {config.hall.policy}"
         )
+        if args.journal is not None:
+            failed += asyncio.run(_check_history(config, path, args.journal))
     return 1 if failed else 0
+
+
+async def _check_history(config: hall_config.HallConfig, path: Path, target: str) -> int:
+    """Warn of names the hall's events use that the config no longer has (they replay, but
+    their tickets and windows are gone from view); fail only if the state cannot be rebuilt."""
+    from hall.domain.state import fold
+    from hall.journal import open_journal
+
+    journal = open_journal(target)
+    try:
+        events = [r.event for r in await journal.read(config.hall.id)]
+    finally:
+        await journal.close()
+    known = {
+        "window": {w.id for w in config.windows},
+        "category": {c.id for c in config.categories},
+        "staff": {s.username for s in config.staff},
+    }
+    retired: dict[str, set[str]] = {kind: set() for kind in known}
+    for event in events:
+        named = {
+            "window": [getattr(event, "window", None), getattr(event, "to_window", None)],
+            "category": [getattr(event, "category", None), *getattr(event, "categories", ())],
+            "staff": [getattr(event, "staff", None), getattr(event, "by", None)],
+        }
+        for kind, names in named.items():
+            retired[kind].update(n for n in names if n is not None and n not in known[kind])
+    for kind, names in retired.items():
+        if names:
+            print(f"warning: {path}: the journal names retired {kind} {', '.join(sorted(names))}")
+    try:
+        fold(config, events)
+    except Exception as exc:  # any failure here means the hall would not start
+        print(f"error: {path}: the journal cannot be replayed with this file: {exc!r}")
+        return 1
+    print(f"ok: {path}: {len(events)} events of hall {config.hall.id} replay with this file")
+    return 0
 
 
 def _replay(args: argparse.Namespace) -> int:

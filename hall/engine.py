@@ -15,9 +15,10 @@ import contextlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any, Generic, TypeVar
 
+from hall import checkpoint
 from hall.bus import Bus
 from hall.config import HallConfig
 from hall.domain.commands import AnyCommand, OpenDay
@@ -36,6 +37,10 @@ Clock = Callable[[], datetime]
 Reply = Callable[[HallState, list[AnyEvent]], T]
 
 REPLAY_PAGE = 5000
+# A checkpoint of the durable state (hall/checkpoint.py) is taken at each day start and every
+# this many events, in memory (a recovery replays only what follows it) and in the journal (so
+# does start-up). Encoding one costs about as much as applying a few hundred events.
+CHECKPOINT_EVENTS = 2000
 
 
 def utc_now() -> datetime:
@@ -96,6 +101,10 @@ class HallEngine:
         # Set when an append failed and the replay after it failed too: the state cannot be
         # trusted until a replay succeeds, so nothing is decided or read from it meanwhile.
         self._stale = False
+        self._checkpoint: bytes | None = None  # the last durable state, encoded
+        self._checkpoint_version = 0
+        self._checkpoint_day: date | None = None
+        self._saving: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         """Replay the journal into a fresh state, then start taking commands."""
@@ -123,6 +132,8 @@ class HallEngine:
             pending = self._queue.get_nowait()
             if pending is not None and not pending.future.done():
                 pending.future.set_exception(JournalUnavailable("the hall is shutting down"))
+        if self._saving is not None:  # let a checkpoint being saved finish (it logs failures)
+            await self._saving
 
     async def _open_days(self) -> None:
         """Turn the business day on time even when nobody does anything at midnight."""
@@ -153,17 +164,73 @@ class HallEngine:
             return view(self.state)
 
     async def _replay(self) -> None:
+        """Rebuild the state from the journal: from the last checkpoint when it can be trusted
+        (the one in memory, else the journal's), else from the start."""
         self._stale = True
-        state, times = HallState.initial(self.config), ServiceTimes.from_config(self.config)
+        restored = await self._restore()
+        if restored is None:
+            state, times = HallState.initial(self.config), ServiceTimes.from_config(self.config)
+        else:
+            state, times = restored.state, restored.times
+        start = state.version
+        last: AnyEvent | None = None
         while True:
             records = await self.journal.read(self.hall, state.version, REPLAY_PAGE)
             for record in records:
                 apply(state, record.event)
                 times.update(state, record.event)
+                last = record.event
             if len(records) < REPLAY_PAGE:
                 break
         self.state, self.times, self._stale = state, times, False
-        log.info("hall %s replayed: version %d", self.hall, state.version)
+        log.info("hall %s replayed: version %d (from %d)", self.hall, state.version, start)
+        if restored is None or state.version - start >= CHECKPOINT_EVENTS:
+            self._take_checkpoint(last, save=True)
+
+    async def _restore(self) -> checkpoint.Restored | None:
+        blob = self._checkpoint
+        if blob is None:
+            try:
+                found = await self.journal.load_checkpoint(self.hall)
+            except JournalError as exc:
+                log.warning("hall %s: no checkpoint (%s); replaying in full", self.hall, exc)
+                found = None
+            blob = found[1] if found else None
+        restored = checkpoint.restore(blob, self.config) if blob else None
+        if restored is None or restored.state.version == 0:
+            return restored
+        # The journal must still hold the event the checkpoint ended on (a store that lost data
+        # or was swapped is not folded onto a state it never had).
+        at = await self.journal.read(self.hall, restored.state.version - 1, 1)
+        if not at or checkpoint.digest(at[0].event) != restored.digest:
+            log.warning("hall %s: checkpoint does not match the journal; replaying", self.hall)
+            self._checkpoint = None
+            return None
+        return restored
+
+    def _take_checkpoint(self, last: AnyEvent | None, *, save: bool) -> None:
+        """Encode the durable state (the writer's lock held) and keep it; when ``save``, also in
+        the journal, in the background (a failure there costs a longer start-up, nothing else)."""
+        if last is None and self.state.version > 0:
+            return  # the digest needs the last event; the next checkpoint will do
+        self._checkpoint = checkpoint.encode(self.state, self.times, last)
+        self._checkpoint_version, self._checkpoint_day = self.state.version, self.state.day
+        if save and (self._saving is None or self._saving.done()):
+            self._saving = asyncio.create_task(self._save(self._checkpoint, self.state.version))
+
+    async def _save(self, blob: bytes, version: int) -> None:
+        try:
+            await self.journal.save_checkpoint(self.hall, version, blob)
+        except Exception:
+            log.warning("hall %s: checkpoint not saved", self.hall, exc_info=True)
+
+    def _after_durable(self, events: list[AnyEvent]) -> None:
+        """After an append: a checkpoint at each new day and every CHECKPOINT_EVENTS."""
+        if events and (
+            self.state.day != self._checkpoint_day
+            or self.state.version - self._checkpoint_version >= CHECKPOINT_EVENTS
+        ):
+            self._take_checkpoint(events[-1], save=True)
 
     def _apply(self, event: AnyEvent) -> None:
         apply(self.state, event)
@@ -253,6 +320,7 @@ class HallEngine:
                     Recorded(hall=self.hall, version=base + i + 1, position=0, event=event)
                     for i, event in enumerate(events)
                 ]
+                self._after_durable(events)
         if records:
             self.bus.publish(self.hall, records)
         for outcome in outcomes:

@@ -22,6 +22,14 @@ from hall.settings import Settings
 def create_app(settings: Settings) -> Litestar:
     """Build the app; halls start (journal replayed) when the app starts. Bad configs raise here."""
     configs = [hall_config.load(path) for path in settings.configs]
+    seen: dict[str, str] = {}
+    for path, config in zip(settings.configs, configs, strict=True):
+        other = seen.get(config.hall.id)
+        if other is not None:  # two writers on one hall would fight over its journal
+            raise hall_config.ConfigError(
+                str(path), "hall.id", f"hall id {config.hall.id!r} is also the id in {other}"
+            )
+        seen[config.hall.id] = str(path)
     service = HallService(configs, settings.journal_url, settings.feed_queue)
 
     @asynccontextmanager

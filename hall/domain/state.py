@@ -126,6 +126,7 @@ class HallState:
         return cls(
             config=config,
             queues={c.id: [] for c in config.categories},
+            lanes={c.id: {} for c in config.categories},
             windows={w.id: WindowStatus(w.id, w.categories) for w in config.windows},
         )
 

@@ -80,3 +80,12 @@ class Journal(abc.ABC):
 
     async def close(self) -> None:  # noqa: B027 - a backend with nothing to release keeps this
         """Release connections and files; the journal is unusable afterwards."""
+
+    async def save_checkpoint(self, hall: str, version: int, blob: bytes) -> None:  # noqa: B027
+        """Keep ``blob``, an encoded state of ``hall`` at ``version`` (hall/checkpoint.py), in
+        place of the one kept before. A cache beside the events, never part of them: a backend
+        may keep nothing (this default), and a caller must survive any error here."""
+
+    async def load_checkpoint(self, hall: str) -> tuple[int, bytes] | None:
+        """The last checkpoint kept for ``hall`` as ``(version, blob)``, or None."""
+        return None

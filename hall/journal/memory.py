@@ -88,6 +88,7 @@ class MemoryStore:
         self.streams: dict[str, list[Recorded]] = {}
         self.all: list[Recorded] = []  # all[i].position == i + 1
         self.wakeups = Wakeups()
+        self.checkpoints: dict[str, tuple[int, bytes]] = {}  # hall -> (version, blob)
 
 
 class MemoryJournal(Journal):
@@ -158,3 +159,11 @@ class MemoryJournal(Journal):
         if not self._closed:
             self._closed = True
             self.store.wakeups.notify_all()
+
+    async def save_checkpoint(self, hall: str, version: int, blob: bytes) -> None:
+        self._check_open()
+        self.store.checkpoints[hall] = (version, blob)
+
+    async def load_checkpoint(self, hall: str) -> tuple[int, bytes] | None:
+        self._check_open()
+        return self.store.checkpoints.get(hall)

@@ -253,3 +253,19 @@ class RedisJournal(Journal):
             self._closed = True
             await self._blocking.aclose()
             await self._redis.aclose()
+
+    async def save_checkpoint(self, hall: str, version: int, blob: bytes) -> None:
+        """A hash of its own per hall, ``{prefix}:checkpoint:<hall>`` (version, data)."""
+        self._check_open()
+        with _translated(f"checkpoint of {hall}"):
+            await self._redis.hset(self._checkpoint_key(hall), mapping={"v": version, "d": blob})
+
+    async def load_checkpoint(self, hall: str) -> tuple[int, bytes] | None:
+        self._check_open()
+        with _translated(f"checkpoint of {hall}"):
+            found: Any = await self._redis.hmget(self._checkpoint_key(hall), ["v", "d"])
+        version, blob = found
+        return None if version is None or blob is None else (int(version), blob)
+
+    def _checkpoint_key(self, hall: str) -> str:
+        return self._hall_prefix.replace(":hall:", ":checkpoint:") + hall

@@ -289,3 +289,40 @@ class SqliteJournal(Journal):
         self._writer.shutdown(wait=False)
         self._reader.shutdown(wait=False)
         self._wakeups.notify_all()
+
+    async def save_checkpoint(self, hall: str, version: int, blob: bytes) -> None:
+        """One row per hall in a table of its own (made on first use, so files written before
+        checkpoints existed need no migration)."""
+
+        def write() -> None:
+            conn = self._writer_conn()
+            conn.execute(_CHECKPOINTS)
+            conn.execute(_SET_CHECKPOINT, (hall, version, blob))
+
+        await self._run(self._writer, write)
+
+    async def load_checkpoint(self, hall: str) -> tuple[int, bytes] | None:
+        def read() -> tuple[int, bytes] | None:
+            sql = "SELECT version, data FROM checkpoints WHERE hall = ?"
+            try:
+                row = self._reader_conn().execute(sql, (hall,)).fetchone()
+            except sqlite3.OperationalError as exc:
+                if "no such table" in str(exc):
+                    return None
+                raise
+            return None if row is None else (int(row[0]), bytes(row[1]))
+
+        return await self._run(self._reader, read)
+
+
+_CHECKPOINTS = """
+CREATE TABLE IF NOT EXISTS checkpoints (
+    hall    TEXT    PRIMARY KEY,
+    version INTEGER NOT NULL,
+    data    BLOB    NOT NULL      -- hall/checkpoint.py; a cache of the fold of the events
+) STRICT
+"""
+_SET_CHECKPOINT = (
+    "INSERT INTO checkpoints (hall, version, data) VALUES (?, ?, ?) "
+    "ON CONFLICT (hall) DO UPDATE SET version = excluded.version, data = excluded.data"
+)

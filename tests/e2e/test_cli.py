@@ -63,3 +63,49 @@ def test_new_device_token_prints_a_token_and_its_hash() -> None:
     digest = lines[1].split()[-1].strip('"')
     assert len(token) >= 43  # 32 random bytes, base64
     assert hashlib.sha256(token.encode()).hexdigest() == digest
+
+
+def test_check_config_against_history_names_retired_windows(tmp_path: Path) -> None:
+    with TestClient(make_app(tmp_path)) as client:
+        issue(client, "general")
+        staff = login(client, "2")
+        act(client, "2", "call-next", staff)
+    window_2 = '[[windows]]\nid = "2"\nname = "2号窗口"\nname_en = "Window 2"\nzone = "general"\n'
+    text = DEFAULT_CONFIG.read_text(encoding="utf-8")
+    assert window_2 in text
+    retired = tmp_path / "retired.toml"
+    retired.write_text(
+        text.replace(
+            window_2,
+            '[[windows]]\nid = "2b"\nname = "2号窗口"\nname_en = "Window 2"\nzone = "general"\n',
+        ),
+        encoding="utf-8",
+    )
+    journal = str(tmp_path / "journal.sqlite3")
+    result = hall("check-config", str(retired), "--journal", journal)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "retired window 2" in result.stdout
+    assert "replay with this file" in result.stdout
+    # The hall starts on its history with the window gone, the called ticket kept.
+    result = hall("replay", "--config", str(retired), "--data", str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    assert "'called': 1" in result.stdout
+
+
+def test_two_files_with_one_hall_id_are_refused(tmp_path: Path) -> None:
+    copy = tmp_path / "copy.toml"
+    copy.write_text(DEFAULT_CONFIG.read_text(encoding="utf-8"), encoding="utf-8")
+    served = hall(
+        "serve",
+        "--config",
+        str(DEFAULT_CONFIG),
+        "--config",
+        str(copy),
+        "--data",
+        str(tmp_path),
+        "--port",
+        "1",
+    )
+    assert served.returncode == 2
+    assert str(DEFAULT_CONFIG) in served.stderr and str(copy) in served.stderr
+    assert "hall id 'demo-county'" in served.stderr

@@ -1,0 +1,125 @@
+"""Checkpoints: a hall's live state, encoded, so start-up and recovery replay only what follows.
+
+The journal stays the only truth: a checkpoint is a cache of the fold of its first ``version``
+events. It holds the state (the day's tickets, the queues, the windows), the running service
+times, a fingerprint of the parts of the hall config the fold reads, and a digest of the event at
+``version``. :func:`restore` answers None for anything it cannot trust (another format, another
+config, bytes that do not decode), and the caller replays from the start: a checkpoint can make
+start-up slow once, never wrong and never fatal. The digest lets the caller check the journal
+still holds the event the checkpoint ended on.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from dataclasses import dataclass
+from datetime import date
+
+import msgspec
+
+from hall.config import HallConfig
+from hall.domain.events import AnyEvent
+from hall.domain.state import HallState, Ticket, WindowStatus
+from scheduling.estimate import ServiceTimes
+
+log = logging.getLogger(__name__)
+
+FORMAT = 1  # bump when the state's shape changes: older checkpoints are then ignored
+
+
+class _Checkpoint(msgspec.Struct, frozen=True, array_like=True):
+    format: int
+    fingerprint: str
+    version: int
+    digest: str  # of the event at ``version`` ("" at version 0)
+    day: date | None
+    tickets: list[Ticket]  # in the state's order, which decides the order of a day's expiries
+    queues: dict[str, list[str]]
+    windows: list[WindowStatus]
+    sequences: dict[str, int]
+    staff_at: dict[str, str]
+    means: dict[str, float]
+    counts: dict[str, int]
+
+
+@dataclass(frozen=True, slots=True)
+class Restored:
+    state: HallState
+    times: ServiceTimes
+    digest: str
+
+
+def fingerprint(config: HallConfig) -> str:
+    """What the fold reads from the config: the windows, their profiles, the categories and
+    their service-time priors. Staff, devices, names and hours may change without a replay."""
+    parts = (
+        FORMAT,
+        [(c.id, c.mean_service_minutes) for c in config.categories],
+        [(w.id, w.categories) for w in config.windows],
+    )
+    return hashlib.sha256(msgspec.json.encode(parts)).hexdigest()
+
+
+def digest(event: AnyEvent | None) -> str:
+    return "" if event is None else hashlib.sha256(msgspec.json.encode(event)).hexdigest()
+
+
+def encode(state: HallState, times: ServiceTimes, last: AnyEvent | None) -> bytes:
+    """The checkpoint of ``state`` (whose last event is ``last``) and ``times``."""
+    return msgspec.json.encode(
+        _Checkpoint(
+            format=FORMAT,
+            fingerprint=fingerprint(state.config),
+            version=state.version,
+            digest=digest(last),
+            day=state.day,
+            tickets=list(state.tickets.values()),
+            queues=state.queues,
+            windows=list(state.windows.values()),
+            sequences=state.sequences,
+            staff_at=state.staff_at,
+            means=times.means,
+            counts=times.counts,
+        )
+    )
+
+
+_DECODER = msgspec.json.Decoder(_Checkpoint)
+
+
+def restore(blob: bytes, config: HallConfig) -> Restored | None:
+    """The state and times a checkpoint holds, under ``config``; None if it cannot be used."""
+    try:
+        found = _DECODER.decode(blob)
+    except (msgspec.DecodeError, ValueError, TypeError) as exc:
+        log.warning("hall %s: checkpoint ignored, it does not decode: %s", config.hall.id, exc)
+        return None
+    if found.format != FORMAT or found.fingerprint != fingerprint(config):
+        log.info("hall %s: checkpoint of another config or format; replaying", config.hall.id)
+        return None
+    try:
+        return _restore(found, config)
+    except KeyError as exc:  # queues naming tickets it does not hold: not a state we wrote
+        log.warning("hall %s: checkpoint ignored, inconsistent: %r", config.hall.id, exc)
+        return None
+
+
+def _restore(found: _Checkpoint, config: HallConfig) -> Restored:
+    state = HallState(
+        config=config,
+        version=found.version,
+        day=found.day,
+        tickets={t.id: t for t in found.tickets},
+        queues=found.queues,
+        windows={w.id: w for w in found.windows},
+        sequences=found.sequences,
+        staff_at=found.staff_at,
+    )
+    for queue, ids in found.queues.items():
+        lanes = state.lanes.setdefault(queue, {})
+        for ticket_id in ids:
+            lanes.setdefault(state.tickets[ticket_id].priority, []).append(ticket_id)
+    times = ServiceTimes.from_config(config)
+    times.means, times.counts = found.means, found.counts
+    return Restored(state, times, found.digest)
