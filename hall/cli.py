@@ -151,9 +151,9 @@ async def _check_history(config: hall_config.HallConfig, path: Path, target: str
         }
         for kind, names in named.items():
             retired[kind].update(n for n in names if n is not None and n not in known[kind])
-    for kind, names in retired.items():
-        if names:
-            print(f"warning: {path}: the journal names retired {kind} {', '.join(sorted(names))}")
+    for kind, gone in retired.items():
+        if gone:
+            print(f"warning: {path}: the journal names retired {kind} {', '.join(sorted(gone))}")
     try:
         fold(config, events)
     except Exception as exc:  # any failure here means the hall would not start
