@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from collections.abc import Container, Mapping
 from dataclasses import dataclass
 from datetime import date
 
@@ -34,6 +35,7 @@ class _Checkpoint(msgspec.Struct, frozen=True, array_like=True):
     version: int
     digest: str  # of the event at ``version`` ("" at version 0)
     day: date | None
+    ids: list[str]  # the tickets' ids, so a recovery decodes only the tickets it must
     tickets: list[Ticket]  # in the state's order, which decides the order of a day's expiries
     queues: dict[str, list[str]]
     windows: list[WindowStatus]
@@ -74,6 +76,7 @@ def encode(state: HallState, times: ServiceTimes, last: AnyEvent | None) -> byte
             version=state.version,
             digest=digest(last),
             day=state.day,
+            ids=list(state.tickets),
             tickets=list(state.tickets.values()),
             queues=state.queues,
             windows=list(state.windows.values()),
@@ -85,13 +88,35 @@ def encode(state: HallState, times: ServiceTimes, last: AnyEvent | None) -> byte
     )
 
 
-_DECODER = msgspec.json.Decoder(_Checkpoint)
+class _Lazy(_Checkpoint, frozen=True, array_like=True):
+    tickets: list[msgspec.Raw]  # type: ignore[assignment]  # decoded one by one, when needed
 
 
-def restore(blob: bytes, config: HallConfig) -> Restored | None:
-    """The state and times a checkpoint holds, under ``config``; None if it cannot be used."""
+_DECODER = msgspec.json.Decoder(_Lazy)
+_TICKET = msgspec.json.Decoder(Ticket)
+
+
+def restore(
+    blob: bytes,
+    config: HallConfig,
+    current: Mapping[str, Ticket] | None = None,
+    touched: Container[str] = (),
+) -> Restored | None:
+    """The state and times a checkpoint holds, under ``config``; None if it cannot be used.
+
+    ``current``: the tickets of a state that went on from this checkpoint, ``touched``: the ids
+    of every ticket an event applied since named. A ticket no event named is the same object
+    then and now, so it is taken from ``current`` instead of decoded (a recovery after a failed
+    append decodes a few tickets, not the day's thousands).
+    """
     try:
         found = _DECODER.decode(blob)
+        tickets = [
+            current[i]
+            if current is not None and i in current and i not in touched
+            else _TICKET.decode(raw)
+            for i, raw in zip(found.ids, found.tickets, strict=True)
+        ]
     except (msgspec.DecodeError, ValueError, TypeError) as exc:
         log.warning("hall %s: checkpoint ignored, it does not decode: %s", config.hall.id, exc)
         return None
@@ -99,18 +124,18 @@ def restore(blob: bytes, config: HallConfig) -> Restored | None:
         log.info("hall %s: checkpoint of another config or format; replaying", config.hall.id)
         return None
     try:
-        return _restore(found, config)
+        return _restore(found, tickets, config)
     except KeyError as exc:  # queues naming tickets it does not hold: not a state we wrote
         log.warning("hall %s: checkpoint ignored, inconsistent: %r", config.hall.id, exc)
         return None
 
 
-def _restore(found: _Checkpoint, config: HallConfig) -> Restored:
+def _restore(found: _Lazy, tickets: list[Ticket], config: HallConfig) -> Restored:
     state = HallState(
         config=config,
         version=found.version,
         day=found.day,
-        tickets={t.id: t for t in found.tickets},
+        tickets={t.id: t for t in tickets},
         queues=found.queues,
         windows={w.id: w for w in found.windows},
         sequences=found.sequences,

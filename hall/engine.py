@@ -24,8 +24,8 @@ from hall.config import HallConfig
 from hall.domain.commands import AnyCommand, OpenDay
 from hall.domain.decide import day_events, decide
 from hall.domain.errors import HallError
-from hall.domain.events import AnyEvent
-from hall.domain.state import HallState, apply
+from hall.domain.events import AnyEvent, DayStarted, WindowClosed
+from hall.domain.state import HallState, apply, targeted_queue
 from hall.journal.base import Journal, JournalError, JournalUnavailable, Recorded
 from scheduling.estimate import ServiceTimes
 from scheduling.policy import Policy, policy_named
@@ -40,7 +40,7 @@ REPLAY_PAGE = 5000
 # A checkpoint of the durable state (hall/checkpoint.py) is taken at each day start and every
 # this many events, in memory (a recovery replays only what follows it) and in the journal (so
 # does start-up). Encoding one costs about as much as applying a few hundred events.
-CHECKPOINT_EVENTS = 2000
+CHECKPOINT_EVENTS = 1000
 
 
 def utc_now() -> datetime:
@@ -105,6 +105,7 @@ class HallEngine:
         self._checkpoint_version = 0
         self._checkpoint_day: date | None = None
         self._saving: asyncio.Task[None] | None = None
+        self._touched: set[str] = set()  # tickets named by events since that checkpoint
 
     async def start(self) -> None:
         """Replay the journal into a fresh state, then start taking commands."""
@@ -177,6 +178,7 @@ class HallEngine:
         while True:
             records = await self.journal.read(self.hall, state.version, REPLAY_PAGE)
             for record in records:
+                self._touch(record.event, state)
                 apply(state, record.event)
                 times.update(state, record.event)
                 last = record.event
@@ -196,9 +198,18 @@ class HallEngine:
                 log.warning("hall %s: no checkpoint (%s); replaying in full", self.hall, exc)
                 found = None
             blob = found[1] if found else None
-        restored = checkpoint.restore(blob, self.config) if blob else None
+            if blob is not None:  # from here on, the in-memory one (its tickets all decoded)
+                self._checkpoint, self._checkpoint_version = blob, found[0] if found else 0
+                self._touched = set()
+        restored = None
+        if blob is not None:
+            current = self.state.tickets if self.state.version else None
+            restored = checkpoint.restore(blob, self.config, current, self._touched)
         if restored is None or restored.state.version == 0:
+            if restored is None:
+                self._checkpoint = None
             return restored
+        self._checkpoint_day = restored.state.day
         # The journal must still hold the event the checkpoint ended on (a store that lost data
         # or was swapped is not folded onto a state it never had).
         at = await self.journal.read(self.hall, restored.state.version - 1, 1)
@@ -214,9 +225,19 @@ class HallEngine:
         if last is None and self.state.version > 0:
             return  # the digest needs the last event; the next checkpoint will do
         self._checkpoint = checkpoint.encode(self.state, self.times, last)
+        self._touched = set()
         self._checkpoint_version, self._checkpoint_day = self.state.version, self.state.day
         if save and (self._saving is None or self._saving.done()):
             self._saving = asyncio.create_task(self._save(self._checkpoint, self.state.version))
+
+    def _touch(self, event: AnyEvent, state: HallState) -> None:
+        """Note the tickets ``event`` will change (before it is applied to ``state``)."""
+        if isinstance(event, DayStarted):
+            self._touched.update(event.expired)
+        elif isinstance(event, WindowClosed):  # tickets sent to it by name go back to a queue
+            self._touched.update(state.queues.get(targeted_queue(event.window), ()))
+        elif (ticket := getattr(event, "ticket", None)) is not None:
+            self._touched.add(ticket)
 
     async def _save(self, blob: bytes, version: int) -> None:
         try:
@@ -233,6 +254,7 @@ class HallEngine:
             self._take_checkpoint(events[-1], save=True)
 
     def _apply(self, event: AnyEvent) -> None:
+        self._touch(event, self.state)
         apply(self.state, event)
         self.times.update(self.state, event)
 
