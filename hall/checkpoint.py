@@ -67,17 +67,39 @@ def digest(event: AnyEvent | None) -> str:
     return "" if event is None else hashlib.sha256(msgspec.json.encode(event)).hexdigest()
 
 
-def encode(state: HallState, times: ServiceTimes, last: AnyEvent | None) -> bytes:
-    """The checkpoint of ``state`` (whose last event is ``last``) and ``times``."""
-    return msgspec.json.encode(
-        _Checkpoint(
+def encode(
+    state: HallState,
+    times: ServiceTimes,
+    last: AnyEvent | None,
+    cache: dict[str, msgspec.Raw] | None = None,
+    touched: Container[str] = (),
+) -> bytes:
+    """The checkpoint of ``state`` (whose last event is ``last``) and ``times``.
+
+    ``cache``: each ticket's encoding from an earlier call, reused for every ticket not in
+    ``touched`` (no event named it since): a day's finished tickets are encoded once, not at
+    every checkpoint. The caller owns the cache and must name every ticket an event changed.
+    """
+    tickets: list[msgspec.Raw] = []
+    for ticket_id, ticket in state.tickets.items():
+        raw = cache.get(ticket_id) if cache is not None and ticket_id not in touched else None
+        if raw is None:
+            raw = msgspec.Raw(_ENCODER.encode(ticket))
+            if cache is not None:
+                cache[ticket_id] = raw
+        tickets.append(raw)
+    if cache is not None and len(cache) > len(tickets):  # a day turned: forget yesterday's
+        for gone in cache.keys() - state.tickets.keys():
+            del cache[gone]
+    return _ENCODER.encode(
+        _Lazy(
             format=FORMAT,
             fingerprint=fingerprint(state.config),
             version=state.version,
             digest=digest(last),
             day=state.day,
             ids=list(state.tickets),
-            tickets=list(state.tickets.values()),
+            tickets=tickets,
             queues=state.queues,
             windows=list(state.windows.values()),
             sequences=state.sequences,
@@ -86,6 +108,9 @@ def encode(state: HallState, times: ServiceTimes, last: AnyEvent | None) -> byte
             counts=times.counts,
         )
     )
+
+
+_ENCODER = msgspec.json.Encoder()
 
 
 class _Lazy(_Checkpoint, frozen=True, array_like=True):

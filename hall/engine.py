@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any, Generic, TypeVar
 
+import msgspec
+
 from hall import checkpoint
 from hall.bus import Bus
 from hall.config import HallConfig
@@ -106,6 +108,7 @@ class HallEngine:
         self._checkpoint_day: date | None = None
         self._saving: asyncio.Task[None] | None = None
         self._touched: set[str] = set()  # tickets named by events since that checkpoint
+        self._encoded: dict[str, msgspec.Raw] = {}  # each ticket as that checkpoint holds it
 
     async def start(self) -> None:
         """Replay the journal into a fresh state, then start taking commands."""
@@ -200,14 +203,14 @@ class HallEngine:
             blob = found[1] if found else None
             if blob is not None:  # from here on, the in-memory one (its tickets all decoded)
                 self._checkpoint, self._checkpoint_version = blob, found[0] if found else 0
-                self._touched = set()
+                self._touched, self._encoded = set(), {}  # every ticket decoded anew
         restored = None
         if blob is not None:
             current = self.state.tickets if self.state.version else None
             restored = checkpoint.restore(blob, self.config, current, self._touched)
         if restored is None or restored.state.version == 0:
             if restored is None:
-                self._checkpoint = None
+                self._checkpoint, self._encoded = None, {}
             return restored
         self._checkpoint_day = restored.state.day
         # The journal must still hold the event the checkpoint ended on (a store that lost data
@@ -215,7 +218,7 @@ class HallEngine:
         at = await self.journal.read(self.hall, restored.state.version - 1, 1)
         if not at or checkpoint.digest(at[0].event) != restored.digest:
             log.warning("hall %s: checkpoint does not match the journal; replaying", self.hall)
-            self._checkpoint = None
+            self._checkpoint, self._encoded = None, {}
             return None
         return restored
 
@@ -224,7 +227,9 @@ class HallEngine:
         the journal, in the background (a failure there costs a longer start-up, nothing else)."""
         if last is None and self.state.version > 0:
             return  # the digest needs the last event; the next checkpoint will do
-        self._checkpoint = checkpoint.encode(self.state, self.times, last)
+        self._checkpoint = checkpoint.encode(
+            self.state, self.times, last, self._encoded, self._touched
+        )
         self._touched = set()
         self._checkpoint_version, self._checkpoint_day = self.state.version, self.state.day
         if save and (self._saving is None or self._saving.done()):
