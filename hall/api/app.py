@@ -22,7 +22,7 @@ from hall.settings import Settings
 def create_app(settings: Settings) -> Litestar:
     """Build the app; halls start (journal replayed) when the app starts. Bad configs raise here."""
     configs = [hall_config.load(path) for path in settings.configs]
-    service = HallService(configs, settings.journal_url, settings.feed_queue)
+    service = HallService(configs, settings.journal_url, settings.feed_queue, settings)
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
