@@ -49,6 +49,7 @@ Clock = Callable[[], datetime]
 Reply = Callable[[HallState, list[AnyEvent]], T]
 
 REPLAY_PAGE = 5000
+REPLAY_DEADLINE_FACTOR = 20
 
 
 def utc_now() -> datetime:
@@ -167,6 +168,8 @@ class HallEngine:
         """Turn the business day on time even when nobody does anything at midnight."""
         while True:
             await asyncio.sleep(self.day_check_seconds)
+            if self.mark is not None:  # an idle hall's last appends get their mark too
+                self.mark.update(self._durable)
             if not self._stale and day_events(self.state, self.clock()):
                 with contextlib.suppress(JournalError):  # the next tick tries again
                     await self.execute(OpenDay())
@@ -210,13 +213,20 @@ class HallEngine:
             ) from None
 
     async def _recover(self) -> None:
-        """Replay after a failure, within ``store_timeout``; refuse a journal that went back."""
+        """Replay after a failure; refuse a journal that went back.
+
+        A store that does not answer one read within ``store_timeout`` fails at once; one that
+        answers gets ``REPLAY_DEADLINE_FACTOR`` times that for the whole replay, which reads the
+        day's history and must not be cut short because a hall is busy.
+        """
         try:
             async with asyncio.timeout(self.store_timeout):
+                await self.journal.version(self.hall)
+            async with asyncio.timeout(self.store_timeout * REPLAY_DEADLINE_FACTOR):
                 await self._replay()
         except TimeoutError:
             raise JournalUnavailable(
-                f"hall {self.hall}: the journal did not answer within {self.store_timeout:g} s"
+                f"hall {self.hall}: the journal did not answer within its deadline"
             ) from None
         if self.state.version < self._durable:
             self._stale = True

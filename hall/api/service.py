@@ -47,7 +47,9 @@ class HallService:
                 engine = self._engine(config, self.journal)
                 await engine.start()
                 self.engines[config.hall.id] = engine
-        except BaseException:
+        except BaseException as exc:
+            if isinstance(exc, JournalError):
+                log.error("not starting: %s", exc)  # one plain line above the traceback
             await self.stop()
             raise
         log.info("serving halls %s from %s", ", ".join(self.engines), self.journal_url)

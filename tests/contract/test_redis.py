@@ -6,13 +6,17 @@ import asyncio
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 import redis
 
+from hall.api.service import HallService, VolatileJournal
+from hall.config import HallConfig
 from hall.domain.events import TicketCalled, encode
 from hall.journal.base import JournalUnavailable, WrongVersion
 from hall.journal.redis import RedisJournal
+from hall.settings import Settings
 from tests.contract.test_sqlite import check_whole_batches
 from tests.support.redis import PrivateRedis, unique_prefix
 
@@ -231,3 +235,24 @@ async def test_persistence_settings_are_checked(server: PrivateRedis, redis_url:
         "appendfsync is everysec, not always",
         "maxmemory-policy is allkeys-lru, not noeviction",
     ]
+
+
+async def test_a_server_refuses_a_volatile_redis_unless_told(
+    tmp_path: Path, default_config: HallConfig, caplog: pytest.LogCaptureFixture
+) -> None:
+    with PrivateRedis(None, "--appendonly", "no") as volatile:
+        refused = HallService([default_config], volatile.url, settings=Settings(data_dir=tmp_path))
+        with pytest.raises(VolatileJournal, match=r"appendonly is no, not yes.*allow-volatile"):
+            await refused.start()
+        assert refused.journal is None and not refused.engines
+        allowed = HallService(
+            [default_config],
+            volatile.url,
+            settings=Settings(data_dir=tmp_path, allow_volatile_redis=True),
+        )
+        await allowed.start()
+        try:
+            assert list(allowed.engines) == [default_config.hall.id]
+        finally:
+            await allowed.stop()
+    assert "VOLATILE JOURNAL: appendonly is no" in caplog.text
