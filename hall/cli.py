@@ -28,6 +28,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--access-log", action="store_true", help="log every request")
+    serve.add_argument(
+        "--allow-volatile-redis",
+        action="store_true",
+        help="start even if Redis may lose acknowledged events (no AOF, appendfsync not "
+        "always, or an eviction policy); logs a warning",
+    )
+    serve.add_argument(
+        "--store-timeout",
+        type=float,
+        default=Settings.store_timeout,
+        metavar="SECONDS",
+        help="deadline of an append; a command answers 503 after twice that (default %(default)s)",
+    )
+    serve.add_argument(
+        "--read-timeout",
+        type=float,
+        default=Settings.read_timeout,
+        metavar="SECONDS",
+        help="how long a read waits behind a stalled journal before 503 (default %(default)s)",
+    )
     serve.set_defaults(run=_serve)
 
     check = commands.add_parser("check-config", help="check hall files and summarise them")
@@ -81,6 +101,9 @@ def _settings(args: argparse.Namespace) -> Settings:
         redis_url=args.redis,
         host=getattr(args, "host", "127.0.0.1"),
         port=getattr(args, "port", 8000),
+        allow_volatile_redis=getattr(args, "allow_volatile_redis", False),
+        store_timeout=getattr(args, "store_timeout", Settings.store_timeout),
+        read_timeout=getattr(args, "read_timeout", Settings.read_timeout),
     )
 
 

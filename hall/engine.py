@@ -4,14 +4,24 @@ Commands queue up and the writer takes them in batches (group commit): each comm
 decided against the state left by the ones before it, and the batch's events go to the journal in
 one append, so one fsync serves many commands. Nothing is acknowledged or published before that
 append returns. If it fails, the in-memory state (which already holds the batch) is rebuilt from
-the journal and every command of the batch fails with ``JournalUnavailable``: the journal stays the
-only truth. Readers take the same lock as the writer, so they never see an event not yet durable.
+the journal, which stays the only truth, and decides what happened: a failed append (a lost reply,
+or no reply within ``store_timeout``) may have landed. If the journal holds the batch, its commands
+succeed; if not, or if the journal cannot be read, they fail with ``JournalUnavailable``.
+
+A command may carry an idempotency key: it is recorded on the command's events, so a retry with
+the same key (after a 503, whatever really happened) is answered from the journal instead of being
+done again, and a key already used for another command is refused (``KeyReused``).
+
+Readers take the same lock as the writer, so they never see an event not yet durable; they wait
+for it at most ``read_timeout`` (then ``JournalUnavailable``): a stalled store must not hold up
+every reader without limit.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -25,10 +35,11 @@ from hall.bus import Bus
 from hall.config import HallConfig
 from hall.domain.commands import AnyCommand, OpenDay
 from hall.domain.decide import day_events, decide
-from hall.domain.errors import HallError
-from hall.domain.events import AnyEvent, DayStarted, WindowClosed
-from hall.domain.state import HallState, apply, targeted_queue
+from hall.domain.errors import HallError, KeyReused
+from hall.domain.events import AnyEvent, DayStarted, Requested, WindowClosed
+from hall.domain.state import Answered, HallState, apply, targeted_queue
 from hall.journal.base import Journal, JournalError, JournalUnavailable, Recorded
+from hall.journal.mark import DurableMark, JournalBehind
 from scheduling.estimate import ServiceTimes
 from scheduling.policy import Policy, policy_named
 
@@ -43,6 +54,7 @@ REPLAY_PAGE = 5000
 # this many events, in memory (a recovery replays only what follows it) and in the journal (so
 # does start-up). Encoding one costs about as much as applying a few hundred events.
 CHECKPOINT_EVENTS = 1000
+REPLAY_DEADLINE_FACTOR = 20
 
 
 def utc_now() -> datetime:
@@ -64,6 +76,7 @@ class _Outcome:
     first: int = 0
     last: int = 0
     reply: Any = None
+    answered: list[Recorded] | None = None  # a retried key: the records of its first answer
 
 
 @dataclass(slots=True)
@@ -71,6 +84,14 @@ class _Pending:
     command: AnyCommand
     reply: Reply[Any] | None
     future: asyncio.Future[Done[Any]]
+    key: str | None = None
+
+
+_command_encoder = msgspec.json.Encoder()
+
+
+def _digest(command: AnyCommand) -> str:
+    return hashlib.sha256(_command_encoder.encode(command)).hexdigest()[:32]
 
 
 class HallEngine:
@@ -84,6 +105,9 @@ class HallEngine:
         clock: Clock = utc_now,
         max_batch: int = 512,
         day_check_seconds: float = 30.0,
+        store_timeout: float = 3.0,
+        read_timeout: float = 2.0,
+        mark: DurableMark | None = None,
     ) -> None:
         self.config = config
         self.hall = config.hall.id
@@ -109,10 +133,22 @@ class HallEngine:
         self._saving: asyncio.Task[None] | None = None
         self._touched: set[str] = set()  # tickets named by events since that checkpoint
         self._encoded: dict[str, msgspec.Raw] = {}  # each ticket as that checkpoint holds it
+        # Deadlines: an append, or a replay while recovering, gets ``store_timeout``; a command
+        # waits for its answer at most twice that; a reader waits ``read_timeout``.
+        self.store_timeout = store_timeout
+        self.read_timeout = read_timeout
+        self.mark = mark
+        self._durable = 0  # the highest version known durable: the journal must never go below
 
     async def start(self) -> None:
-        """Replay the journal into a fresh state, then start taking commands."""
+        """Replay the journal into a fresh state, then start taking commands.
+
+        Raises :class:`JournalBehind` if the journal holds less than ``mark`` says it made durable.
+        """
         await self._replay()
+        if self.mark is not None:
+            self.mark.check(self.hall, self.state.version)
+        self._durable = self.state.version
         self._writer = asyncio.create_task(self._write_forever(), name=f"hall-writer-{self.hall}")
         self._ticker = asyncio.create_task(self._open_days(), name=f"hall-days-{self.hall}")
 
@@ -132,6 +168,8 @@ class HallEngine:
             writer.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await writer
+            if self.mark is not None:
+                self.mark.update(self._durable, force=True)
         while not self._queue.empty():
             pending = self._queue.get_nowait()
             if pending is not None and not pending.future.done():
@@ -143,29 +181,83 @@ class HallEngine:
         """Turn the business day on time even when nobody does anything at midnight."""
         while True:
             await asyncio.sleep(self.day_check_seconds)
+            if self.mark is not None:  # an idle hall's last appends get their mark too
+                self.mark.update(self._durable)
             if not self._stale and day_events(self.state, self.clock()):
                 with contextlib.suppress(JournalError):  # the next tick tries again
                     await self.execute(OpenDay())
 
-    async def execute(self, command: AnyCommand, reply: Reply[T] | None = None) -> Done[T]:
+    async def execute(
+        self, command: AnyCommand, reply: Reply[T] | None = None, *, key: str | None = None
+    ) -> Done[T]:
         """Run one command; return once its events are durable (raises HallError, JournalError).
 
         ``reply(state, events)`` runs right after this command's events are applied, before any
         later command, so it sees exactly the state the command produced (e.g. a ticket's place).
+        With ``key``, a command already done under that key today is not done again: ``reply``
+        runs on the current state with the events it made then. JournalUnavailable means the
+        command may or may not have happened: retry with the same key to know.
         """
         if self._writer is None:
             raise JournalUnavailable(f"hall {self.hall} is not running")
         future: asyncio.Future[Done[T]] = asyncio.get_running_loop().create_future()
-        await self._queue.put(_Pending(command, reply, future))
-        return await future
+        await self._queue.put(_Pending(command, reply, future, key))
+        try:
+            async with asyncio.timeout(2 * self.store_timeout):
+                return await future
+        except TimeoutError:
+            raise JournalUnavailable(
+                f"hall {self.hall}: no answer from the journal within "
+                f"{2 * self.store_timeout:g} s; the command may have happened"
+            ) from None
 
     async def read(self, view: Callable[[HallState], T]) -> T:
         """``view(state)`` on durable state only (never mid-append, never after a failed one
-        until the journal has been replayed: raises JournalUnavailable while it cannot be)."""
-        async with self._lock:
-            if self._stale:
+        until the journal has been replayed: raises JournalUnavailable while it cannot be, or
+        when that takes longer than ``read_timeout``)."""
+        try:
+            async with asyncio.timeout(self.read_timeout), self._lock:
+                if self._stale:
+                    await self._recover()
+                return view(self.state)
+        except TimeoutError:
+            raise JournalUnavailable(
+                f"hall {self.hall}: busy waiting for its journal for {self.read_timeout:g} s"
+            ) from None
+
+    async def _recover(self) -> None:
+        """Replay after a failure; refuse a journal that went back.
+
+        A store that does not answer one read within ``store_timeout`` fails at once; one that
+        answers gets ``REPLAY_DEADLINE_FACTOR`` times that for the whole replay, which reads the
+        day's history and must not be cut short because a hall is busy.
+        """
+        try:
+            async with asyncio.timeout(self.store_timeout):
+                await self.journal.version(self.hall)
+            async with asyncio.timeout(self.store_timeout * REPLAY_DEADLINE_FACTOR):
                 await self._replay()
-            return view(self.state)
+        except TimeoutError:
+            raise JournalUnavailable(
+                f"hall {self.hall}: the journal did not answer within its deadline"
+            ) from None
+        if self.state.version < self._durable:
+            self._stale = True
+            path = self.mark.path if self.mark is not None else None
+            raise JournalBehind(self.hall, self.state.version, self._durable, path)
+        self._durable = self.state.version
+
+    async def _landed(self, base: int, events: list[AnyEvent]) -> bool:
+        """After a failed append of ``events`` at ``base``: does the journal hold them?"""
+        try:
+            await self._recover()
+            if self.state.version < base + len(events):
+                return False
+            async with asyncio.timeout(self.store_timeout):
+                stored = await self.journal.read(self.hall, base, len(events))
+        except (JournalError, TimeoutError):
+            return False
+        return [record.event for record in stored] == events
 
     async def _replay(self) -> None:
         """Rebuild the state from the journal: from the last checkpoint when it can be trusted
@@ -300,7 +392,7 @@ class HallEngine:
     async def _write(self, batch: list[_Pending]) -> None:
         async with self._lock:
             if self._stale:
-                await self._replay()
+                await self._recover()
             base = self.state.version
             events: list[AnyEvent] = []
             outcomes: list[_Outcome] = []
@@ -312,11 +404,19 @@ class HallEngine:
                 for event in day_events(self.state, now):
                     self._apply(event)
                     events.append(event)
+                digest = _digest(pending.command) if pending.key is not None else ""
+                answered = self.state.answered.get(pending.key) if pending.key else None
+                if answered is not None:
+                    outcomes.append(self._answer_again(pending, digest, answered))
+                    continue
                 try:
                     decided = decide(self.state, pending.command, now, self.policy)
                 except HallError as error:
                     outcomes.append(_Outcome(pending, error))
                     continue
+                if pending.key is not None:
+                    request = Requested(pending.key, digest)
+                    decided = [msgspec.structs.replace(e, request=request) for e in decided]
                 first = len(events)
                 for event in decided:
                     self._apply(event)
@@ -326,22 +426,20 @@ class HallEngine:
             records: list[Recorded] = []
             if events:
                 try:
-                    await self.journal.append(self.hall, events, base)
+                    async with asyncio.timeout(self.store_timeout):
+                        await self.journal.append(self.hall, events, base)
                 except BaseException as exc:
-                    failure = (
-                        exc
-                        if isinstance(exc, JournalUnavailable)
-                        else JournalUnavailable(f"the journal refused the write: {exc}")
-                    )
-                    for outcome in outcomes:
-                        if not outcome.pending.future.done():
-                            outcome.pending.future.set_exception(failure)
                     self._stale = True
-                    if isinstance(exc, asyncio.CancelledError):
-                        raise
-                    with contextlib.suppress(Exception):
-                        await self._replay()
-                    return
+                    # A lost reply or a timeout leaves the append ambiguous: the journal tells.
+                    if isinstance(exc, asyncio.CancelledError) or not await self._landed(
+                        base, events
+                    ):
+                        self._fail(outcomes, exc)
+                        if isinstance(exc, asyncio.CancelledError):
+                            raise
+                        return
+                    log.warning("hall %s: append failed (%s) but landed: answered", self.hall, exc)
+                self._durable = max(self._durable, base + len(events))
                 # Positions are the journal's business; subscribers only need hall versions.
                 records = [
                     Recorded(hall=self.hall, version=base + i + 1, position=0, event=event)
@@ -350,6 +448,8 @@ class HallEngine:
                 self._after_durable(events)
         if records:
             self.bus.publish(self.hall, records)
+            if self.mark is not None:
+                self.mark.update(self._durable)
         for outcome in outcomes:
             future = outcome.pending.future
             if future.done():
@@ -357,4 +457,33 @@ class HallEngine:
             if outcome.error is not None:
                 future.set_exception(outcome.error)
             else:
-                future.set_result(Done(records[outcome.first : outcome.last], outcome.reply))
+                made = outcome.answered or records[outcome.first : outcome.last]
+                future.set_result(Done(made, outcome.reply))
+
+    def _answer_again(self, pending: _Pending, digest: str, answered: Answered) -> _Outcome:
+        if answered.digest != digest:
+            return _Outcome(
+                pending,
+                KeyReused(
+                    "this Idempotency-Key was already used today for a different request",
+                    key=(pending.key or "").rpartition("/")[2],
+                ),
+            )
+        first = answered.version - len(answered.events) + 1
+        records = [
+            Recorded(hall=self.hall, version=first + i, position=0, event=event)
+            for i, event in enumerate(answered.events)
+        ]
+        reply = pending.reply(self.state, answered.events) if pending.reply else None
+        return _Outcome(pending, None, reply=reply, answered=records)
+
+    @staticmethod
+    def _fail(outcomes: list[_Outcome], exc: BaseException) -> None:
+        failure = (
+            exc
+            if isinstance(exc, JournalUnavailable)
+            else JournalUnavailable(f"the journal did not take the write: {exc!r}")
+        )
+        for outcome in outcomes:
+            if not outcome.pending.future.done():
+                outcome.pending.future.set_exception(failure)

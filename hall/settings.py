@@ -20,6 +20,13 @@ class Settings:
     # Events queued per screen or feed before it counts as lagging and catches up from the
     # journal instead (hall/bus.py).
     feed_queue: int = 1000
+    # Refuse to start on a Redis that may lose acknowledged appends (no AOF, appendfsync other
+    # than always, an eviction policy) unless the operator accepts it (tests, demos).
+    allow_volatile_redis: bool = False
+    # Seconds an append (or a replay after a failed one) may take before it counts as failed,
+    # and a read may wait behind the writer before it is answered 503.
+    store_timeout: float = 3.0
+    read_timeout: float = 2.0
     extra: dict[str, str] = field(default_factory=dict)
 
     @property

@@ -30,7 +30,7 @@ def create_app(settings: Settings) -> Litestar:
                 str(path), "hall.id", f"hall id {config.hall.id!r} is also the id in {other}"
             )
         seen[config.hall.id] = str(path)
-    service = HallService(configs, settings.journal_url, settings.feed_queue)
+    service = HallService(configs, settings.journal_url, settings.feed_queue, settings)
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:

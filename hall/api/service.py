@@ -15,16 +15,25 @@ from hall.config import HallConfig
 from hall.domain.errors import UnknownHall
 from hall.engine import HallEngine
 from hall.journal import open_journal
-from hall.journal.base import Journal
+from hall.journal.base import Journal, JournalError
+from hall.journal.mark import DurableMark, mark_path
+from hall.settings import Settings
 from hall.views import Estimator
 
 log = logging.getLogger(__name__)
 
 
 class HallService:
-    def __init__(self, configs: list[HallConfig], journal_url: str, feed_queue: int = 1000) -> None:
+    def __init__(
+        self,
+        configs: list[HallConfig],
+        journal_url: str,
+        feed_queue: int = 1000,
+        settings: Settings | None = None,
+    ) -> None:
         self.configs = configs
         self.journal_url = journal_url
+        self.settings = settings or Settings()
         self.bus = Bus(feed_queue)
         self.sessions = Sessions()
         self.journal: Journal | None = None
@@ -32,10 +41,17 @@ class HallService:
 
     async def start(self) -> None:
         self.journal = open_journal(self.journal_url)
-        for config in self.configs:
-            engine = HallEngine(config, self.journal, self.bus)
-            await engine.start()
-            self.engines[config.hall.id] = engine
+        try:
+            await self._check_durability(self.journal)
+            for config in self.configs:
+                engine = self._engine(config, self.journal)
+                await engine.start()
+                self.engines[config.hall.id] = engine
+        except BaseException as exc:
+            if isinstance(exc, JournalError):
+                log.error("not starting: %s", exc)  # one plain line above the traceback
+            await self.stop()
+            raise
         log.info("serving halls %s from %s", ", ".join(self.engines), self.journal_url)
 
     async def stop(self) -> None:
@@ -46,11 +62,42 @@ class HallService:
             await self.journal.close()
             self.journal = None
 
+    async def _check_durability(self, journal: Journal) -> None:
+        problems = await journal.durability_problems()
+        if not problems:
+            return
+        text = "; ".join(problems)
+        if not self.settings.allow_volatile_redis:
+            raise VolatileJournal(
+                f"the journal {self.journal_url} may lose acknowledged events: {text}. Configure "
+                "Redis with appendonly yes, appendfsync always, maxmemory-policy noeviction, or "
+                "pass --allow-volatile-redis to accept losing them."
+            )
+        log.warning("!!! VOLATILE JOURNAL: %s; acknowledged events may be lost !!!", text)
+
+    def _engine(self, config: HallConfig, journal: Journal) -> HallEngine:
+        settings = self.settings
+        mark = None
+        if self.journal_url != "memory:":
+            mark = DurableMark(mark_path(settings.data_dir, self.journal_url, config.hall.id))
+        return HallEngine(
+            config,
+            journal,
+            self.bus,
+            store_timeout=settings.store_timeout,
+            read_timeout=settings.read_timeout,
+            mark=mark,
+        )
+
     def engine(self, hall: str) -> HallEngine:
         engine = self.engines.get(hall)
         if engine is None:
             raise UnknownHall(f"no hall {hall!r} on this server", hall=hall)
         return engine
+
+
+class VolatileJournal(JournalError):
+    """The journal's store is configured so that it may lose what it acknowledged."""
 
 
 def estimator(engine: HallEngine) -> Estimator:

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 import msgspec
-from litestar import Controller, get, post
+from litestar import Controller, Request, get, post
 from litestar.datastructures import State
 from litestar.params import FromPath, JSONBody
 
 from hall.api.auth import requires
+from hall.api.idempotency import request_key
 from hall.api.service import estimator
 from hall.domain.commands import CancelTicket, IssueTicket
 from hall.domain.errors import UnknownTicket
@@ -50,14 +51,18 @@ class TicketController(Controller):
 
     @post("/", guards=[requires("device:kiosk", "staff")], status_code=201)
     async def issue(
-        self, state: State, hall: FromPath[str], data: JSONBody[IssueRequest]
+        self,
+        request: Request[Any, Any, Any],
+        state: State,
+        hall: FromPath[str],
+        data: JSONBody[IssueRequest],
     ) -> TicketView:
         """Take a ticket for a category; answers its number and how many wait before it."""
         engine = state.service.engine(hall)
         command = IssueTicket(
             category=data.category, priority=data.priority, appointment=data.appointment
         )
-        done = await engine.execute(command, _issued(engine))
+        done = await engine.execute(command, _issued(engine), key=request_key(request))
         return done.reply  # type: ignore[no-any-return]
 
     @get("/{ticket:str}")
@@ -76,6 +81,7 @@ class TicketController(Controller):
     @post("/{ticket:str}/cancel", guards=[requires("device:kiosk", "staff")], status_code=200)
     async def cancel(
         self,
+        request: Request[Any, Any, Any],
         state: State,
         hall: FromPath[str],
         ticket: FromPath[str],
@@ -85,5 +91,6 @@ class TicketController(Controller):
         done = await engine.execute(
             CancelTicket(ticket=ticket, reason=data.reason),
             lambda s, _: ticket_view(s, s.tickets[ticket], estimator(engine)),
+            key=request_key(request),
         )
         return done.reply  # type: ignore[no-any-return]

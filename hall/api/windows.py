@@ -13,6 +13,7 @@ from litestar.datastructures import State
 from litestar.params import FromPath, JSONBody
 
 from hall.api.auth import Principal, bearer, requires
+from hall.api.idempotency import request_key
 from hall.api.service import estimator
 from hall.domain import commands as cmd
 from hall.domain.events import AnyEvent, Outcome
@@ -77,7 +78,8 @@ async def _run(
     request: Request[Any, Any, Any], hall: FromPath[str], command: cmd.AnyCommand
 ) -> WindowResult:
     engine: HallEngine = request.app.state.service.engine(hall)
-    done = await engine.execute(command, _result(engine, getattr(command, "window", "")))
+    reply = _result(engine, getattr(command, "window", ""))
+    done = await engine.execute(command, reply, key=request_key(request))
     return done.reply
 
 

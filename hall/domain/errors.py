@@ -56,6 +56,12 @@ class Conflict(HallError):
     code = "conflict"
 
 
+class KeyReused(Conflict):
+    """An idempotency key already answered a different command today."""
+
+    code = "idempotency_key_reused"
+
+
 class WindowNotOpen(Conflict):
     code = "window_not_open"
 

@@ -20,8 +20,17 @@ class Outcome(StrEnum):
     RETURNED = "returned"  # 退回
 
 
+class Requested(msgspec.Struct, frozen=True):
+    """The idempotency key a client sent with the command that made an event, and a digest of
+    that command: a retry with the key is answered from the journal, not done twice."""
+
+    key: str
+    digest: str
+
+
 class Event(msgspec.Struct, frozen=True, kw_only=True, tag_field="type", tag=str.lower):
     at: datetime
+    request: Requested | None = None  # None: no key was given (and on every older event)
 
 
 class DayStarted(Event, frozen=True, tag="day_started"):

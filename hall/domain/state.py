@@ -105,6 +105,15 @@ class WindowStatus:
 
 
 @dataclass(slots=True)
+class Answered:
+    """The events a command made under an idempotency key today, ending at ``version``."""
+
+    digest: str
+    events: list[AnyEvent]
+    version: int
+
+
+@dataclass(slots=True)
 class HallState:
     config: HallConfig
     version: int = 0  # events applied, i.e. the journal position this state reflects
@@ -120,6 +129,7 @@ class HallState:
     windows: dict[str, WindowStatus] = field(default_factory=dict)
     sequences: dict[str, int] = field(default_factory=dict)  # last number issued today
     staff_at: dict[str, str] = field(default_factory=dict)  # username -> window
+    answered: dict[str, Answered] = field(default_factory=dict)  # today's idempotency keys
 
     @classmethod
     def initial(cls, config: HallConfig) -> HallState:
@@ -152,6 +162,11 @@ def fold(config: HallConfig, events: list[AnyEvent]) -> HallState:
 def apply(state: HallState, event: AnyEvent) -> HallState:
     """Apply one event (already decided and journaled) to ``state``; return the same object."""
     state.version += 1
+    if event.request is not None:
+        key, digest = event.request.key, event.request.digest
+        answered = state.answered.setdefault(key, Answered(digest, [], state.version))
+        answered.events.append(event)
+        answered.version = state.version
     match event:
         case DayStarted(day=day, expired=expired):
             for ticket_id in expired:
@@ -164,6 +179,7 @@ def apply(state: HallState, event: AnyEvent) -> HallState:
             state.tickets = {k: t for k, t in state.tickets.items() if t.state in ACTIVE}
             state.day = day
             state.sequences = {}
+            state.answered = {}
         case TicketIssued():
             ticket = Ticket(
                 id=event.ticket,

@@ -78,6 +78,13 @@ class Journal(abc.ABC):
         Never ends by itself; the consumer stops by breaking out or cancelling.
         """
 
+    async def durability_problems(self) -> list[str]:
+        """Why an append this journal acknowledges could still be lost (empty: none known).
+
+        A server refuses to start on any unless its operator accepts a volatile journal.
+        """
+        return []
+
     async def close(self) -> None:  # noqa: B027 - a backend with nothing to release keeps this
         """Release connections and files; the journal is unusable afterwards."""
 

@@ -6,7 +6,7 @@ on a cluster):
 - ``{p}:hall:<hall>``  one stream per hall; entry ID ``0-<version>``, fields pos/type/schema/data
 - ``{p}:all``          every append in position order; entry ID ``0-<position>``, fields hall/v
                        (a reference: the event itself is stored once, in its hall's stream)
-- ``{p}:position``     the last position handed out (INCRBY)
+- ``{p}:position``     the last position handed out
 - ``{p}:versions``     hash hall -> version; its keys are the halls
 - ``{p}:tokens``       hash hall -> token of the last append, to recognise a retried append
 
@@ -39,15 +39,25 @@ from hall.journal.base import Journal, JournalUnavailable, Recorded, WrongVersio
 from hall.journal.memory import check_limit
 
 PAGE = 1000  # entries per XRANGE / XREAD round trip
+DURABLE_SETTINGS = {"appendonly": "yes", "appendfsync": "always", "maxmemory-policy": "noeviction"}
 
 # KEYS: versions, tokens, position, all, hall stream. ARGV: hall, expected, token, schema,
 # then type, data for each event. Returns {1, new version} or {0, actual version}.
 # "#!lua" (no flags) makes Redis 7 refuse the whole script up front when it is out of memory,
-# instead of failing between two writes: scripts are not rolled back.
+# instead of failing between two writes: scripts are not rolled back. For the same reason every
+# precondition is read before the first write: the hall's version is its stream's last ID (the
+# stream is the truth; the versions hash follows it), and positions continue after both the
+# counter and the last ID of the ``all`` stream, so a lost counter cannot make an XADD fail
+# half-way and leave an orphan entry.
 _APPEND = """#!lua
 local hall, expected, token = ARGV[1], tonumber(ARGV[2]), ARGV[3]
 local n = (#ARGV - 4) / 2
-local actual = tonumber(redis.call('HGET', KEYS[1], hall) or '0')
+local function last_id(key)
+    local found = redis.call('XREVRANGE', key, '+', '-', 'COUNT', 1)
+    if #found == 0 then return 0 end
+    return tonumber(string.match(found[1][1], '%-(%d+)$'))
+end
+local actual = last_id(KEYS[5])
 if actual ~= expected then
     if n > 0 and actual == expected + n and redis.call('HGET', KEYS[2], hall) == token then
         return {1, actual}  -- our own append, retried after a lost reply
@@ -55,13 +65,16 @@ if actual ~= expected then
     return {0, actual}
 end
 if n == 0 then return {1, actual} end
-local first = redis.call('INCRBY', KEYS[3], n) - n
+local counter = tonumber(redis.call('GET', KEYS[3]) or '0')
+if counter == nil then return redis.error_reply('position counter is not a number') end
+local first = math.max(counter, last_id(KEYS[4]))
 for i = 1, n do
     local version, position = expected + i, first + i
     redis.call('XADD', KEYS[5], string.format('0-%d', version), 'pos', position,
                'type', ARGV[3 + 2 * i], 'schema', ARGV[4], 'data', ARGV[4 + 2 * i])
     redis.call('XADD', KEYS[4], string.format('0-%d', position), 'hall', hall, 'v', version)
 end
+redis.call('SET', KEYS[3], first + n)
 redis.call('HSET', KEYS[1], hall, expected + n)
 redis.call('HSET', KEYS[2], hall, token)
 return {1, expected + n}
@@ -243,9 +256,22 @@ class RedisJournal(Journal):
             info = await self._redis.info("server")
             found = {"redis_version": _text(info.get("redis_version", "?"))}
             with contextlib.suppress(RedisError):  # CONFIG is often disabled on managed Redis
-                config: Any = await self._redis.config_get("append*")
-                found |= {_text(k): _text(v) for k, v in config.items()}
+                for pattern in ("append*", "maxmemory-policy"):
+                    config: Any = await self._redis.config_get(pattern)
+                    found |= {_text(k): _text(v) for k, v in config.items()}
         return found
+
+    async def durability_problems(self) -> list[str]:
+        """Settings under which Redis may acknowledge an append and then lose it: without the
+        AOF, or fsyncing it only every second, a crash or restart loses acknowledged events; an
+        eviction policy may delete a hall's stream to make room."""
+        found = await self.diagnostics()
+        problems = [
+            f"{name} is {found.get(name, 'unknown (CONFIG GET refused)')}, not {wanted}"
+            for name, wanted in DURABLE_SETTINGS.items()
+            if found.get(name) != wanted
+        ]
+        return problems
 
     async def close(self) -> None:
         """Idempotent. Closes the connections; a follower blocked in XREAD gets an error."""

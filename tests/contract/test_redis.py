@@ -6,13 +6,17 @@ import asyncio
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 import redis
 
+from hall.api.service import HallService, VolatileJournal
+from hall.config import HallConfig
 from hall.domain.events import TicketCalled, encode
-from hall.journal.base import JournalUnavailable
+from hall.journal.base import JournalUnavailable, WrongVersion
 from hall.journal.redis import RedisJournal
+from hall.settings import Settings
 from tests.contract.test_sqlite import check_whole_batches
 from tests.support.redis import PrivateRedis, unique_prefix
 
@@ -167,3 +171,88 @@ async def test_a_crash_while_appending_keeps_whole_acknowledged_appends(
         assert [r.position for r in await journal.read_all()] == [r.position for r in stored]
     finally:
         await journal.close()
+
+
+async def test_an_append_after_a_lost_position_counter_writes_all_or_nothing(
+    redis_url: str, redis_prefix: str
+) -> None:
+    journal = RedisJournal(redis_url, prefix=redis_prefix)
+    client = redis.Redis.from_url(redis_url)
+    try:
+        await journal.append("a", [called("t1", "1"), called("t2", "1")], 0)
+        client.delete("{" + redis_prefix + "}:position")
+        # Positions 1 and 2 are taken in the `all` stream: the next ones must follow them.
+        assert await journal.append("b", [called("t3", "2")], 0) == 1
+        assert await journal.append("a", [called("t4", "1")], 2) == 3
+        found = await journal.read_all()
+        assert [(r.hall, r.version, r.position) for r in found] == [
+            ("a", 1, 1),
+            ("a", 2, 2),
+            ("b", 1, 3),
+            ("a", 3, 4),
+        ]
+        assert [r.position for r in await journal.read("a")] == [1, 2, 4]
+    finally:
+        client.close()
+        await journal.close()
+
+
+async def test_the_hall_stream_not_the_versions_hash_decides_the_version(
+    redis_url: str, redis_prefix: str
+) -> None:
+    journal = RedisJournal(redis_url, prefix=redis_prefix)
+    client = redis.Redis.from_url(redis_url)
+    try:
+        await journal.append("a", [called("t1", "1")], 0)
+        client.delete("{" + redis_prefix + "}:versions")
+        with pytest.raises(WrongVersion):  # the stream holds version 1: nothing is overwritten
+            await journal.append("a", [called("t2", "1")], 0)
+        assert await journal.append("a", [called("t2", "1")], 1) == 2
+        assert [r.version for r in await journal.read("a")] == [1, 2]
+    finally:
+        client.close()
+        await journal.close()
+
+
+async def test_persistence_settings_are_checked(server: PrivateRedis, redis_url: str) -> None:
+    durable = RedisJournal(server.url)
+    try:
+        assert await durable.durability_problems() == []
+    finally:
+        await durable.close()
+    client = redis.Redis.from_url(server.url)
+    try:
+        client.config_set("appendfsync", "everysec")
+        client.config_set("maxmemory-policy", "allkeys-lru")
+    finally:
+        client.close()
+    volatile = RedisJournal(server.url)
+    try:
+        problems = await volatile.durability_problems()
+    finally:
+        await volatile.close()
+    assert problems == [
+        "appendfsync is everysec, not always",
+        "maxmemory-policy is allkeys-lru, not noeviction",
+    ]
+
+
+async def test_a_server_refuses_a_volatile_redis_unless_told(
+    tmp_path: Path, default_config: HallConfig, caplog: pytest.LogCaptureFixture
+) -> None:
+    with PrivateRedis(None, "--appendonly", "no") as volatile:
+        refused = HallService([default_config], volatile.url, settings=Settings(data_dir=tmp_path))
+        with pytest.raises(VolatileJournal, match=r"appendonly is no, not yes.*allow-volatile"):
+            await refused.start()
+        assert refused.journal is None and not refused.engines
+        allowed = HallService(
+            [default_config],
+            volatile.url,
+            settings=Settings(data_dir=tmp_path, allow_volatile_redis=True),
+        )
+        await allowed.start()
+        try:
+            assert list(allowed.engines) == [default_config.hall.id]
+        finally:
+            await allowed.stop()
+    assert "VOLATILE JOURNAL: appendonly is no" in caplog.text

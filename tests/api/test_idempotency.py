@@ -1,0 +1,38 @@
+"""The Idempotency-Key header over HTTP: a retry gets the first answer; keys are per client."""
+
+from __future__ import annotations
+
+from litestar import Litestar
+from litestar.testing import TestClient
+
+from tests.api.conftest import BASE, KIOSK, issue, login
+
+
+def test_a_repeated_window_command_is_done_once(client: TestClient[Litestar]) -> None:
+    first, second = issue(client), issue(client)
+    auth = login(client, "1")
+    keyed = {**auth, "Idempotency-Key": "call-next-0001"}
+    called = client.post(f"{BASE}/windows/1/call-next", headers=keyed)
+    again = client.post(f"{BASE}/windows/1/call-next", headers=keyed)
+    assert called.status_code == again.status_code == 200, again.text
+    assert called.json()["ticket"]["id"] == again.json()["ticket"]["id"] == first["id"]
+    waiting = client.get(f"{BASE}/tickets/{second['id']}").json()
+    assert waiting["state"] == "waiting", "the retry must not call the next ticket"
+
+
+def test_keys_are_per_client_and_bounded(client: TestClient[Litestar]) -> None:
+    key = {"Idempotency-Key": "shared-key-0001"}
+    mine = client.post(f"{BASE}/tickets", json={"category": "general"}, headers={**KIOSK, **key})
+    assert mine.status_code == 201
+    auth = login(client, "1")
+    # Staff issuing for a visitor with the same key is another client: its own ticket.
+    theirs = client.post(f"{BASE}/tickets", json={"category": "general"}, headers={**auth, **key})
+    assert theirs.status_code == 201 and theirs.json()["id"] != mine.json()["id"]
+    for bad in ["short", "x" * 65, "key with spaces", "a/b/c/d/e/f"]:
+        response = client.post(
+            f"{BASE}/tickets",
+            json={"category": "general"},
+            headers={**KIOSK, "Idempotency-Key": bad},
+        )
+        assert response.status_code == 400, bad
+        assert response.json()["error"] == "invalid_idempotency_key"
