@@ -21,7 +21,7 @@ import msgspec
 
 from hall.config import HallConfig
 from hall.domain.events import AnyEvent
-from hall.domain.state import HallState, Ticket, WindowStatus
+from hall.domain.state import Answered, HallState, Ticket, WindowStatus
 from scheduling.estimate import ServiceTimes
 
 log = logging.getLogger(__name__)
@@ -43,6 +43,7 @@ class _Checkpoint(msgspec.Struct, frozen=True, array_like=True):
     staff_at: dict[str, str]
     means: dict[str, float]
     counts: dict[str, int]
+    answered: dict[str, Answered] = {}  # today's idempotency keys: a retry is answered after it
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,6 +107,7 @@ def encode(
             staff_at=state.staff_at,
             means=times.means,
             counts=times.counts,
+            answered=state.answered,
         )
     )
 
@@ -165,6 +167,7 @@ def _restore(found: _Lazy, tickets: list[Ticket], config: HallConfig) -> Restore
         windows={w.id: w for w in found.windows},
         sequences=found.sequences,
         staff_at=found.staff_at,
+        answered=found.answered,
     )
     for queue, ids in found.queues.items():
         lanes = state.lanes.setdefault(queue, {})
