@@ -105,7 +105,7 @@ class HallEngine:
         clock: Clock = utc_now,
         max_batch: int = 512,
         day_check_seconds: float = 30.0,
-        store_timeout: float = 3.0,
+        store_timeout: float = 2.0,
         read_timeout: float = 2.0,
         mark: DurableMark | None = None,
     ) -> None:

@@ -25,7 +25,7 @@ class Settings:
     allow_volatile_redis: bool = False
     # Seconds an append (or a replay after a failed one) may take before it counts as failed,
     # and a read may wait behind the writer before it is answered 503.
-    store_timeout: float = 3.0
+    store_timeout: float = 2.0
     read_timeout: float = 2.0
     extra: dict[str, str] = field(default_factory=dict)
 

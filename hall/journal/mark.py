@@ -66,6 +66,8 @@ class DurableMark:
     def update(self, version: int, *, force: bool = False) -> None:
         """Record ``version`` as durable, if the last write is ``interval`` old (or ``force``)."""
         now = time.monotonic()
+        if self._written < 0:  # never lower a mark that was not checked first
+            self._written = self.read()
         if version <= self._written or (not force and now - self._at < self.interval):
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)

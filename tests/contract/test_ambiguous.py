@@ -127,3 +127,12 @@ async def test_a_journal_that_went_backwards_is_refused(
     with pytest.raises(JournalBehind, match=f"hall {hall}: the journal is at version 0 .* 4"):
         await restarted.start()
     await journal.close()
+
+
+def test_a_mark_is_never_lowered(tmp_path: Path) -> None:
+    DurableMark(tmp_path / "hall.version").update(10, force=True)
+    unchecked = DurableMark(tmp_path / "hall.version")  # e.g. an engine that failed to start
+    unchecked.update(3, force=True)
+    assert unchecked.read() == 10
+    unchecked.update(11)
+    assert DurableMark(tmp_path / "hall.version").read() == 11

@@ -130,7 +130,8 @@ def server_args(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tupl
         return
     (tmp_path / "redis").mkdir()
     with PrivateRedis(tmp_path / "redis") as redis_server:
-        yield ("--redis", redis_server.url)
+        # The data directory keeps the hall's durable mark, checked again at the restart.
+        yield ("--redis", redis_server.url, "--data", str(tmp_path / "data"))
 
 
 @pytest.mark.parametrize("seed", [20261121])
