@@ -287,6 +287,16 @@ class HallMachine(RuleBasedStateMachine):
         waiting = {t.id for t in state.tickets.values() if t.state is TicketState.WAITING}
         assert set(placed) == waiting
         assert all(count == 1 for count in placed.values())
+        # The lanes index the same tickets, split by priority, each in arrival order.
+        assert state.lanes.keys() == state.queues.keys()
+        for key, queue in state.queues.items():
+            by_class = {
+                p: [t for t in queue if state.tickets[t].priority == p] for p in state.lanes[key]
+            }
+            assert {p: ids for p, ids in state.lanes[key].items() if ids} == {
+                p: ids for p, ids in by_class.items() if ids
+            }, key
+            assert sum(map(len, state.lanes[key].values())) == len(queue), key
 
     @invariant()
     def tickets_of_earlier_days(self) -> None:
