@@ -7,12 +7,14 @@ from contextlib import asynccontextmanager
 
 from litestar import Litestar
 from litestar.datastructures import State
+from litestar.middleware import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import JsonRenderPlugin
 
 from hall import config as hall_config
 from hall.api import errors
 from hall.api.halls import HallController, event_feed
+from hall.api.limits import MAX_BODY_BYTES, BodyLimits
 from hall.api.service import HallService
 from hall.api.tickets import TicketController
 from hall.api.windows import WindowController
@@ -37,6 +39,8 @@ def create_app(settings: Settings) -> Litestar:
         lifespan=[lifespan],
         state=State({"service": service}),
         exception_handlers={Exception: errors.handle},
+        middleware=[DefineMiddleware(BodyLimits)],
+        request_max_body_size=MAX_BODY_BYTES,  # BodyLimits checks first; this if it is ever removed
         # The JSON document itself at /schema: the HTML viewers load scripts from a CDN, and halls
         # run on closed networks.
         openapi_config=OpenAPIConfig(
