@@ -88,4 +88,6 @@ def _validation_message(exc: ValidationException) -> str:
 
 def handle(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
     status, body = to_response(exc)
-    return Response(body, status_code=status)
+    # Litestar's own errors carry headers that belong to the answer (405: Allow).
+    headers = exc.headers if isinstance(exc, HTTPException) else None
+    return Response(body, status_code=status, headers=headers)

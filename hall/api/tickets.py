@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import msgspec
 from litestar import Controller, get, post
 from litestar.datastructures import State
@@ -19,7 +21,7 @@ from hall.views import Estimator, TicketView, ticket_view
 
 
 class IssueRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    category: Id
+    category: Annotated[Id, msgspec.Meta(extra_json_schema={"examples": ["general"]})]
     priority: Id = "normal"
     # The slot's start, with its time zone, for an appointment priority (预约); else absent.
     appointment: AwareTime | None = None

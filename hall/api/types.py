@@ -38,7 +38,7 @@ AwareTime = Annotated[
             r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]{1,6})?)?"
             r"(Z|[+-][0-9]{2}:[0-9]{2})$"
         ),
-        extra_json_schema={"extra": {"format": "date-time"}},
+        extra_json_schema={"format": "date-time"},
     ),
 ]
 
