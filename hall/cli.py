@@ -111,6 +111,7 @@ def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from hall.api.app import create_app
+    from hall.api.limits import uvicorn_limits
 
     settings = _settings(args)
     logging.basicConfig(
@@ -126,6 +127,7 @@ def _serve(args: argparse.Namespace) -> int:
         access_log=args.access_log,
         log_level="info",
         timeout_graceful_shutdown=5,
+        **uvicorn_limits(),
     )
     return 0
 

@@ -37,6 +37,8 @@ class HallInfo(Struct, frozen=True):
     number_digits: Annotated[int, msgspec.Meta(ge=2, le=5)] = 3
     policy: str = "weighted"  # a name in scheduling.policy.POLICIES
     languages: tuple[str, ...] = ("zh", "en")
+    # How far ahead an appointment (预约) slot may be booked; later slots are refused.
+    booking_days: Annotated[int, msgspec.Meta(ge=1, le=366)] = 30
 
 
 class Zone(Struct, frozen=True):

@@ -7,12 +7,12 @@ from contextlib import asynccontextmanager
 
 from litestar import Litestar
 from litestar.datastructures import State
-from litestar.openapi import OpenAPIConfig
-from litestar.openapi.plugins import JsonRenderPlugin
+from litestar.middleware import DefineMiddleware
 
 from hall import config as hall_config
-from hall.api import errors
+from hall.api import errors, openapi
 from hall.api.halls import HallController, event_feed
+from hall.api.limits import MAX_BODY_BYTES, BodyLimits
 from hall.api.service import HallService
 from hall.api.tickets import TicketController
 from hall.api.windows import WindowController
@@ -40,18 +40,21 @@ def create_app(settings: Settings) -> Litestar:
         finally:
             await service.stop()
 
-    return Litestar(
-        route_handlers=[HallController, TicketController, WindowController, event_feed],
+    app = Litestar(
+        route_handlers=[
+            HallController,
+            TicketController,
+            WindowController,
+            event_feed,
+            openapi.viewer_assets(),
+        ],
         lifespan=[lifespan],
         state=State({"service": service}),
         exception_handlers={Exception: errors.handle},
-        # The JSON document itself at /schema: the HTML viewers load scripts from a CDN, and halls
-        # run on closed networks.
-        openapi_config=OpenAPIConfig(
-            title="Hall",
-            version="0.1.0",
-            path="/schema",
-            render_plugins=[JsonRenderPlugin(path=["/", "/openapi.json"])],
-        ),
+        middleware=[DefineMiddleware(BodyLimits)],
+        request_max_body_size=MAX_BODY_BYTES,  # BodyLimits checks first; this if it is ever removed
+        openapi_config=openapi.config(),
         logging_config=None,
     )
+    openapi.declare_errors(app)
+    return app

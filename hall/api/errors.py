@@ -28,9 +28,22 @@ class TooManyAttempts(domain.HallError):
     code = "too_many_attempts"
 
 
+class BodyTooLarge(domain.HallError):
+    """A request body larger than any command needs."""
+
+    code = "body_too_large"
+
+
+class BodyTooDeep(domain.HallError):
+    """A request body nested deeper than any command needs."""
+
+    code = "invalid_request"
+
+
 STATUS: list[tuple[type[Exception], int]] = [
     (Unauthorized, 401),
     (TooManyAttempts, 429),
+    (BodyTooLarge, 413),
     (domain.Forbidden, 403),
     (domain.NotFound, 404),
     (domain.Conflict, 409),
@@ -39,7 +52,12 @@ STATUS: list[tuple[type[Exception], int]] = [
 ]
 
 
-_HTTP_CODES = {400: "invalid_request", 404: "not_found", 405: "method_not_allowed"}
+_HTTP_CODES = {
+    400: "invalid_request",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "body_too_large",
+}
 
 
 def error_body(code: str, message: str, detail: Any = None) -> dict[str, Any]:
@@ -70,4 +88,6 @@ def _validation_message(exc: ValidationException) -> str:
 
 def handle(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
     status, body = to_response(exc)
-    return Response(body, status_code=status)
+    # Litestar's own errors carry headers that belong to the answer (405: Allow).
+    headers = exc.headers if isinstance(exc, HTTPException) else None
+    return Response(body, status_code=status, headers=headers)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 from typing import Any
 
 import msgspec
@@ -19,12 +20,20 @@ from litestar.datastructures import State
 from litestar.exceptions import WebSocketDisconnect
 from litestar.params import FromPath
 
+from hall.api import errors
+from hall.api.limits import MAX_FRAME_BYTES
 from hall.api.service import estimator
 from hall.bus import Lagged
+from hall.domain.errors import HallError
 from hall.engine import HallEngine
 from hall.views import HallSnapshot, public_event, snapshot
 
 CATCH_UP_PAGE = 1000
+_VERSION = re.compile(r"[0-9]{1,18}")  # ASCII only; 18 digits fit any journal's int64
+
+
+class InvalidAfter(HallError):
+    code = "invalid_after"
 
 
 class HallSummary(msgspec.Struct, frozen=True, kw_only=True):
@@ -52,23 +61,17 @@ class HallController(Controller):
 
 @websocket("/ws/halls/{hall:str}/events")
 async def event_feed(socket: WebSocket[Any, Any, Any], state: State, hall: FromPath[str]) -> None:
-    engine: HallEngine = state.service.engine(hall)
-    after_text = socket.query_params.get("after")
+    # Accept first, so that a refusal reaches the client as a message and a close code it can
+    # act on (4000 + the HTTP status: 4404 unknown hall, 4400 bad ``after``), not a bare 403.
     await socket.accept()
-    after: int | None = None
-    if after_text is not None:
-        current = await engine.read(lambda s: s.version)
-        if not after_text.isdigit() or int(after_text) > current:
-            await socket.send_json(
-                {
-                    "type": "error",
-                    "error": "invalid_after",
-                    "message": f"after must be 0..{current}",
-                }
-            )
-            await socket.close(code=4400)
-            return
-        after = int(after_text)
+    try:
+        engine: HallEngine = state.service.engine(hall)
+        after = await _after(engine, socket.query_params.get("after"))
+    except Exception as exc:
+        status, body = errors.to_response(exc)
+        await socket.send_json({"type": "error", **body})
+        await socket.close(code=4000 + status)
+        return
     sender = asyncio.create_task(_feed(socket, engine, after))
     receiver = asyncio.create_task(_drain(socket))
     _, pending = await asyncio.wait({sender, receiver}, return_when=asyncio.FIRST_COMPLETED)
@@ -78,11 +81,28 @@ async def event_feed(socket: WebSocket[Any, Any, Any], state: State, hall: FromP
             await task
 
 
+async def _after(engine: HallEngine, text: str | None) -> int | None:
+    """The version a client has (``?after=N``): ASCII digits only (``str.isdigit`` accepts '²'),
+    at most the hall's current version."""
+    if text is None:
+        return None
+    current: int = await engine.read(lambda s: s.version)
+    if not _VERSION.fullmatch(text) or int(text) > current:
+        raise InvalidAfter(f"after must be a version 0..{current}", after=text[:20])
+    return int(text)
+
+
 async def _drain(socket: WebSocket[Any, Any, Any]) -> None:
-    """Read (and ignore) what the client sends, until it goes away."""
-    with contextlib.suppress(WebSocketDisconnect):
-        while True:
-            await socket.receive_data(mode="text")
+    """Read (and ignore) what the client sends, until it goes away; a client has nothing to say,
+    so a frame larger than any ping closes the connection (1009, message too big)."""
+    while True:
+        message = await socket.receive()
+        if message["type"] == "websocket.disconnect":
+            return
+        data: str | bytes = message.get("text") or message.get("bytes") or b""  # type: ignore[assignment]
+        if len(data) > MAX_FRAME_BYTES:
+            await socket.close(code=1009, reason="message too big")
+            return
 
 
 async def _feed(socket: WebSocket[Any, Any, Any], engine: HallEngine, after: int | None) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any
 
 import msgspec
@@ -13,6 +12,7 @@ from litestar.params import FromPath, JSONBody
 from hall.api.auth import requires
 from hall.api.idempotency import request_key
 from hall.api.service import estimator
+from hall.api.types import AwareTime, Id, Text, aware_time
 from hall.domain.commands import CancelTicket, IssueTicket
 from hall.domain.errors import UnknownTicket
 from hall.domain.events import AnyEvent, TicketIssued
@@ -20,18 +20,20 @@ from hall.domain.state import HallState
 from hall.engine import HallEngine, Reply
 from hall.views import Estimator, TicketView, ticket_view
 
-Id = Annotated[str, msgspec.Meta(min_length=1, max_length=40)]
-
 
 class IssueRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    category: Id
+    category: Annotated[Id, msgspec.Meta(extra_json_schema={"examples": ["general"]})]
     priority: Id = "normal"
     # The slot's start, with its time zone, for an appointment priority (预约); else absent.
-    appointment: datetime | None = None
+    appointment: AwareTime | None = None
+
+    def __post_init__(self) -> None:
+        if self.appointment is not None:
+            aware_time(self.appointment)  # a real date and time, or a 400
 
 
 class CancelRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    reason: Annotated[str, msgspec.Meta(min_length=1, max_length=200)] = "cancelled"
+    reason: Text = "cancelled"
 
 
 def _issued(engine: HallEngine) -> Reply[TicketView]:
@@ -60,7 +62,9 @@ class TicketController(Controller):
         """Take a ticket for a category; answers its number and how many wait before it."""
         engine = state.service.engine(hall)
         command = IssueTicket(
-            category=data.category, priority=data.priority, appointment=data.appointment
+            category=data.category,
+            priority=data.priority,
+            appointment=None if data.appointment is None else aware_time(data.appointment),
         )
         done = await engine.execute(command, _issued(engine), key=request_key(request))
         return done.reply  # type: ignore[no-any-return]

@@ -15,20 +15,19 @@ from litestar.params import FromPath, JSONBody
 from hall.api.auth import Principal, bearer, requires
 from hall.api.idempotency import request_key
 from hall.api.service import estimator
+from hall.api.types import Id, Password, Text
 from hall.domain import commands as cmd
 from hall.domain.events import AnyEvent, Outcome
 from hall.domain.state import HallState
 from hall.engine import HallEngine, Reply
 from hall.views import TicketView, WindowView, ticket_view, window_view
 
-Text = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
-Id = Annotated[str, msgspec.Meta(min_length=1, max_length=40)]
 STAFF = requires("staff")
 
 
 class LoginRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     username: Id
-    password: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+    password: Password
 
 
 class LoginResult(msgspec.Struct, frozen=True, kw_only=True):

@@ -7,7 +7,7 @@ business day is its own decision (:func:`day_events`), taken before any command 
 from __future__ import annotations
 
 import copy
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 from hall.config import Category
 from hall.domain import errors
@@ -136,6 +136,8 @@ def _issue(state: HallState, command: IssueTicket, now: datetime) -> TicketIssue
         )
     if command.appointment is not None and command.appointment.tzinfo is None:
         raise errors.InvalidInput("an appointment time must carry its time zone")
+    if command.appointment is not None:
+        _within_horizon(state, command, now)
     if not config.hours.issue_outside_hours and not is_open(config, now):
         raise errors.HallClosed("the hall is closed now; tickets are issued in opening hours")
     seq = state.sequences.get(category.id, 0) + 1
@@ -160,6 +162,18 @@ def _issue(state: HallState, command: IssueTicket, now: datetime) -> TicketIssue
         priority=command.priority,
         appointment=command.appointment,
     )
+
+
+def _within_horizon(state: HallState, command: IssueTicket, now: datetime) -> None:
+    """An appointment slot that has not yet ended, within the hall's booking horizon."""
+    assert command.appointment is not None
+    slot = next(p.slot_minutes for p in state.config.priorities if p.id == command.priority)
+    horizon = state.config.hall.booking_days
+    if not now - timedelta(minutes=slot) <= command.appointment <= now + timedelta(days=horizon):
+        raise errors.InvalidInput(
+            f"an appointment slot must not have ended and must start within {horizon} days",
+            appointment=command.appointment.isoformat(),
+        )
 
 
 def _login(state: HallState, command: Login, now: datetime) -> list[AnyEvent]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from litestar import Litestar
@@ -151,7 +152,8 @@ def test_a_ticket_says_about_how_long_it_will_wait(client: TestClient[Litestar])
 
 
 def test_an_appointment_ticket_carries_its_slot(client: TestClient[Litestar]) -> None:
-    slot = "2026-11-23T09:00:00+08:00"
+    tomorrow = datetime.now(timezone(timedelta(hours=8))) + timedelta(days=1)
+    slot = tomorrow.replace(hour=9, minute=0, second=0, microsecond=0).isoformat()
     ticket = issue(client, "general", priority="appointment", appointment=slot)
     assert ticket["priority"] == "appointment"
     looked_up = client.get(f"{BASE}/tickets/{ticket['id']}").json()
