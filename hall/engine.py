@@ -26,6 +26,7 @@ from hall.domain.errors import HallError
 from hall.domain.events import AnyEvent
 from hall.domain.state import HallState, apply
 from hall.journal.base import Journal, JournalError, JournalUnavailable, Recorded
+from hall.observe import NO_OBSERVER, Observer
 from scheduling.estimate import ServiceTimes
 from scheduling.policy import Policy, policy_named
 
@@ -77,6 +78,7 @@ class HallEngine:
         clock: Clock = utc_now,
         max_batch: int = 512,
         day_check_seconds: float = 30.0,
+        observer: Observer = NO_OBSERVER,
     ) -> None:
         self.config = config
         self.hall = config.hall.id
@@ -93,6 +95,7 @@ class HallEngine:
         self._writer: asyncio.Task[None] | None = None
         self._ticker: asyncio.Task[None] | None = None
         self.day_check_seconds = day_check_seconds
+        self.observer = observer  # metrics (hall/metrics.py); a no-op by default
         # Set when an append failed and the replay after it failed too: the state cannot be
         # trusted until a replay succeeds, so nothing is decided or read from it meanwhile.
         self._stale = False
@@ -141,6 +144,7 @@ class HallEngine:
         if self._writer is None:
             raise JournalUnavailable(f"hall {self.hall} is not running")
         future: asyncio.Future[Done[T]] = asyncio.get_running_loop().create_future()
+        self.observer.command(self.hall, command, future)
         await self._queue.put(_Pending(command, reply, future))
         return await future
 
@@ -231,6 +235,7 @@ class HallEngine:
                 outcomes.append(_Outcome(pending, None, first, len(events), reply))
             records: list[Recorded] = []
             if events:
+                timer = self.observer.append(self.hall, len(events), len(outcomes))
                 try:
                     await self.journal.append(self.hall, events, base)
                 except BaseException as exc:
@@ -248,6 +253,7 @@ class HallEngine:
                     with contextlib.suppress(Exception):
                         await self._replay()
                     return
+                timer.done()
                 # Positions are the journal's business; subscribers only need hall versions.
                 records = [
                     Recorded(hall=self.hall, version=base + i + 1, position=0, event=event)

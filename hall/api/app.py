@@ -10,18 +10,18 @@ from litestar.datastructures import State
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import JsonRenderPlugin
 
-from hall import config as hall_config
 from hall.api import errors
 from hall.api.halls import HallController, event_feed
+from hall.api.ops import ROUTES as OPERATING
 from hall.api.service import HallService
 from hall.api.tickets import TicketController
 from hall.api.windows import WindowController
-from hall.settings import Settings
+from hall.settings import Settings, load_hall
 
 
 def create_app(settings: Settings) -> Litestar:
     """Build the app; halls start (journal replayed) when the app starts. Bad configs raise here."""
-    configs = [hall_config.load(path) for path in settings.configs]
+    configs = [load_hall(path) for path in settings.configs]
     service = HallService(configs, settings.journal_url, settings.feed_queue)
 
     @asynccontextmanager
@@ -33,7 +33,8 @@ def create_app(settings: Settings) -> Litestar:
             await service.stop()
 
     return Litestar(
-        route_handlers=[HallController, TicketController, WindowController, event_feed],
+        route_handlers=[HallController, TicketController, WindowController, event_feed, *OPERATING],
+        after_exception=[service.metrics.after_exception],  # counts refused logins
         lifespan=[lifespan],
         state=State({"service": service}),
         exception_handlers={Exception: errors.handle},

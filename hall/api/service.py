@@ -5,9 +5,6 @@ together. ``create_app`` builds one and keeps it in ``app.state.service``.
 from __future__ import annotations
 
 import logging
-from typing import Any
-
-from litestar.connection import ASGIConnection
 
 from hall.api.auth import Sessions
 from hall.bus import Bus
@@ -16,6 +13,7 @@ from hall.domain.errors import UnknownHall
 from hall.engine import HallEngine
 from hall.journal import open_journal
 from hall.journal.base import Journal
+from hall.metrics import Metrics
 from hall.views import Estimator
 
 log = logging.getLogger(__name__)
@@ -29,11 +27,12 @@ class HallService:
         self.sessions = Sessions()
         self.journal: Journal | None = None
         self.engines: dict[str, HallEngine] = {}
+        self.metrics = Metrics(self.engines, self.bus)  # Prometheus series, at /metrics
 
     async def start(self) -> None:
         self.journal = open_journal(self.journal_url)
         for config in self.configs:
-            engine = HallEngine(config, self.journal, self.bus)
+            engine = HallEngine(config, self.journal, self.bus, observer=self.metrics)
             await engine.start()
             self.engines[config.hall.id] = engine
         log.info("serving halls %s from %s", ", ".join(self.engines), self.journal_url)
@@ -56,8 +55,3 @@ class HallService:
 def estimator(engine: HallEngine) -> Estimator:
     """For wait estimates in views: the engine's running service times, at the engine's now."""
     return Estimator(engine.times, engine.clock())
-
-
-def service_of(connection: ASGIConnection[Any, Any, Any, Any]) -> HallService:
-    service: HallService = connection.app.state.service
-    return service
