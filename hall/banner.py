@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit, urlunsplit
+import asyncio
 
+from hall.logs import without_password
 from hall.settings import DEFAULT_CONFIG, ROOT, Settings, load_hall
 
 # The demo hall's credentials, written in config/default.toml's header (never in a real hall).
@@ -11,11 +12,38 @@ DEMO_KIOSK_TOKEN = "demo-kiosk-token"
 DEMO_STAFF = ("zhangwei", "hall-demo")
 
 
+_announcing: set[asyncio.Task[None]] = set()
+
+
+def announce_when_listening(settings: Settings) -> None:
+    """From the app's startup: print :func:`ready` once the port takes connections (uvicorn
+    binds it only after the app has started, and may fail to)."""
+    task = asyncio.create_task(_announce(settings))
+    _announcing.add(task)
+    task.add_done_callback(_announcing.discard)
+
+
+async def _announce(settings: Settings) -> None:
+    while True:
+        try:
+            _, writer = await asyncio.open_connection(_local(settings.host), settings.port)
+        except OSError:
+            await asyncio.sleep(0.05)
+            continue
+        writer.close()
+        await writer.wait_closed()
+        print(ready(settings), flush=True)
+        return
+
+
+def _local(host: str) -> str:
+    """An address of this server to connect to (every interface: this machine is one)."""
+    return "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+
+
 def ready(settings: Settings) -> str:
-    host = settings.host
-    if host in ("0.0.0.0", "::", ""):  # every interface: this machine is one of them
-        host = "127.0.0.1"
-    elif ":" in host:
+    host = _local(settings.host)
+    if ":" in host:
         host = f"[{host}]"
     base, feeds = f"http://{host}:{settings.port}", f"ws://{host}:{settings.port}/ws/halls"
     halls = [load_hall(path).hall.id for path in settings.configs]
@@ -44,9 +72,4 @@ def ready(settings: Settings) -> str:
 def _journal(settings: Settings) -> str:
     if settings.redis_url is None:
         return f"SQLite, {settings.journal_url}"
-    parts = urlsplit(settings.redis_url)
-    if parts.password:  # never print a secret
-        netloc = f"{parts.username or ''}:***@{parts.hostname}"
-        netloc += f":{parts.port}" if parts.port else ""
-        parts = parts._replace(netloc=netloc)
-    return f"Redis, {urlunsplit(parts)}"
+    return f"Redis, {without_password(settings.redis_url)}"

@@ -129,7 +129,7 @@ def _serve(args: argparse.Namespace) -> int:
     if settings.redis_url is None:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
     app = create_app(settings)
-    app.on_startup.append(lambda _: print(banner.ready(settings), flush=True))
+    app.on_startup.append(lambda _: banner.announce_when_listening(settings))
     uvicorn.run(
         app,
         host=settings.host,

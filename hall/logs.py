@@ -12,6 +12,7 @@ import json
 import logging
 from datetime import UTC, datetime
 from typing import Any, Literal
+from urllib.parse import urlsplit, urlunsplit
 
 LogFormat = Literal["text", "json"]
 FORMATS: tuple[LogFormat, ...] = ("text", "json")
@@ -66,3 +67,13 @@ def config(log_format: LogFormat, level: str = "INFO") -> dict[str, Any]:
             "uvicorn.access": {"handlers": ["access"], "level": level, "propagate": False},
         },
     }
+
+
+def without_password(url: str) -> str:
+    """``redis://:secret@host:6379/0`` -> ``redis://:***@host:6379/0``: for logs and messages."""
+    parts = urlsplit(url)
+    if not parts.password:
+        return url
+    port = f":{parts.port}" if parts.port else ""
+    netloc = f"{parts.username or ''}:***@{parts.hostname}{port}"
+    return urlunsplit(parts._replace(netloc=netloc))

@@ -13,6 +13,7 @@ from hall.domain.errors import UnknownHall
 from hall.engine import HallEngine
 from hall.journal import open_journal
 from hall.journal.base import Journal
+from hall.logs import without_password
 from hall.metrics import Metrics
 from hall.views import Estimator
 
@@ -35,7 +36,8 @@ class HallService:
             engine = HallEngine(config, self.journal, self.bus, observer=self.metrics)
             await engine.start()
             self.engines[config.hall.id] = engine
-        log.info("serving halls %s from %s", ", ".join(self.engines), self.journal_url)
+        journal = without_password(self.journal_url)
+        log.info("serving halls %s from %s", ", ".join(self.engines), journal)
 
     async def stop(self) -> None:
         for engine in self.engines.values():

@@ -357,7 +357,7 @@ class HallMachine(RuleBasedStateMachine):
 
 # No seed and no database here: the profile loaded by tests/conftest.py decides (fixed in CI).
 SETTINGS = settings(
-    max_examples=15,  # each of 10 runs (5 policies, 2 paths): 150 in all, as before
+    max_examples=10,  # each of 10 runs (5 policies, 2 paths): 100 in all, ~20 s as before
     stateful_step_count=50,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow],
