@@ -114,3 +114,12 @@ def test_a_refused_command_is_counted_by_its_code(client: TestClient[Litestar]) 
 @pytest.mark.parametrize("path", ["/health", "/ready", "/metrics"])
 def test_no_token_needed(client: TestClient[Litestar], path: str) -> None:
     assert client.get(path, headers=KIOSK | {"Authorization": ""}).status_code == 200
+
+
+def test_locked_logins_are_counted_apart(client: TestClient[Litestar]) -> None:
+    wrong = {"username": "lina", "password": "not-the-password"}
+    statuses = [client.post(f"{BASE}/windows/3/login", json=wrong).status_code for _ in range(7)]
+    assert 401 in statuses and statuses[-1] == 429, statuses
+    found = samples(client)
+    assert value(found, "hall_login_failures_total", reason="wrong_password") == statuses.count(401)
+    assert value(found, "hall_login_failures_total", reason="locked") == statuses.count(429)

@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 
 from hall import config as hall_config
+from hall.api.app import create_app
 from hall.config import ConfigError, HallConfig
-from hall.settings import load_hall
+from hall.settings import Settings, load_hall
 from scheduling.calendar import is_open
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -203,6 +204,8 @@ class TestBrokenFiles:
         error = caught.value
         assert error.file == str(path)
         assert error.key == "hall.policy"
+        with pytest.raises(ConfigError, match="unknown calling policy 'fastest'"):
+            create_app(Settings(configs=(path,), data_dir=tmp_path))  # the server's start
         assert "unknown calling policy 'fastest'" in error.reason
         assert "novosga" in error.reason
 
