@@ -7,6 +7,7 @@ import asyncio
 import getpass
 import hashlib
 import logging
+import logging.config
 import secrets
 import sys
 import time
@@ -15,19 +16,45 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from hall import config as hall_config
-from hall import simulate_cli
-from hall.settings import DEFAULT_CONFIG, DEFAULT_DATA, Settings
+from hall import logs, simulate_cli
+from hall.settings import DEFAULT_CONFIG, DEFAULT_DATA, ROOT, Settings, load_hall
+
+DESCRIPTION = """\
+Queue management for government service halls: serve halls over HTTP, check hall files, replay a
+hall's journal, simulate calling policies, and make staff passwords and device tokens.
+
+Start with:  hall serve        (the demo hall of config/default.toml on http://127.0.0.1:8000)
+Help on one command:  hall COMMAND --help
+"""
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="hall", description=__doc__)
-    commands = parser.add_subparsers(dest="command", required=True)
+    parser = argparse.ArgumentParser(
+        prog="hall", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    serve = commands.add_parser("serve", help="run the hall server")
+    serve = commands.add_parser(
+        "serve",
+        help="run the hall server",
+        description="Serve the halls over HTTP and WebSocket until stopped (Ctrl-C).",
+    )
     _add_hall_options(serve)
-    serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=8000)
-    serve.add_argument("--access-log", action="store_true", help="log every request")
+    serve.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="address to listen on; 0.0.0.0 for every interface (default %(default)s)",
+    )
+    serve.add_argument("--port", type=int, default=8000, help="TCP port (default %(default)s)")
+    serve.add_argument(
+        "--access-log", action="store_true", help="log every request line (default off)"
+    )
+    serve.add_argument(
+        "--log-format",
+        choices=logs.FORMATS,
+        default="text",
+        help="text for a terminal, json for one JSON object per line (default %(default)s)",
+    )
     serve.add_argument(
         "--allow-volatile-redis",
         action="store_true",
@@ -88,10 +115,22 @@ def _add_hall_options(parser: argparse.ArgumentParser) -> None:
         "--config",
         action="append",
         type=Path,
-        help=f"hall file (TOML); repeat for several halls (default {DEFAULT_CONFIG.name})",
+        metavar="FILE",
+        help="hall file (TOML); repeat for several halls "
+        f"(default {DEFAULT_CONFIG.relative_to(ROOT)}, the demo hall)",
     )
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="where SQLite keeps data")
-    parser.add_argument("--redis", metavar="URL", help="journal in Redis (redis://host:port/db)")
+    parser.add_argument(
+        "--data",
+        type=Path,
+        default=DEFAULT_DATA,
+        metavar="DIR",
+        help="directory of the SQLite journal, DIR/journal.sqlite3 (default %(default)s)",
+    )
+    parser.add_argument(
+        "--redis",
+        metavar="URL",
+        help="keep the journal in Redis instead, e.g. redis://127.0.0.1:6379/0 (default: SQLite)",
+    )
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -110,21 +149,23 @@ def _settings(args: argparse.Namespace) -> Settings:
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from hall import banner
     from hall.api.app import create_app
     from hall.api.limits import uvicorn_limits
 
     settings = _settings(args)
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    log_config = logs.config(args.log_format)
+    logging.config.dictConfig(log_config)
     if settings.redis_url is None:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
     app = create_app(settings)
+    app.on_startup.append(lambda _: banner.announce_when_listening(settings))
     uvicorn.run(
         app,
         host=settings.host,
         port=settings.port,
         access_log=args.access_log,
+        log_config=log_config,
         log_level="info",
         timeout_graceful_shutdown=5,
         **uvicorn_limits(),
@@ -136,7 +177,7 @@ def _check_config(args: argparse.Namespace) -> int:
     failed = 0
     for path in args.files:
         try:
-            config = hall_config.load(path)
+            config = load_hall(path)
         except hall_config.ConfigError as exc:
             print(f"error: {exc}", file=sys.stderr)
             failed += 1
@@ -193,7 +234,7 @@ def _replay(args: argparse.Namespace) -> int:
     from hall.journal import open_journal
 
     settings = _settings(args)
-    configs = [hall_config.load(path) for path in settings.configs]
+    configs = [load_hall(path) for path in settings.configs]
 
     async def run() -> None:
         journal = open_journal(settings.journal_url)

@@ -40,6 +40,7 @@ from hall.domain.events import AnyEvent, DayStarted, Requested, WindowClosed
 from hall.domain.state import Answered, HallState, apply, targeted_queue
 from hall.journal.base import Journal, JournalError, JournalUnavailable, Recorded
 from hall.journal.mark import DurableMark, JournalBehind
+from hall.observe import NO_OBSERVER, Observer
 from scheduling.estimate import ServiceTimes
 from scheduling.policy import Policy, policy_named
 
@@ -108,6 +109,7 @@ class HallEngine:
         store_timeout: float = 2.0,
         read_timeout: float = 2.0,
         mark: DurableMark | None = None,
+        observer: Observer = NO_OBSERVER,
     ) -> None:
         self.config = config
         self.hall = config.hall.id
@@ -124,6 +126,7 @@ class HallEngine:
         self._writer: asyncio.Task[None] | None = None
         self._ticker: asyncio.Task[None] | None = None
         self.day_check_seconds = day_check_seconds
+        self.observer = observer  # metrics (hall/metrics.py); a no-op by default
         # Set when an append failed and the replay after it failed too: the state cannot be
         # trusted until a replay succeeds, so nothing is decided or read from it meanwhile.
         self._stale = False
@@ -201,6 +204,7 @@ class HallEngine:
         if self._writer is None:
             raise JournalUnavailable(f"hall {self.hall} is not running")
         future: asyncio.Future[Done[T]] = asyncio.get_running_loop().create_future()
+        self.observer.command(self.hall, command, future)
         await self._queue.put(_Pending(command, reply, future, key))
         try:
             async with asyncio.timeout(2 * self.store_timeout):
@@ -425,6 +429,7 @@ class HallEngine:
                 outcomes.append(_Outcome(pending, None, first, len(events), reply))
             records: list[Recorded] = []
             if events:
+                timer = self.observer.append(self.hall, len(events), len(outcomes))
                 try:
                     async with asyncio.timeout(self.store_timeout):
                         await self.journal.append(self.hall, events, base)
@@ -440,6 +445,7 @@ class HallEngine:
                         return
                     log.warning("hall %s: append failed (%s) but landed: answered", self.hall, exc)
                 self._durable = max(self._durable, base + len(events))
+                timer.done()
                 # Positions are the journal's business; subscribers only need hall versions.
                 records = [
                     Recorded(hall=self.hall, version=base + i + 1, position=0, event=event)

@@ -5,6 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from hall.config import ConfigError, HallConfig, load
+from scheduling.policy import POLICIES
+
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CONFIG = ROOT / "config" / "default.toml"
 DEFAULT_DATA = ROOT / "var"
@@ -33,3 +36,15 @@ class Settings:
     def journal_url(self) -> str:
         """A redis:// URL, or the path of the SQLite journal file under the data directory."""
         return self.redis_url or str(self.data_dir / "journal.sqlite3")
+
+
+def load_hall(path: Path) -> HallConfig:
+    """A hall file as the server runs it: :func:`hall.config.load`, and a calling policy that
+    exists (checked here, above both: ``scheduling`` reads the config's types, not the reverse).
+    """
+    config = load(path)
+    if config.hall.policy not in POLICIES:
+        known = ", ".join(sorted(POLICIES))
+        reason = f"unknown calling policy {config.hall.policy!r} (known: {known})"
+        raise ConfigError(str(path), "hall.policy", reason)
+    return config

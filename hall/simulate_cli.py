@@ -16,7 +16,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from hall import config as hall_config
+from hall.settings import load_hall
 from scheduling.policy import POLICIES, policy_named
 from scheduling.report import Summary, format_compare, format_summary, summarize
 from scheduling.simulator import Workload, day_seed, simulate
@@ -80,7 +80,7 @@ def run(args: argparse.Namespace) -> int:
 def _workload(args: argparse.Namespace) -> Workload:
     if args.workload:
         return WORKLOADS[args.workload]()
-    config = hall_config.load(args.config)  # ConfigError is reported by hall/cli.py
+    config = load_hall(args.config)  # ConfigError is reported by hall/cli.py
     return from_config(config, load=args.load)
 
 

@@ -13,15 +13,16 @@ from hall import config as hall_config
 from hall.api import errors, openapi
 from hall.api.halls import HallController, event_feed
 from hall.api.limits import MAX_BODY_BYTES, BodyLimits
+from hall.api.ops import ROUTES as OPERATING
 from hall.api.service import HallService
 from hall.api.tickets import TicketController
 from hall.api.windows import WindowController
-from hall.settings import Settings
+from hall.settings import Settings, load_hall
 
 
 def create_app(settings: Settings) -> Litestar:
     """Build the app; halls start (journal replayed) when the app starts. Bad configs raise here."""
-    configs = [hall_config.load(path) for path in settings.configs]
+    configs = [load_hall(path) for path in settings.configs]
     seen: dict[str, str] = {}
     for path, config in zip(settings.configs, configs, strict=True):
         other = seen.get(config.hall.id)
@@ -47,7 +48,9 @@ def create_app(settings: Settings) -> Litestar:
             WindowController,
             event_feed,
             openapi.viewer_assets(),
+            *OPERATING,
         ],
+        after_exception=[service.metrics.after_exception],  # counts refused logins
         lifespan=[lifespan],
         state=State({"service": service}),
         exception_handlers={Exception: errors.handle},

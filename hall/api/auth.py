@@ -130,12 +130,10 @@ def requires(*allowed: str) -> Any:
     # Async although it awaits nothing: Litestar runs a plain function guard in a thread pool,
     # a thread round trip on every request (measured: ~15% of the server's CPU at 1,000/s).
     async def guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
-        from hall.api.service import service_of  # the service is built after this module
-
         token = bearer(connection)
         if token is None:
             raise Unauthorized("this needs a bearer token (Authorization: Bearer ...)")
-        service = service_of(connection)
+        service = connection.app.state.service  # a HallService, which imports this module
         hall_id = connection.path_params.get("hall", "")
         engine = service.engine(hall_id)
         principal = service.sessions.lookup(token) or device_principal(engine.config, token)

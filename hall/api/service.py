@@ -5,9 +5,6 @@ together. ``create_app`` builds one and keeps it in ``app.state.service``.
 from __future__ import annotations
 
 import logging
-from typing import Any
-
-from litestar.connection import ASGIConnection
 
 from hall.api.auth import Sessions
 from hall.bus import Bus
@@ -17,6 +14,8 @@ from hall.engine import HallEngine
 from hall.journal import open_journal
 from hall.journal.base import Journal, JournalError
 from hall.journal.mark import DurableMark, mark_path
+from hall.logs import without_password
+from hall.metrics import Metrics
 from hall.settings import Settings
 from hall.views import Estimator
 
@@ -38,6 +37,7 @@ class HallService:
         self.sessions = Sessions()
         self.journal: Journal | None = None
         self.engines: dict[str, HallEngine] = {}
+        self.metrics = Metrics(self.engines, self.bus)  # Prometheus series, at /metrics
 
     async def start(self) -> None:
         self.journal = open_journal(self.journal_url)
@@ -52,7 +52,8 @@ class HallService:
                 log.error("not starting: %s", exc)  # one plain line above the traceback
             await self.stop()
             raise
-        log.info("serving halls %s from %s", ", ".join(self.engines), self.journal_url)
+        journal = without_password(self.journal_url)
+        log.info("serving halls %s from %s", ", ".join(self.engines), journal)
 
     async def stop(self) -> None:
         for engine in self.engines.values():
@@ -87,6 +88,7 @@ class HallService:
             store_timeout=settings.store_timeout,
             read_timeout=settings.read_timeout,
             mark=mark,
+            observer=self.metrics,
         )
 
     def engine(self, hall: str) -> HallEngine:
@@ -103,8 +105,3 @@ class VolatileJournal(JournalError):
 def estimator(engine: HallEngine) -> Estimator:
     """For wait estimates in views: the engine's running service times, at the engine's now."""
     return Estimator(engine.times, engine.clock())
-
-
-def service_of(connection: ASGIConnection[Any, Any, Any, Any]) -> HallService:
-    service: HallService = connection.app.state.service
-    return service

@@ -9,7 +9,9 @@ from pathlib import Path
 import pytest
 
 from hall import config as hall_config
+from hall.api.app import create_app
 from hall.config import ConfigError, HallConfig
+from hall.settings import Settings, load_hall
 from scheduling.calendar import is_open
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -192,9 +194,18 @@ class TestBrokenFiles:
         assert error.key == "window"
         assert "unknown field `window`" in error.reason
 
-    def test_unknown_policy(self) -> None:
-        error = refusal(broken('policy = "weighted"', 'policy = "fastest"'))
+    def test_unknown_policy(self, tmp_path: Path) -> None:
+        # Checked where the server and check-config load halls: hall.config does not know the
+        # policies (they read its types).
+        path = tmp_path / "broken.toml"
+        path.write_text(broken('policy = "weighted"', 'policy = "fastest"'), encoding="utf-8")
+        with pytest.raises(ConfigError) as caught:
+            load_hall(path)
+        error = caught.value
+        assert error.file == str(path)
         assert error.key == "hall.policy"
+        with pytest.raises(ConfigError, match="unknown calling policy 'fastest'"):
+            create_app(Settings(configs=(path,), data_dir=tmp_path))  # the server's start
         assert "unknown calling policy 'fastest'" in error.reason
         assert "novosga" in error.reason
 

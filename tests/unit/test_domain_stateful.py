@@ -1,15 +1,23 @@
-"""Random command sequences through ``execute``, checking the hall's invariants after every step.
+"""Random command sequences, checking the hall's invariants after every step, under every calling
+policy and along both paths a command takes: the pure ``execute`` (the simulator's) and the
+engine's (a ``HallEngine`` on a ``MemoryJournal``: decide, append, apply).
 
 Refusals (typed ``HallError``) are legitimate answers to random commands; anything else is a bug.
 After each step the live state must be consistent on its own, and equal to a fold of every event
 produced so far (what a restart replaying the journal would rebuild).
+
+In CI (``CI`` set) the examples are the same every run (the ``ci`` profile of tests/conftest.py);
+local runs draw new ones, and Hypothesis's database replays any failure they found.
 """
 
 from __future__ import annotations
 
+import asyncio
+import os
 from collections import Counter
 from datetime import datetime, time, timedelta
 
+import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
@@ -18,8 +26,10 @@ from hypothesis.stateful import (
     invariant,
     precondition,
     rule,
+    run_state_machine_as_test,
 )
 
+from hall.bus import Bus
 from hall.domain.commands import (
     AnyCommand,
     CallNext,
@@ -40,7 +50,9 @@ from hall.domain.decide import execute
 from hall.domain.errors import HallError
 from hall.domain.events import AnyEvent, DayStarted, Outcome, TicketIssued, decode, encode
 from hall.domain.state import HallState, TicketState, WindowState, fold, queue_key
-from scheduling.policy import profile_order
+from hall.engine import HallEngine
+from hall.journal.memory import MemoryJournal
+from scheduling.policy import POLICIES, Policy, profile_order
 from tests.unit.conftest import STAFF_SMALL, T0, WINDOWS_SMALL, small_hall
 
 CONFIG = small_hall(daily_quota=12)  # small enough that random runs reach the quota
@@ -64,22 +76,50 @@ ANY_MOVE = sorted({move for moves in NEXT_MOVES.values() for move in moves})
 
 
 class HallMachine(RuleBasedStateMachine):
-    def __init__(self) -> None:
+    def __init__(self, policy: Policy = profile_order, engine: bool = False) -> None:
         super().__init__()
-        self.state = HallState.initial(CONFIG)
+        self.policy = policy
         self.now = T0
         self.log: list[AnyEvent] = []
         self.ticket_ids: list[str] = []  # every ticket ever issued, to cancel old ones too
         self.refusals: Counter[str] = Counter()
+        self.pure_state = HallState.initial(CONFIG)
+        self.engine: HallEngine | None = None
+        if engine:
+            self.loop = asyncio.new_event_loop()
+            self.journal = MemoryJournal()
+            self.engine = HallEngine(
+                CONFIG,
+                self.journal,
+                Bus(),
+                policy=policy,
+                clock=lambda: self.now,
+                day_check_seconds=10**6,  # the day turns by the commands, as on the pure path
+            )
+            self.loop.run_until_complete(self.engine.start())
+
+    @property
+    def state(self) -> HallState:
+        return self.pure_state if self.engine is None else self.engine.state
 
     # ------------------------------------------------------------------ driving
 
     def run(self, command: AnyCommand) -> None:
-        try:
-            events = execute(self.state, command, self.now, profile_order)
-        except HallError as error:
-            self.refusals[error.code] += 1
-            return
+        if self.engine is None:
+            try:
+                events = execute(self.pure_state, command, self.now, self.policy)
+            except HallError as error:
+                self.refusals[error.code] += 1
+                return
+        else:
+            try:
+                self.loop.run_until_complete(self.engine.execute(command))
+            except HallError as error:
+                self.refusals[error.code] += 1
+            # What the journal got, the turn of a day included (which stands even when the
+            # command after it is refused).
+            records = self.loop.run_until_complete(self.journal.read(CONFIG.hall.id, len(self.log)))
+            events = [record.event for record in records]
         if events and isinstance(events[0], DayStarted):
             self.check_turn_of_day(events[0])
         self.log.extend(events)
@@ -314,17 +354,33 @@ class HallMachine(RuleBasedStateMachine):
         assert fold(CONFIG, self.log) == self.state
 
     def teardown(self) -> None:
-        # The journal stores events as JSON: the round trip must rebuild the same state too.
-        decoded = [decode(encode(event)) for event in self.log]
-        assert fold(CONFIG, decoded) == self.state
+        try:
+            # The journal stores events as JSON: the round trip must rebuild the same state too.
+            decoded = [decode(encode(event)) for event in self.log]
+            assert fold(CONFIG, decoded) == self.state
+        finally:
+            if self.engine is not None:
+                self.loop.run_until_complete(self.engine.stop())
+                self.loop.run_until_complete(self.journal.close())
+                self.loop.close()
 
 
-HallMachine.TestCase.settings = settings(
-    max_examples=150,
+# No seed and no database here: the profile loaded by tests/conftest.py decides (fixed in CI).
+SETTINGS = settings(
+    max_examples=10,  # each of 10 runs (5 policies, 2 paths): 100 in all, ~20 s as before
     stateful_step_count=50,
-    derandomize=True,  # the same runs everywhere: CI failures reproduce locally
-    database=None,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow],
 )
-TestHallMachine = HallMachine.TestCase
+
+
+@pytest.mark.parametrize("path", ["execute", "engine"])
+@pytest.mark.parametrize("policy", sorted(POLICIES))
+def test_every_policy_on_both_paths(policy: str, path: str) -> None:
+    run_state_machine_as_test(
+        lambda: HallMachine(POLICIES[policy], engine=path == "engine"), settings=SETTINGS
+    )
+
+
+def test_ci_repeats_and_local_runs_explore() -> None:
+    assert SETTINGS.derandomize == bool(os.environ.get("CI"))

@@ -1,0 +1,75 @@
+"""What ``hall serve`` prints once every hall is replayed: where to go, and how to log in."""
+
+from __future__ import annotations
+
+import asyncio
+
+from hall.logs import without_password
+from hall.settings import DEFAULT_CONFIG, ROOT, Settings, load_hall
+
+# The demo hall's credentials, written in config/default.toml's header (never in a real hall).
+DEMO_KIOSK_TOKEN = "demo-kiosk-token"
+DEMO_STAFF = ("zhangwei", "hall-demo")
+
+
+_announcing: set[asyncio.Task[None]] = set()
+
+
+def announce_when_listening(settings: Settings) -> None:
+    """From the app's startup: print :func:`ready` once the port takes connections (uvicorn
+    binds it only after the app has started, and may fail to)."""
+    task = asyncio.create_task(_announce(settings))
+    _announcing.add(task)
+    task.add_done_callback(_announcing.discard)
+
+
+async def _announce(settings: Settings) -> None:
+    while True:
+        try:
+            _, writer = await asyncio.open_connection(_local(settings.host), settings.port)
+        except OSError:
+            await asyncio.sleep(0.05)
+            continue
+        writer.close()
+        await writer.wait_closed()
+        print(ready(settings), flush=True)
+        return
+
+
+def _local(host: str) -> str:
+    """An address of this server to connect to (every interface: this machine is one)."""
+    return "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+
+
+def ready(settings: Settings) -> str:
+    host = _local(settings.host)
+    if ":" in host:
+        host = f"[{host}]"
+    base, feeds = f"http://{host}:{settings.port}", f"ws://{host}:{settings.port}/ws/halls"
+    halls = [load_hall(path).hall.id for path in settings.configs]
+    lines = [f"hall: ready, serving {', '.join(halls)}. Open:"]
+    lines.append(f"  halls (API)        {base}/api/halls")
+    for hall in halls:
+        lines.append(f"  snapshot           {base}/api/halls/{hall}/snapshot")
+        lines.append(f"  live feed          {feeds}/{hall}/events   (WebSocket)")
+    lines += [
+        f"  API schema         {base}/schema   (OpenAPI JSON)",
+        f"  health             {base}/health   /ready   /metrics (Prometheus)",
+        f"journal: {_journal(settings)}",
+    ]
+    if settings.configs == (DEFAULT_CONFIG,):
+        username, password = DEMO_STAFF
+        lines += [
+            f"demo hall ({DEFAULT_CONFIG.relative_to(ROOT)}; its header lists every demo account):",
+            f"  kiosk token   {DEMO_KIOSK_TOKEN}   (Authorization: Bearer {DEMO_KIOSK_TOKEN})",
+            f"  staff login   {username} / {password}"
+            f"   (POST {base}/api/halls/{halls[0]}/windows/1/login)",
+        ]
+    lines.append("Stop with Ctrl-C.")
+    return "\n".join(lines)
+
+
+def _journal(settings: Settings) -> str:
+    if settings.redis_url is None:
+        return f"SQLite, {settings.journal_url}"
+    return f"Redis, {without_password(settings.redis_url)}"
