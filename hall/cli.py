@@ -59,7 +59,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--allow-volatile-redis",
         action="store_true",
         help="start even if Redis may lose acknowledged events (no AOF, appendfsync not "
-        "always, or an eviction policy); logs a warning",
+        "always, or an eviction policy); logs a warning (default off)",
     )
     serve.add_argument(
         "--store-timeout",

@@ -26,6 +26,7 @@ from hall.api.service import estimator
 from hall.bus import Lagged
 from hall.domain.errors import HallError
 from hall.engine import HallEngine
+from hall.journal.base import JournalUnavailable
 from hall.views import HallSnapshot, public_event, snapshot
 
 CATCH_UP_PAGE = 1000
@@ -74,11 +75,19 @@ async def event_feed(socket: WebSocket[Any, Any, Any], state: State, hall: FromP
         return
     sender = asyncio.create_task(_feed(socket, engine, after))
     receiver = asyncio.create_task(_drain(socket))
-    _, pending = await asyncio.wait({sender, receiver}, return_when=asyncio.FIRST_COMPLETED)
+    done, pending = await asyncio.wait({sender, receiver}, return_when=asyncio.FIRST_COMPLETED)
     for task in pending:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError, WebSocketDisconnect):
             await task
+    failure = sender.exception() if sender in done else None
+    if failure is not None and not isinstance(failure, WebSocketDisconnect):
+        # A stalled journal (503) closes with 1013, "try again later": the page reconnects
+        # with ?after= and misses nothing. Anything else is ours: 1011, logged.
+        status, body = errors.to_response(failure)
+        with contextlib.suppress(Exception):
+            await socket.send_json({"type": "error", **body})
+            await socket.close(code=1013 if status == 503 else 1011)
 
 
 async def _after(engine: HallEngine, text: str | None) -> int | None:
@@ -133,7 +142,11 @@ async def read_snapshot(engine: HallEngine) -> HallSnapshot:
 
 async def _catch_up(socket: WebSocket[Any, Any, Any], engine: HallEngine, last: int) -> int:
     while True:
-        records = await engine.journal.read(engine.hall, last, CATCH_UP_PAGE)
+        try:
+            async with asyncio.timeout(engine.store_timeout):
+                records = await engine.journal.read(engine.hall, last, CATCH_UP_PAGE)
+        except TimeoutError:
+            raise JournalUnavailable(f"hall {engine.hall}: the journal did not answer") from None
         for record in records:
             await socket.send_json({"type": "event", **public_event(record)})
             last = record.version

@@ -4,6 +4,7 @@ bound, a retry with the same Idempotency-Key gets the first answer, and nothing 
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import threading
@@ -121,8 +122,12 @@ def test_a_stalled_redis_answers_503_in_bounded_time_and_the_hall_recovers(
                 took[name] = time.monotonic() - started
             started = time.monotonic()
             ws_url = server.url.replace("http", "ws") + "/ws/halls/demo-county/events"
-            with connect(ws_url, open_timeout=5) as feed, pytest.raises(ConnectionClosed):
-                feed.recv(timeout=3)  # closed: no snapshot it cannot vouch for, and no hang
+            with connect(ws_url, open_timeout=5) as feed:
+                # No snapshot it cannot vouch for, and no hang: an error, then "try again later".
+                assert json.loads(feed.recv(timeout=3))["error"] == "unavailable"
+                with pytest.raises(ConnectionClosed) as closed:
+                    feed.recv(timeout=3)
+                assert closed.value.rcvd is not None and closed.value.rcvd.code == 1013
             took["feed"] = time.monotonic() - started
             writer.join(timeout=10)
         finally:
