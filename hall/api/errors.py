@@ -90,4 +90,7 @@ def handle(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str
     status, body = to_response(exc)
     # Litestar's own errors carry headers that belong to the answer (405: Allow).
     headers = exc.headers if isinstance(exc, HTTPException) else None
+    retry_after = body["detail"].get("retry_after") if isinstance(body["detail"], dict) else None
+    if isinstance(retry_after, int | float):  # 429 and the like: what HTTP clients read
+        headers = {**(headers or {}), "Retry-After": str(max(1, round(retry_after)))}
     return Response(body, status_code=status, headers=headers)

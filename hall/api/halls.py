@@ -81,7 +81,7 @@ async def event_feed(socket: WebSocket[Any, Any, Any], state: State, hall: FromP
         with contextlib.suppress(asyncio.CancelledError, WebSocketDisconnect):
             await task
     failure = sender.exception() if sender in done else None
-    if failure is not None and not isinstance(failure, WebSocketDisconnect):
+    if isinstance(failure, Exception) and not isinstance(failure, WebSocketDisconnect):
         # A stalled journal (503) closes with 1013, "try again later": the page reconnects
         # with ?after= and misses nothing. Anything else is ours: 1011, logged.
         status, body = errors.to_response(failure)

@@ -18,7 +18,8 @@ from hall.domain.errors import HallError
 
 HEADER = "Idempotency-Key"
 # UUIDs and ULIDs fit; nothing that could be mistaken for personal data or escape a log line.
-_KEY = re.compile(r"[A-Za-z0-9_.:-]{8,64}")
+KEY_PATTERN = r"[A-Za-z0-9_.:-]{8,64}"
+_KEY = re.compile(KEY_PATTERN)
 
 
 class BadIdempotencyKey(HallError):

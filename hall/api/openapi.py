@@ -28,6 +28,7 @@ from litestar.openapi.spec import (
     OpenAPIResponse,
     OpenAPIType,
     Operation,
+    Parameter,
     Reference,
     Schema,
     SecurityScheme,
@@ -36,6 +37,7 @@ from litestar.routes import HTTPRoute
 from litestar.static_files import create_static_files_router
 from litestar.types import ControllerRouterHandler
 
+from hall.api import idempotency
 from hall.api.errors import STATUS
 from hall.api.limits import MAX_BODY_BYTES, MAX_BODY_DEPTH
 
@@ -121,6 +123,8 @@ def declare_errors(app: Litestar) -> None:
                 if guarded:
                     statuses |= {401, 403}
                     operation.security = [{BEARER: []}]
+                    if method in MUTATING:
+                        operation.parameters = [*(operation.parameters or []), _KEY_HEADER]
                 responses = operation.responses or {}
                 for status in sorted(statuses):
                     responses[str(status)] = _error_response(WHY[status])
@@ -142,6 +146,16 @@ def _request_schemas(bodies: list[tuple[Operation, Any]], schemas: dict[str, Any
         body = operation.request_body
         assert body is not None and not isinstance(body, Reference)
         body.content["application/json"].schema = Reference(ref=ref["$ref"])
+
+
+_KEY_HEADER = Parameter(
+    name=idempotency.HEADER,
+    param_in="header",
+    required=False,
+    description="Retry a command with the same key to get its first answer instead of doing it "
+    "twice (kept for the business day; 409 if the key was used for another command)",
+    schema=Schema(type=OpenAPIType.STRING, pattern=f"^{idempotency.KEY_PATTERN}$"),
+)
 
 
 def _error_schema() -> Schema:

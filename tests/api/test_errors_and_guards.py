@@ -178,6 +178,7 @@ def test_password_guessing_locks_the_username_for_a_while(client: TestClient[Lit
     locked = client.post(url, json={"username": "lina", "password": "hall-demo"})
     body = _error(locked, 429, "too_many_attempts")
     assert 0 < body["detail"]["retry_after"] <= 300  # type: ignore[index]
+    assert locked.headers["retry-after"] == str(body["detail"]["retry_after"])  # type: ignore[index]
     # Other staff are not affected.
     assert (
         client.post(url, json={"username": "zhangwei", "password": "hall-demo"}).status_code == 200

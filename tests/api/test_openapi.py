@@ -64,6 +64,10 @@ def test_every_error_is_declared_with_the_body_the_server_sends(
     assert ("POST", "/api/halls/{hall}/windows/{window}/call-next") in guarded
     assert ("POST", "/api/halls/{hall}/windows/{window}/login") not in guarded
     assert ("GET", "/api/halls/{hall}/snapshot") not in guarded
+    # Every guarded command takes the retry key the server honours.
+    for method, path in guarded - {("GET", p) for _, p in guarded}:
+        names = {p["name"] for p in operations[method, path].get("parameters", [])}
+        assert "Idempotency-Key" in names, path
 
 
 def test_a_405_says_which_methods_are_allowed(client: TestClient[Litestar]) -> None:
