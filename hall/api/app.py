@@ -13,6 +13,7 @@ from litestar.openapi.plugins import JsonRenderPlugin
 from hall import config as hall_config
 from hall.api import errors
 from hall.api.halls import HallController, event_feed
+from hall.api.managers import ManagerController
 from hall.api.service import HallService
 from hall.api.tickets import TicketController
 from hall.api.windows import WindowController
@@ -33,7 +34,13 @@ def create_app(settings: Settings) -> Litestar:
             await service.stop()
 
     return Litestar(
-        route_handlers=[HallController, TicketController, WindowController, event_feed],
+        route_handlers=[
+            HallController,
+            TicketController,
+            WindowController,
+            ManagerController,
+            event_feed,
+        ],
         lifespan=[lifespan],
         state=State({"service": service}),
         exception_handlers={Exception: errors.handle},

@@ -10,6 +10,7 @@ from typing import Any
 from litestar.connection import ASGIConnection
 
 from hall.api.auth import Sessions
+from hall.api.limits import IssueLimiter
 from hall.bus import Bus
 from hall.config import HallConfig
 from hall.domain.errors import UnknownHall
@@ -27,6 +28,7 @@ class HallService:
         self.journal_url = journal_url
         self.bus = Bus(feed_queue)
         self.sessions = Sessions()
+        self.issue_limits = IssueLimiter()
         self.journal: Journal | None = None
         self.engines: dict[str, HallEngine] = {}
 
