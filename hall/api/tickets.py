@@ -47,14 +47,13 @@ class IssuedTicket(TicketView, frozen=True, kw_only=True):
     secret: str
 
 
-def _issued(engine: HallEngine, secret: str) -> Reply[IssuedTicket]:
+def _issued(engine: HallEngine) -> Reply[TicketView]:
     """The new ticket, with its place and estimated wait as of its issue."""
 
-    def reply(state: HallState, events: list[AnyEvent]) -> IssuedTicket:
+    def reply(state: HallState, events: list[AnyEvent]) -> TicketView:
         event = events[-1]
         assert isinstance(event, TicketIssued)
-        view = ticket_view(state, state.tickets[event.ticket], Estimator(engine.times, event.at))
-        return IssuedTicket(**msgspec.structs.asdict(view), secret=secret)
+        return ticket_view(state, state.tickets[event.ticket], Estimator(engine.times, event.at))
 
     return reply
 
@@ -92,8 +91,8 @@ class TicketController(Controller):
             appointment=data.appointment,
             secret_sha256=token_hash(secret),
         )
-        done = await engine.execute(command, _issued(engine, secret))
-        return done.reply  # type: ignore[no-any-return]
+        done = await engine.execute(command, _issued(engine))
+        return IssuedTicket(**msgspec.structs.asdict(done.reply), secret=secret)
 
     @get("/{ticket:str}")
     async def lookup(self, state: State, hall: FromPath[str], ticket: FromPath[str]) -> TicketView:

@@ -15,6 +15,7 @@ from hall.api.limits import (
     MAX_ADDRESS_FAILURES,
     MAX_FAILURES,
     PARALLEL_CHECKS,
+    Capped,
     IssueLimiter,
     LoginLimiter,
 )
@@ -78,6 +79,15 @@ async def test_costly_checks_are_capped_and_the_rest_told_to_come_back() -> None
     release.set()
     assert await asyncio.gather(*running) == [True] * PARALLEL_CHECKS
     assert await limiter.check(lambda: True)
+
+
+def test_a_capped_map_forgets_the_least_recently_touched_key() -> None:
+    capped: Capped[str, int] = Capped(2)
+    capped.put("a", 1)
+    capped.put("b", 2)
+    capped.get("a")
+    capped.put("c", 3)
+    assert (capped.get("a"), capped.get("b"), capped.get("c"), len(capped)) == (1, None, 3, 2)
 
 
 def test_failure_maps_stay_bounded() -> None:
