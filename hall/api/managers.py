@@ -11,8 +11,8 @@ import contextlib
 from typing import Annotated, Any
 
 import msgspec
-from litestar import Controller, Request, post
-from litestar.params import FromPath, JSONBody
+from litestar import Controller, Request, get, post
+from litestar.params import FromPath, JSONBody, Parameter
 
 from hall.api.auth import Principal, requires, verify_login
 from hall.api.windows import LoginRequest, Text, WindowResult
@@ -24,6 +24,8 @@ from hall.engine import HallEngine
 MANAGER = requires("manager")
 Password = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
 MIN_PASSWORD = 8
+# What even a manager does not read back from the journal: secrets' hashes.
+HIDDEN = ("password_hash", "secret_sha256")
 
 
 class ManagerLoginResult(msgspec.Struct, frozen=True, kw_only=True):
@@ -44,6 +46,11 @@ class ForceLogoutResult(msgspec.Struct, frozen=True, kw_only=True):
 class PasswordRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     old_password: Password
     new_password: Password
+
+
+class JournalEntry(msgspec.Struct, frozen=True, kw_only=True):
+    version: int
+    event: dict[str, Any]
 
 
 class PasswordResult(msgspec.Struct, frozen=True, kw_only=True):
@@ -111,6 +118,25 @@ class ManagerController(Controller):
             with contextlib.suppress(WindowNotOpen):  # they logged out meanwhile: done too
                 await _force_close(engine, window, _principal(request).name, data.note)
         return ForceLogoutResult(username=username, sessions_ended=ended, window_closed=window)
+
+    @get("/journal", guards=[MANAGER])
+    async def journal(
+        self,
+        request: Request[Any, Any, Any],
+        hall: FromPath[str],
+        after: Annotated[int, Parameter(ge=0, le=2**53)] = 0,
+        limit: Annotated[int, Parameter(ge=1, le=1000)] = 100,
+    ) -> list[JournalEntry]:
+        """The hall's events after version ``after`` as journaled, with who did what and the
+        notes staff wrote (which no public view shows); for managers only."""
+        engine: HallEngine = request.app.state.service.engine(hall)
+        entries = []
+        for record in await engine.journal.read(hall, after, limit):
+            event = msgspec.to_builtins(record.event)
+            for name in HIDDEN:
+                event.pop(name, None)
+            entries.append(JournalEntry(version=record.version, event=event))
+        return entries
 
     @post("/password", guards=[requires("staff")], status_code=200)
     async def change_password(

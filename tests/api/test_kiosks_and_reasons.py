@@ -100,6 +100,16 @@ def test_public_views_show_reason_codes_never_notes(client: TestClient[Litestar]
     public = json.dumps([client.get(f"{BASE}/snapshot").json(), history, _feed(client)])
     assert note not in json.dumps(json.loads(public), ensure_ascii=False)
     assert "13800000000" not in public
+    # The notes stay in the journal, which managers (only) may read.
+    url = f"{BASE}/journal?after=0&limit=1000"
+    assert client.get(url, headers=staff).status_code == 403
+    manager = client.post(
+        f"{BASE}/managers/login", json={"username": "manager", "password": "hall-demo"}
+    ).json()["token"]
+    journal = client.get(url, headers={"Authorization": f"Bearer {manager}"}).json()
+    notes = [e["event"].get("note") for e in journal]
+    assert notes.count(note) == 2
+    assert "secret_sha256" not in json.dumps(journal)
 
 
 def test_old_free_text_reasons_replay_and_show_as_other(tmp_path: Path) -> None:
