@@ -37,10 +37,13 @@ class ForceRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     note: Text | None = None  # why, for the journal (never public)
 
 
-class ForceLogoutResult(msgspec.Struct, frozen=True, kw_only=True):
-    username: str
+class LogoutResult(msgspec.Struct, frozen=True, kw_only=True):
     sessions_ended: int
     window_closed: str | None  # the window the person was logged in at, now closed
+
+
+class ForceLogoutResult(LogoutResult, frozen=True, kw_only=True):
+    username: str
 
 
 class PasswordRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -85,6 +88,19 @@ class ManagerController(Controller):
             raise Forbidden("only a manager logs in here; staff log in at a window")
         token = request.app.state.service.sessions.issue(principal)
         return ManagerLoginResult(token=token, username=principal.name)
+
+    @post("/logout", guards=[requires("staff")], status_code=200)
+    async def logout(self, request: Request[Any, Any, Any], hall: FromPath[str]) -> LogoutResult:
+        """End every session of the caller (a manager's too), closing their window if they are
+        logged in at one (refused while it holds a ticket, as at the window)."""
+        service = request.app.state.service
+        engine: HallEngine = service.engine(hall)
+        me = _principal(request).name
+        window = await engine.read(lambda state: state.staff_at.get(me))
+        if window is not None:
+            await engine.execute(cmd.Logout(window=window, by=me))
+        ended = service.sessions.revoke_user(hall, me)
+        return LogoutResult(sessions_ended=ended, window_closed=window)
 
     @post("/windows/{window:str}/force-close", guards=[MANAGER], status_code=200)
     async def force_close(

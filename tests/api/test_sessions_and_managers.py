@@ -126,6 +126,10 @@ def test_logout_ends_every_session_of_the_person(client: TestClient[Litestar]) -
     third = login(client, "2")
     act(client, "2", "call-next", third)
     act(client, "2", "call-next", second, status=401)  # and it does not come back
+    # The hall-wide logout closes the window too (none held: call-next found nobody waiting).
+    response = client.post(f"{BASE}/logout", headers=third)
+    assert response.json() == {"sessions_ended": 1, "window_closed": "2"}
+    act(client, "2", "call-next", third, status=401)
 
 
 def test_a_manager_logs_in_without_opening_a_window(client: TestClient[Litestar]) -> None:
@@ -136,6 +140,10 @@ def test_a_manager_logs_in_without_opening_a_window(client: TestClient[Litestar]
         f"{BASE}/windows/4/profile", json={"categories": ["general"]}, headers=manager
     )
     assert profile.status_code == 200, profile.text
+    second = _manager(client)
+    response = client.post(f"{BASE}/logout", headers=manager)
+    assert response.json() == {"sessions_ended": 2, "window_closed": None}
+    assert client.put(f"{BASE}/windows/4/profile", json={}, headers=second).status_code == 401
     # Staff without the manager role are refused here (they log in at a window).
     response = client.post(
         f"{BASE}/managers/login", json={"username": "lina", "password": PASSWORD}
