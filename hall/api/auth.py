@@ -12,7 +12,7 @@ import hmac
 import secrets
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from argon2 import PasswordHasher
@@ -37,6 +37,9 @@ class Principal:
     role: Role
     name: str  # username, or device id
     device_kind: str | None = None
+    # How many times this person's sessions had been ended when their password was checked: a
+    # login that raced a logout or a password change gets no token (Sessions.issue).
+    epoch: int = field(default=0, compare=False)
 
 
 def token_hash(token: str) -> str:
@@ -50,6 +53,7 @@ class Sessions:
     def __init__(self, clock: Any = time.monotonic, limiter: LoginLimiter | None = None) -> None:
         self._by_hash: dict[str, tuple[Principal, float]] = {}
         self._of: dict[tuple[str, str], set[str]] = {}  # (hall, username) -> token hashes
+        self._epochs: dict[tuple[str, str], int] = {}  # (hall, username) -> sessions ended
         self._clock = clock
         self._hasher = PasswordHasher()
         self.limiter = limiter or LoginLimiter(clock)
@@ -65,6 +69,7 @@ class Sessions:
         hall = config.hall.id
         # Counted before anything is awaited: parallel guesses each count.
         at = self.limiter.attempt(hall, username, address)
+        epoch = self._epochs.get((hall, username), 0)
         staff = config.staff_member(username)
         stored = (await current_hash(username) if current_hash else None) or (
             staff.password_hash if staff else None
@@ -78,7 +83,7 @@ class Sessions:
         if staff is None or stored is None or not ok:
             raise Unauthorized("wrong username or password")
         self.limiter.succeeded(hall, username, address, at)
-        return Principal(hall, staff.role, staff.username)
+        return Principal(hall, staff.role, staff.username, epoch=epoch)
 
     def _verify(self, stored: str, password: str) -> bool:
         try:
@@ -91,9 +96,12 @@ class Sessions:
         return await self.limiter.check(lambda: self._hasher.hash(password))
 
     def issue(self, principal: Principal) -> str:
+        key = (principal.hall, principal.name)
+        if principal.epoch != self._epochs.get(key, 0):
+            raise Unauthorized("your sessions were ended meanwhile; log in again")
         token = secrets.token_urlsafe(32)  # 256 bits
         digest, now = token_hash(token), self._clock()
-        mine = self._of.setdefault((principal.hall, principal.name), set())
+        mine = self._of.setdefault(key, set())
         for old in [d for d in mine if self._by_hash[d][1] < now]:  # expired: forget them
             mine.discard(old)
             del self._by_hash[old]
@@ -102,11 +110,17 @@ class Sessions:
         return token
 
     def revoke_user(self, hall: str, name: str) -> int:
-        """End every session of one person; returns how many there were."""
+        """End every session of one person, and any login of theirs under way; returns how many
+        sessions there were."""
+        self._epochs[(hall, name)] = self._epochs.get((hall, name), 0) + 1
         digests = self._of.pop((hall, name), set())
         for digest in digests:
             self._by_hash.pop(digest, None)
         return len(digests)
+
+    def renewed(self, principal: Principal) -> Principal:
+        """``principal`` as of now, for a new token right after its own sessions were ended."""
+        return replace(principal, epoch=self._epochs.get((principal.hall, principal.name), 0))
 
     def lookup(self, digest: str) -> Principal | None:
         """The principal of a token, given its :func:`token_hash` (hashed once per request)."""

@@ -171,4 +171,4 @@ class ManagerController(Controller):
         engine: HallEngine = service.engine(hall)
         await engine.execute(cmd.ChangePassword(staff=me.name, password_hash=new_hash))
         service.sessions.revoke_user(hall, me.name)
-        return PasswordResult(token=service.sessions.issue(me))
+        return PasswordResult(token=service.sessions.issue(service.sessions.renewed(me)))

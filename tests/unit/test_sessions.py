@@ -119,6 +119,17 @@ def test_revoking_a_person_ends_all_their_sessions() -> None:
     assert sessions.lookup(token_hash(kept)) == other
 
 
+async def test_a_login_that_raced_a_logout_gets_no_token(default_config: HallConfig) -> None:
+    sessions = Sessions(Clock())
+    checking = asyncio.create_task(sessions.verify_password(default_config, "lina", "hall-demo"))
+    await asyncio.sleep(0)  # the password is being checked...
+    sessions.revoke_user(default_config.hall.id, "lina")  # ...when her sessions are ended
+    principal = await checking
+    with pytest.raises(Unauthorized):
+        sessions.issue(principal)
+    assert sessions.lookup(token_hash(sessions.issue(sessions.renewed(principal)))) == principal
+
+
 def test_a_device_gets_a_burst_then_one_ticket_per_interval() -> None:
     clock = Clock()
     limits = IssueLimiter(clock)
