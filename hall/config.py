@@ -110,6 +110,39 @@ class Device(Struct, frozen=True):
     window: str | None = None
 
 
+class Reason(Struct, frozen=True):
+    """A reason to pause a window or cancel a ticket: public views show its code and names only,
+    never the free text staff may add to it."""
+
+    code: Ident
+    name: str
+    name_en: str
+
+
+OTHER = Reason(code="other", name="其他", name_en="Other")
+PAUSE_REASONS = (
+    Reason(code="break", name="暂停休息", name_en="Short break"),
+    Reason(code="meeting", name="会议培训", name_en="Meeting or training"),
+    Reason(code="back-office", name="后台办理", name_en="Back-office work"),
+    Reason(code="system", name="系统故障", name_en="System failure"),
+    OTHER,
+)
+CANCEL_REASONS = (
+    Reason(code="visitor", name="办事人取消", name_en="Cancelled by the visitor"),
+    Reason(code="duplicate", name="重复取号", name_en="Duplicate ticket"),
+    Reason(code="wrong-category", name="取错类别", name_en="Wrong category"),
+    OTHER,
+)
+
+
+class Issuing(Struct, frozen=True):
+    """How fast one device (a kiosk) may issue tickets: a burst of ``device_burst``, then one
+    every ``device_seconds`` (0: no limit). Staff issuing for a visitor are not limited."""
+
+    device_seconds: Annotated[float, msgspec.Meta(ge=0, le=3600)] = 3.0
+    device_burst: Annotated[int, msgspec.Meta(ge=1, le=100)] = 5
+
+
 class Period(Struct, frozen=True):
     days: tuple[Weekday, ...]
     open: ClockTime
@@ -131,6 +164,9 @@ class HallConfig(Struct, frozen=True):
     staff: tuple[Staff, ...] = ()
     devices: tuple[Device, ...] = ()
     hours: Hours = Hours()
+    pause_reasons: tuple[Reason, ...] = PAUSE_REASONS
+    cancel_reasons: tuple[Reason, ...] = CANCEL_REASONS
+    issuing: Issuing = Issuing()
 
     @property
     def tz(self) -> ZoneInfo:
@@ -144,6 +180,12 @@ class HallConfig(Struct, frozen=True):
 
     def staff_member(self, username: str) -> Staff | None:
         return next((s for s in self.staff if s.username == username), None)
+
+    def pause_reason(self, code: str) -> Reason | None:
+        return next((r for r in self.pause_reasons if r.code == code), None)
+
+    def cancel_reason(self, code: str) -> Reason | None:
+        return next((r for r in self.cancel_reasons if r.code == code), None)
 
     def priority_rank(self, priority: str) -> int | None:
         if priority == "normal":
@@ -233,11 +275,16 @@ def _problems(config: HallConfig) -> Iterable[tuple[str, str]]:
         ("priorities", config.priorities, "id"),
         ("staff", config.staff, "username"),
         ("devices", config.devices, "id"),
+        ("pause_reasons", config.pause_reasons, "code"),
+        ("cancel_reasons", config.cancel_reasons, "code"),
     ):
         for index, dup in _duplicates(getattr(item, attr) for item in items):
             yield f"{name}[{index}].{attr}", f"duplicate {attr} {dup!r}"
     if not config.categories:
         yield "categories", "a hall needs at least one category"
+    for name in ("pause_reasons", "cancel_reasons"):
+        if not getattr(config, name):
+            yield name, 'list at least one reason (e.g. code "other")'
     if any(p.id == "normal" for p in config.priorities):
         yield "priorities", "'normal' is built in and cannot be redefined"
     zones = {z.id for z in config.zones}

@@ -10,14 +10,16 @@ from typing import Any
 
 import msgspec
 
-from hall.config import Window
-from hall.domain.state import HallState, Ticket, TicketState, targeted_queue
+from hall.config import OTHER, HallConfig, Reason, Window
+from hall.domain.state import HallState, Step, Ticket, TicketState, targeted_queue
 from hall.journal.base import Recorded
 from scheduling.estimate import ServiceTimes, estimate_new, estimate_wait
 from scheduling.priority import call_order, priority_table
 
-# Fields of events that name a person; the public feed leaves them out.
-PRIVATE_FIELDS = frozenset({"staff", "by"})
+# Fields of events that name a person, hold free text or a secret's hash: the feed leaves them out.
+PRIVATE_FIELDS = frozenset({"staff", "by", "note", "password_hash", "secret_sha256"})
+# Events whose ``reason`` is a code of this list of the hall config (free text before codes).
+REASON_LISTS = {"window_paused": "pause_reasons", "ticket_cancelled": "cancel_reasons"}
 
 
 class QueueView(msgspec.Struct, frozen=True, kw_only=True):
@@ -40,7 +42,9 @@ class WindowView(msgspec.Struct, frozen=True, kw_only=True):
     state: str
     categories: list[str]
     ticket: str | None  # the number being called or served
-    pause_reason: str | None
+    pause_reason: str | None  # a code of the hall's pause_reasons
+    pause_reason_name: str | None
+    pause_reason_name_en: str | None
     since: datetime | None
     transferred_waiting: int  # tickets transferred to this window by name
 
@@ -138,6 +142,7 @@ def window_view(state: HallState, window_id: str) -> WindowView:
 def _window_view(state: HallState, defined: Window) -> WindowView:
     window_id = defined.id
     window = state.windows[window_id]
+    reason = public_reason(state.config.pause_reasons, window.pause_reason)
     return WindowView(
         id=window.id,
         name=defined.name,
@@ -146,7 +151,9 @@ def _window_view(state: HallState, defined: Window) -> WindowView:
         state=window.state.value,
         categories=list(window.categories),
         ticket=_number(state, window.ticket),
-        pause_reason=window.pause_reason,
+        pause_reason=reason.code if reason else None,
+        pause_reason_name=reason.name if reason else None,
+        pause_reason_name_en=reason.name_en if reason else None,
         since=window.since,
         transferred_waiting=len(state.queues.get(targeted_queue(window_id), ())),
     )
@@ -181,17 +188,38 @@ def ticket_view(state: HallState, ticket: Ticket, estimator: Estimator) -> Ticke
         recalls=ticket.recalls,
         transfers=ticket.transfers,
         outcome=ticket.outcome.value if ticket.outcome else None,
-        history=[
-            StepView(at=s.at, what=s.what, window=s.window, detail=s.detail) for s in ticket.history
-        ],
+        history=[_step(state.config, s) for s in ticket.history],
     )
 
 
-def public_event(record: Recorded) -> dict[str, Any]:
-    """A recorded event as the public feed sends it: its version, and no one's name."""
+def _step(config: HallConfig, step: Step) -> StepView:
+    detail = step.detail
+    if step.what == TicketState.CANCELLED.value:  # its detail is the reason
+        detail = _code(public_reason(config.cancel_reasons, detail))
+    return StepView(at=step.at, what=step.what, window=step.window, detail=detail)
+
+
+def public_reason(reasons: tuple[Reason, ...], reason: str | None) -> Reason | None:
+    """A reason as the public sees it: its code and names, or "other" for what is not a code
+    (free text journaled before reasons had codes), so that text never shows."""
+    if reason is None:
+        return None
+    known = {r.code: r for r in reasons}
+    return known.get(reason) or known.get(OTHER.code) or OTHER
+
+
+def _code(reason: Reason | None) -> str | None:
+    return reason.code if reason else None
+
+
+def public_event(record: Recorded, config: HallConfig) -> dict[str, Any]:
+    """A recorded event as the public feed sends it: its version, no one's name, no free text."""
     body: dict[str, Any] = msgspec.to_builtins(record.event)
     for name in PRIVATE_FIELDS:
         body.pop(name, None)
+    reasons = REASON_LISTS.get(body["type"])
+    if reasons is not None:
+        body["reason"] = _code(public_reason(getattr(config, reasons), body.get("reason")))
     return {"version": record.version, "event": body}
 
 

@@ -13,6 +13,7 @@ from hall import config as hall_config
 from hall.api import errors, openapi
 from hall.api.halls import HallController, event_feed
 from hall.api.limits import MAX_BODY_BYTES, BodyLimits
+from hall.api.managers import ManagerController
 from hall.api.ops import ROUTES as OPERATING
 from hall.api.service import HallService
 from hall.api.tickets import TicketController
@@ -46,6 +47,7 @@ def create_app(settings: Settings) -> Litestar:
             HallController,
             TicketController,
             WindowController,
+            ManagerController,
             event_feed,
             openapi.viewer_assets(),
             *OPERATING,

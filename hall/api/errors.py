@@ -23,7 +23,8 @@ class Unauthorized(domain.HallError):
 
 
 class TooManyAttempts(domain.HallError):
-    """Too many wrong passwords for one username: it is locked for a while."""
+    """Too many wrong passwords (a username or an address is locked for a while), or tickets
+    issued too fast by one device; ``detail.retry_after`` says how many seconds to wait."""
 
     code = "too_many_attempts"
 
@@ -40,10 +41,17 @@ class BodyTooDeep(domain.HallError):
     code = "invalid_request"
 
 
+class Busy(domain.HallError):
+    """Too many costly checks (argon2) at once; ``detail.retry_after`` seconds, then try again."""
+
+    code = "busy"
+
+
 STATUS: list[tuple[type[Exception], int]] = [
     (Unauthorized, 401),
     (TooManyAttempts, 429),
     (BodyTooLarge, 413),
+    (Busy, 503),
     (domain.Forbidden, 403),
     (domain.NotFound, 404),
     (domain.Conflict, 409),

@@ -132,7 +132,7 @@ async def _feed(socket: WebSocket[Any, Any, Any], engine: HallEngine, after: int
             if record.version > last + 1:
                 last = await _catch_up(socket, engine, last)
             if record.version == last + 1:
-                await socket.send_json({"type": "event", **public_event(record)})
+                await socket.send_json({"type": "event", **public_event(record, engine.config)})
                 last = record.version
 
 
@@ -148,7 +148,7 @@ async def _catch_up(socket: WebSocket[Any, Any, Any], engine: HallEngine, last: 
         except TimeoutError:
             raise JournalUnavailable(f"hall {engine.hall}: the journal did not answer") from None
         for record in records:
-            await socket.send_json({"type": "event", **public_event(record)})
+            await socket.send_json({"type": "event", **public_event(record, engine.config)})
             last = record.version
         if len(records) < CATCH_UP_PAGE:
             return last

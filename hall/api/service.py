@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 
 from hall.api.auth import Sessions
+from hall.api.ratelimits import IssueLimiter
 from hall.bus import Bus
 from hall.config import HallConfig
 from hall.domain.errors import UnknownHall
@@ -35,6 +36,7 @@ class HallService:
         self.settings = settings or Settings()
         self.bus = Bus(feed_queue)
         self.sessions = Sessions()
+        self.issue_limits = IssueLimiter()
         self.journal: Journal | None = None
         self.engines: dict[str, HallEngine] = {}
         self.metrics = Metrics(self.engines, self.bus)  # Prometheus series, at /metrics

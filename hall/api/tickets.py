@@ -1,7 +1,9 @@
-"""Tickets: taken at a kiosk (or by staff for a visitor), looked up by anyone, cancelled."""
+"""Tickets: taken at a kiosk (or by staff for a visitor), looked up by anyone, cancelled (by staff,
+a kiosk while the ticket waits, or the visitor with the secret printed on it)."""
 
 from __future__ import annotations
 
+import secrets
 from typing import Annotated, Any
 
 import msgspec
@@ -9,7 +11,7 @@ from litestar import Controller, Request, get, post
 from litestar.datastructures import State
 from litestar.params import FromPath, JSONBody
 
-from hall.api.auth import requires
+from hall.api.auth import Principal, requires, token_hash
 from hall.api.idempotency import request_key
 from hall.api.service import estimator
 from hall.api.types import AwareTime, Id, Text, aware_time
@@ -33,7 +35,19 @@ class IssueRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
 
 class CancelRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    reason: Text = "cancelled"
+    reason: Id = "other"  # a code of the hall's cancel_reasons: public
+    note: Text | None = None  # for staff only
+
+
+class VisitorCancelRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    secret: Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
+
+
+class IssuedTicket(TicketView, frozen=True, kw_only=True):
+    """The new ticket, and the secret printed on it (answered this once, never stored): whoever
+    holds it may cancel the ticket while it waits."""
+
+    secret: str
 
 
 def _issued(engine: HallEngine) -> Reply[TicketView]:
@@ -47,27 +61,42 @@ def _issued(engine: HallEngine) -> Reply[TicketView]:
     return reply
 
 
+async def _cancel(engine: HallEngine, command: CancelTicket, key: str | None) -> TicketView:
+    done = await engine.execute(
+        command,
+        lambda s, _: ticket_view(s, s.tickets[command.ticket], estimator(engine)),
+        key=key,
+    )
+    return done.reply
+
+
 class TicketController(Controller):
     path = "/api/halls/{hall:str}/tickets"
     tags = ["tickets"]
 
     @post("/", guards=[requires("device:kiosk", "staff")], status_code=201)
     async def issue(
-        self,
-        request: Request[Any, Any, Any],
-        state: State,
-        hall: FromPath[str],
-        data: JSONBody[IssueRequest],
-    ) -> TicketView:
-        """Take a ticket for a category; answers its number and how many wait before it."""
-        engine = state.service.engine(hall)
+        self, request: Request[Any, Any, Any], hall: FromPath[str], data: JSONBody[IssueRequest]
+    ) -> IssuedTicket:
+        """Take a ticket for a category; answers its number, how many wait before it, and the
+        secret to print on it. A device issues a few at once, then one every few seconds (429)."""
+        service = request.app.state.service
+        engine = service.engine(hall)
+        principal: Principal = request.state.principal
+        if principal.role == "device":
+            limit = engine.config.issuing
+            service.issue_limits.take(
+                hall, principal.name, limit.device_seconds, limit.device_burst
+            )
+        secret = secrets.token_urlsafe(16)  # 128 bits: not guessable, short enough for a QR code
         command = IssueTicket(
             category=data.category,
             priority=data.priority,
             appointment=None if data.appointment is None else aware_time(data.appointment),
+            secret_sha256=token_hash(secret),
         )
         done = await engine.execute(command, _issued(engine), key=request_key(request))
-        return done.reply  # type: ignore[no-any-return]
+        return IssuedTicket(**msgspec.structs.asdict(done.reply), secret=secret)
 
     @get("/{ticket:str}")
     async def lookup(self, state: State, hall: FromPath[str], ticket: FromPath[str]) -> TicketView:
@@ -86,15 +115,36 @@ class TicketController(Controller):
     async def cancel(
         self,
         request: Request[Any, Any, Any],
-        state: State,
         hall: FromPath[str],
         ticket: FromPath[str],
         data: JSONBody[CancelRequest],
     ) -> TicketView:
-        engine = state.service.engine(hall)
-        done = await engine.execute(
-            CancelTicket(ticket=ticket, reason=data.reason),
-            lambda s, _: ticket_view(s, s.tickets[ticket], estimator(engine)),
-            key=request_key(request),
+        """Cancel with a reason code (public) and an optional note (staff only); a kiosk may
+        cancel only a ticket that still waits, never one called or served at a window."""
+        principal: Principal = request.state.principal
+        command = CancelTicket(
+            ticket=ticket,
+            reason=data.reason,
+            note=data.note,
+            by=principal.name,
+            waiting_only=principal.role == "device",
         )
-        return done.reply  # type: ignore[no-any-return]
+        return await _cancel(request.app.state.service.engine(hall), command, request_key(request))
+
+    @post("/{ticket:str}/visitor-cancel", status_code=200)
+    async def visitor_cancel(
+        self,
+        state: State,
+        hall: FromPath[str],
+        ticket: FromPath[str],
+        data: JSONBody[VisitorCancelRequest],
+    ) -> TicketView:
+        """The visitor cancels their own waiting ticket with the secret printed on it (no token)."""
+        command = CancelTicket(
+            ticket=ticket,
+            reason="visitor",
+            by="visitor",
+            waiting_only=True,
+            secret_sha256=token_hash(data.secret),
+        )
+        return await _cancel(state.service.engine(hall), command, None)

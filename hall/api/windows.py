@@ -9,10 +9,9 @@ from typing import Annotated, Any
 
 import msgspec
 from litestar import Controller, Request, post, put
-from litestar.datastructures import State
 from litestar.params import FromPath, JSONBody
 
-from hall.api.auth import Principal, bearer, requires
+from hall.api.auth import Principal, requires, verify_login
 from hall.api.idempotency import request_key
 from hall.api.service import estimator
 from hall.api.types import Id, Password, Text
@@ -46,7 +45,8 @@ class TransferRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
 
 class PauseRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    reason: Text
+    reason: Id  # a code of the hall's pause_reasons: public
+    note: Text | None = None  # for staff only
 
 
 class ProfileRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -93,14 +93,16 @@ class WindowController(Controller):
 
     @post("/login", status_code=200)
     async def login(
-        self, state: State, hall: FromPath[str], window: FromPath[str], data: JSONBody[LoginRequest]
+        self,
+        request: Request[Any, Any, Any],
+        hall: FromPath[str],
+        window: FromPath[str],
+        data: JSONBody[LoginRequest],
     ) -> LoginResult:
         """Log in at a window with username and password; answers the bearer token to use."""
-        service = state.service
+        service = request.app.state.service
         engine = service.engine(hall)
-        principal = await service.sessions.verify_password(
-            engine.config, data.username, data.password
-        )
+        principal = await verify_login(request, hall, data.username, data.password)
         done = await engine.execute(
             cmd.Login(window=window, by=principal.name), lambda s, _: window_view(s, window)
         )
@@ -170,9 +172,9 @@ class WindowController(Controller):
         window: FromPath[str],
         data: JSONBody[PauseRequest],
     ) -> WindowResult:
-        return await _run(
-            request, hall, cmd.Pause(window=window, by=_me(request), reason=data.reason)
-        )
+        """Pause with a reason code (public) and an optional note (staff only)."""
+        command = cmd.Pause(window=window, by=_me(request), reason=data.reason, note=data.note)
+        return await _run(request, hall, command)
 
     @post("/resume", guards=[STAFF], status_code=200)
     async def resume(
@@ -184,11 +186,9 @@ class WindowController(Controller):
     async def logout(
         self, request: Request[Any, Any, Any], hall: FromPath[str], window: FromPath[str]
     ) -> WindowResult:
-        """Close the window and end this token's session."""
+        """Close the window and end every session of this person (all their tokens)."""
         result = await _run(request, hall, cmd.Logout(window=window, by=_me(request)))
-        token = bearer(request)
-        if token is not None:
-            request.app.state.service.sessions.revoke(token)
+        request.app.state.service.sessions.revoke_user(hall, _me(request))
         return result
 
     @put("/profile", guards=[requires("manager")], status_code=200)

@@ -10,6 +10,7 @@ import msgspec
 from hall.domain.events import Outcome
 
 Reason = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+Note = Annotated[str, msgspec.Meta(max_length=500)]
 
 
 class Command(msgspec.Struct, frozen=True, kw_only=True, tag_field="type", tag=str.lower):
@@ -21,11 +22,18 @@ class IssueTicket(Command, frozen=True, tag="issue_ticket"):
     priority: str = "normal"
     # The start of the visitor's appointment slot (预约), if they hold one; aware datetime.
     appointment: datetime | None = None
+    secret_sha256: str = ""  # of the visitor's secret, drawn at the edge
 
 
 class CancelTicket(Command, frozen=True, tag="cancel_ticket"):
     ticket: str
-    reason: Reason = "cancelled"
+    reason: Reason = "other"  # a code of the hall's cancel_reasons
+    note: Note | None = None
+    by: str | None = None
+    # A kiosk (or the visitor) may cancel only a ticket still waiting, not one at a window.
+    waiting_only: bool = False
+    # The visitor proves the ticket is theirs by the hash of its secret; None: not the visitor.
+    secret_sha256: str | None = None
 
 
 class WindowCommand(Command, frozen=True):
@@ -67,7 +75,8 @@ class Transfer(WindowCommand, frozen=True, tag="transfer"):
 
 
 class Pause(WindowCommand, frozen=True, tag="pause"):
-    reason: Reason
+    reason: Reason  # a code of the hall's pause_reasons
+    note: Note | None = None
 
 
 class Resume(WindowCommand, frozen=True, tag="resume"):
@@ -91,6 +100,19 @@ class ChangeProfile(Command, frozen=True, tag="change_profile"):
     by: str
 
 
+class ForceClose(Command, frozen=True, tag="force_close"):
+    """A manager closes a window whoever is (or was) logged in there."""
+
+    window: str
+    by: str
+    note: Note | None = None
+
+
+class ChangePassword(Command, frozen=True, tag="change_password"):
+    staff: str
+    password_hash: str  # argon2, computed at the edge
+
+
 AnyCommand = (
     IssueTicket
     | CancelTicket
@@ -106,4 +128,6 @@ AnyCommand = (
     | Logout
     | ChangeProfile
     | OpenDay
+    | ForceClose
+    | ChangePassword
 )

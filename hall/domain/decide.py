@@ -7,6 +7,7 @@ business day is its own decision (:func:`day_events`), taken before any command 
 from __future__ import annotations
 
 import copy
+import hmac
 from datetime import date, datetime, timedelta
 
 from hall.config import Category
@@ -15,8 +16,10 @@ from hall.domain.commands import (
     AnyCommand,
     CallNext,
     CancelTicket,
+    ChangePassword,
     ChangeProfile,
     Finish,
+    ForceClose,
     IssueTicket,
     Login,
     Logout,
@@ -32,6 +35,7 @@ from hall.domain.commands import (
 from hall.domain.events import (
     AnyEvent,
     DayStarted,
+    PasswordChanged,
     ProfileChanged,
     ServiceFinished,
     ServiceStarted,
@@ -97,13 +101,26 @@ def decide(state: HallState, command: AnyCommand, now: datetime, policy: Policy)
     match command:
         case IssueTicket():
             return [_issue(state, command, now)]
-        case CancelTicket(ticket=ticket_id, reason=reason):
-            ticket = _ticket(state, ticket_id)
-            if ticket.state not in ACTIVE:
-                raise errors.TicketNotWaiting(
-                    f"ticket {ticket.number} is {ticket.state.value}", ticket=ticket_id
+        case CancelTicket():
+            return [_cancel(state, command, now)]
+        case ForceClose(window=window_id, by=by, note=note):
+            window = _window(state, window_id)
+            if window.state is WindowState.CLOSED or window.staff is None:
+                raise errors.WindowNotOpen(f"window {window_id} is closed", window=window_id)
+            return [
+                WindowClosed(
+                    at=now,
+                    window=window_id,
+                    staff=window.staff,
+                    by=by,
+                    note=note,
+                    ticket=window.ticket,
                 )
-            return [TicketCancelled(at=now, ticket=ticket_id, reason=reason)]
+            ]
+        case ChangePassword(staff=username, password_hash=password_hash):
+            if state.config.staff_member(username) is None:
+                raise errors.UnknownStaff(f"unknown staff member {username!r}")
+            return [PasswordChanged(at=now, staff=username, password_hash=password_hash)]
         case OpenDay():
             return []  # the day's turn itself is day_events', taken before every command
         case ChangeProfile(window=window_id, categories=categories, by=by):
@@ -118,6 +135,25 @@ def decide(state: HallState, command: AnyCommand, now: datetime, policy: Policy)
         case WindowCommand():
             return _at_window(state, command, now, policy)
     raise errors.InvalidInput(f"unknown command {type(command).__name__}")
+
+
+def _cancel(state: HallState, command: CancelTicket, now: datetime) -> TicketCancelled:
+    if state.config.cancel_reason(command.reason) is None:
+        codes = [r.code for r in state.config.cancel_reasons]
+        raise errors.UnknownReason(f"unknown cancel reason {command.reason!r}", known=codes)
+    ticket = _ticket(state, command.ticket)
+    if command.secret_sha256 is not None and not (
+        ticket.secret_sha256 and hmac.compare_digest(ticket.secret_sha256, command.secret_sha256)
+    ):
+        raise errors.WrongSecret("that is not this ticket's secret", ticket=ticket.id)
+    allowed = {TicketState.WAITING} if command.waiting_only else ACTIVE
+    if ticket.state not in allowed:
+        raise errors.TicketNotWaiting(
+            f"ticket {ticket.number} is {ticket.state.value}", ticket=ticket.id
+        )
+    return TicketCancelled(
+        at=now, ticket=ticket.id, reason=command.reason, note=command.note, by=command.by
+    )
 
 
 def _issue(state: HallState, command: IssueTicket, now: datetime) -> TicketIssued:
@@ -161,6 +197,7 @@ def _issue(state: HallState, command: IssueTicket, now: datetime) -> TicketIssue
         day=day,
         priority=command.priority,
         appointment=command.appointment,
+        secret_sha256=command.secret_sha256,
     )
 
 
@@ -225,9 +262,12 @@ def _at_window(
             return [TicketNoShow(ticket=ticket.id, at=now, window=w)]
         case Transfer(category=category_id, to_window=to_window):
             return [_transfer(state, window, category_id, to_window, now)]
-        case Pause(reason=reason):
+        case Pause(reason=reason, note=note):
             _require(window, WindowState.OPEN, "pause")
-            return [WindowPaused(reason=reason, at=now, window=w)]
+            if state.config.pause_reason(reason) is None:
+                codes = [r.code for r in state.config.pause_reasons]
+                raise errors.UnknownReason(f"unknown pause reason {reason!r}", known=codes)
+            return [WindowPaused(reason=reason, note=note, at=now, window=w)]
         case Resume():
             _require(window, WindowState.PAUSED, "resume")
             return [WindowResumed(at=now, window=w)]

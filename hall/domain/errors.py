@@ -50,6 +50,10 @@ class UnknownStaff(InvalidInput):
     code = "unknown_staff"
 
 
+class UnknownReason(InvalidInput):
+    code = "unknown_reason"
+
+
 class Conflict(HallError):
     """The command is well formed but the hall is not in a state that allows it."""
 
@@ -104,3 +108,7 @@ class NotYourWindow(Forbidden):
 
 class StaffNotAllowed(Forbidden):
     code = "staff_not_allowed"
+
+
+class WrongSecret(Forbidden):
+    code = "wrong_secret"

@@ -48,6 +48,9 @@ class TicketIssued(Event, frozen=True, tag="ticket_issued"):
     day: date
     priority: str = "normal"
     appointment: datetime | None = None  # the appointment slot's start, if the visitor holds one
+    # SHA-256 hex of the secret printed on the ticket, by which the visitor may cancel it ("":
+    # none). The secret itself is never stored.
+    secret_sha256: str = ""
 
 
 class TicketCalled(Event, frozen=True, tag="ticket_called"):
@@ -88,7 +91,9 @@ class TicketTransferred(Event, frozen=True, tag="ticket_transferred"):
 
 class TicketCancelled(Event, frozen=True, tag="ticket_cancelled"):
     ticket: str
-    reason: str
+    reason: str  # a code of the hall's cancel_reasons (free text in events from before codes)
+    note: str | None = None  # free text for staff; never public
+    by: str | None = None  # staff username, device id or "visitor"; never public
 
 
 class WindowOpened(Event, frozen=True, tag="window_opened"):
@@ -98,7 +103,8 @@ class WindowOpened(Event, frozen=True, tag="window_opened"):
 
 class WindowPaused(Event, frozen=True, tag="window_paused"):
     window: str
-    reason: str
+    reason: str  # a code of the hall's pause_reasons (free text in events from before codes)
+    note: str | None = None  # free text for staff; never public
 
 
 class WindowResumed(Event, frozen=True, tag="window_resumed"):
@@ -106,8 +112,14 @@ class WindowResumed(Event, frozen=True, tag="window_resumed"):
 
 
 class WindowClosed(Event, frozen=True, tag="window_closed"):
+    """The staff logged out, or a manager (``by``) closed the window: a ticket it still held
+    waits again in its queue, in its place."""
+
     window: str
     staff: str
+    by: str | None = None  # the manager who forced it; None when the staff logged out
+    ticket: str | None = None  # a ticket the window still held (only when forced): it waits again
+    note: str | None = None  # the manager's free text; never public
 
 
 class ProfileChanged(Event, frozen=True, tag="profile_changed"):
@@ -116,6 +128,13 @@ class ProfileChanged(Event, frozen=True, tag="profile_changed"):
     window: str
     categories: tuple[str, ...]
     by: str
+
+
+class PasswordChanged(Event, frozen=True, tag="password_changed"):
+    """A staff member's new argon2 hash; it replaces the config's (never public)."""
+
+    staff: str
+    password_hash: str
 
 
 AnyEvent = (
@@ -133,6 +152,7 @@ AnyEvent = (
     | WindowResumed
     | WindowClosed
     | ProfileChanged
+    | PasswordChanged
 )
 
 _encoder = msgspec.json.Encoder()

@@ -19,6 +19,7 @@ from hall.domain.events import (
     AnyEvent,
     DayStarted,
     Outcome,
+    PasswordChanged,
     ProfileChanged,
     ServiceFinished,
     ServiceStarted,
@@ -86,6 +87,7 @@ class Ticket:
     outcome: Outcome | None = None
     appointment: datetime | None = None  # the appointment slot's start, if the visitor holds one
     history: list[Step] = field(default_factory=list)
+    secret_sha256: str = ""  # of the secret printed on the ticket (see TicketIssued)
 
     @property
     def order_key(self) -> tuple[datetime, date, int]:
@@ -130,6 +132,8 @@ class HallState:
     sequences: dict[str, int] = field(default_factory=dict)  # last number issued today
     staff_at: dict[str, str] = field(default_factory=dict)  # username -> window
     answered: dict[str, Answered] = field(default_factory=dict)  # today's idempotency keys
+    # Argon2 hashes from password changes (username -> latest); they outlive days.
+    passwords: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def initial(cls, config: HallConfig) -> HallState:
@@ -191,6 +195,7 @@ def apply(state: HallState, event: AnyEvent) -> HallState:
                 issued_at=event.at,
                 appointment=event.appointment,
                 history=[Step(event.at, "issued", detail=event.category)],
+                secret_sha256=event.secret_sha256,
             )
             state.tickets[ticket.id] = ticket
             state.sequences[event.category] = event.seq
@@ -244,6 +249,12 @@ def apply(state: HallState, event: AnyEvent) -> HallState:
         case WindowResumed(window=window_id):
             _set_window(state, window_id, WindowState.OPEN, event.at)
         case WindowClosed(window=window_id, staff=staff):
+            if event.ticket is not None:  # a manager's force-close: it waits again, in its place
+                ticket = state.tickets[event.ticket]
+                ticket.state, ticket.window = TicketState.WAITING, None
+                ticket.called_at = ticket.started_at = None
+                ticket.history.append(Step(event.at, "requeued", window_id, ticket.category))
+                _enqueue(state, ticket)
             _set_window(state, window_id, WindowState.CLOSED, event.at, staff=None)
             state.staff_at.pop(staff, None)
             # Tickets sent to this window by name would wait for nobody: back to their category.
@@ -256,6 +267,8 @@ def apply(state: HallState, event: AnyEvent) -> HallState:
         case ProfileChanged(window=window_id, categories=categories):
             if window_id in state.windows:
                 state.windows[window_id].categories = categories
+        case PasswordChanged(staff=staff, password_hash=password_hash):
+            state.passwords[staff] = password_hash
     return state
 
 

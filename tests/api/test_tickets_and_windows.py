@@ -75,9 +75,9 @@ def test_no_show_transfer_and_pause(client: TestClient[Litestar]) -> None:
     assert act(client, "9", "call-next", other)["ticket"] is None
     assert act(client, "8", "call-next", tax)["ticket"]["number"] == moved["number"]
 
-    paused = act(client, "9", "pause", other, {"reason": "lunch"})
+    paused = act(client, "9", "pause", other, {"reason": "break"})
     assert paused["window"]["state"] == "paused"
-    assert paused["window"]["pause_reason"] == "lunch"
+    assert paused["window"]["pause_reason"] == "break"
     act(client, "9", "call-next", other, status=409)
     assert act(client, "9", "resume", other)["window"]["state"] == "open"
     assert act(client, "9", "logout", other)["window"]["state"] == "closed"
@@ -96,7 +96,7 @@ def test_logout_is_refused_while_holding_a_ticket(client: TestClient[Litestar]) 
 def test_cancel_a_waiting_ticket(client: TestClient[Litestar]) -> None:
     ticket = issue(client, "general")
     url = f"{BASE}/tickets/{ticket['id']}/cancel"
-    response = client.post(url, json={"reason": "left"}, headers=KIOSK)
+    response = client.post(url, json={"reason": "visitor"}, headers=KIOSK)
     assert response.status_code == 200, response.text
     assert response.json()["state"] == "cancelled"
     again = client.post(url, json={}, headers=KIOSK)

@@ -440,10 +440,11 @@ class TestTransfer:
 class TestCancel:
     def test_waiting(self, staffed: Driver) -> None:
         first, second = issue(staffed), issue(staffed, now=T0 + MINUTE)
-        staffed.do(CancelTicket(ticket=first, reason="left the hall"), T0 + 2 * MINUTE)
+        cancel = CancelTicket(ticket=first, reason="visitor", note="left the hall")
+        staffed.do(cancel, T0 + 2 * MINUTE)
         ticket = staffed.state.tickets[first]
         assert ticket.state is TicketState.CANCELLED
-        assert ticket.history[-1].detail == "left the hall"
+        assert ticket.history[-1].detail == "visitor"
         assert staffed.state.queues["general"] == [second]
 
     def test_called_frees_the_window(self, staffed: Driver) -> None:
@@ -511,12 +512,12 @@ class TestWindow:
 
     def test_pause_and_resume(self, staffed: Driver) -> None:
         issue(staffed)
-        events = staffed.do(Pause(window="1", by="alice", reason="lunch"), T0 + MINUTE)
-        assert events == [WindowPaused(at=T0 + MINUTE, window="1", reason="lunch")]
+        events = staffed.do(Pause(window="1", by="alice", reason="break"), T0 + MINUTE)
+        assert events == [WindowPaused(at=T0 + MINUTE, window="1", reason="break")]
         window = staffed.state.windows["1"]
         assert (window.state, window.pause_reason, window.since) == (
             WindowState.PAUSED,
-            "lunch",
+            "break",
             T0 + MINUTE,
         )
         refused(staffed, CallNext(window="1", by="alice"), errors.WindowNotReady)
@@ -528,7 +529,7 @@ class TestWindow:
     def test_pause_needs_an_idle_window(self, staffed: Driver) -> None:
         issue(staffed)
         call(staffed, "1", "alice")
-        refused(staffed, Pause(window="1", by="alice", reason="tea"), errors.WindowNotReady)
+        refused(staffed, Pause(window="1", by="alice", reason="break"), errors.WindowNotReady)
 
     def test_resume_needs_a_paused_window(self, staffed: Driver) -> None:
         refused(staffed, Resume(window="1", by="alice"), errors.WindowNotReady)
@@ -666,7 +667,7 @@ class TestBusinessDay:
         assert staffed.state.windows["2"].ticket == second
 
     def test_staff_stay_logged_in_across_midnight(self, staffed: Driver) -> None:
-        staffed.do(Pause(window="1", by="alice", reason="night"), T0)
+        staffed.do(Pause(window="1", by="alice", reason="break"), T0)
         staffed.do(Resume(window="1", by="alice"), NEXT_LOCAL_MIDNIGHT)
         assert staffed.state.windows["1"].state is WindowState.OPEN
         assert staffed.state.staff_at == {"alice": "1", "bob": "2"}
@@ -685,7 +686,7 @@ def _busy(hall: Driver) -> Driver:
     call(hall, "1", "alice")
     hall.do(Start(window="1", by="alice"))
     call(hall, "2", "bob")
-    hall.do(Pause(window="3", by="carol", reason="phone"))
+    hall.do(Pause(window="3", by="carol", reason="other"))
     return hall
 
 

@@ -61,7 +61,7 @@ PRIORITIES = ["normal", "normal", "normal", "green", "appointment"]
 
 windows = st.sampled_from(WINDOWS_SMALL)
 staff = st.sampled_from(STAFF_SMALL)
-reasons = st.sampled_from(["lunch", "会议", "系统故障"])
+reasons = st.sampled_from(["break", "meeting", "other"])
 
 HOLDING = {WindowState.CALLING: TicketState.CALLED, WindowState.SERVING: TicketState.SERVING}
 

@@ -1,11 +1,24 @@
-"""Staff sessions: tokens by hash with an expiry, and a lock after repeated wrong passwords."""
+"""Staff sessions and the limits at the edge: tokens by hash with an expiry, every session of a
+person ended at once, locks after repeated wrong passwords, bounded maps, kiosk issuing."""
 
 from __future__ import annotations
 
+import asyncio
+import threading
+
 import pytest
 
-from hall.api.auth import LOCK_SECONDS, MAX_FAILURES, SESSION_SECONDS, Sessions
-from hall.api.errors import TooManyAttempts, Unauthorized
+from hall.api.auth import SESSION_SECONDS, Principal, Sessions, token_hash
+from hall.api.errors import Busy, TooManyAttempts, Unauthorized
+from hall.api.ratelimits import (
+    LOCK_SECONDS,
+    MAX_ADDRESS_FAILURES,
+    MAX_FAILURES,
+    PARALLEL_CHECKS,
+    Capped,
+    IssueLimiter,
+    LoginLimiter,
+)
 from hall.config import HallConfig
 
 
@@ -33,6 +46,57 @@ async def test_a_lock_lifts_after_its_time(default_config: HallConfig) -> None:
         await sessions.verify_password(default_config, "lina", "guess")
 
 
+async def test_parallel_guesses_each_count(default_config: HallConfig) -> None:
+    """The attempt is counted before the slow check: 12 guesses at once, only 5 are checked."""
+    clock = Clock()
+    sessions = Sessions(clock, LoginLimiter(clock, check_wait=60))  # a loaded machine is slow
+    results = await asyncio.gather(
+        *(sessions.verify_password(default_config, "lina", f"guess{i}") for i in range(12)),
+        return_exceptions=True,
+    )
+    kinds = [type(r).__name__ for r in results]
+    assert kinds.count("Unauthorized") == MAX_FAILURES, kinds
+    assert kinds.count("TooManyAttempts") == 12 - MAX_FAILURES, kinds
+
+
+def test_an_address_sweeping_usernames_is_locked_too() -> None:
+    limiter = LoginLimiter(Clock())
+    for i in range(MAX_ADDRESS_FAILURES):
+        limiter.attempt("h", f"user{i}", "10.0.0.9")
+    with pytest.raises(TooManyAttempts):
+        limiter.attempt("h", "someone-else", "10.0.0.9")
+    limiter.attempt("h", "someone-else", "10.0.0.10")  # another address is not affected
+
+
+async def test_costly_checks_are_capped_and_the_rest_told_to_come_back() -> None:
+    limiter = LoginLimiter(Clock(), check_wait=0.05)
+    release = threading.Event()
+    running = [asyncio.create_task(limiter.check(release.wait)) for _ in range(PARALLEL_CHECKS)]
+    await asyncio.sleep(0.01)
+    with pytest.raises(Busy) as busy:
+        await limiter.check(lambda: True)
+    assert busy.value.detail["retry_after"] >= 1
+    release.set()
+    assert await asyncio.gather(*running) == [True] * PARALLEL_CHECKS
+    assert await limiter.check(lambda: True)
+
+
+def test_a_capped_map_forgets_the_least_recently_touched_key() -> None:
+    capped: Capped[str, int] = Capped(2)
+    capped.put("a", 1)
+    capped.put("b", 2)
+    capped.get("a")
+    capped.put("c", 3)
+    assert (capped.get("a"), capped.get("b"), capped.get("c"), len(capped)) == (1, None, 3, 2)
+
+
+def test_failure_maps_stay_bounded() -> None:
+    limiter = LoginLimiter(Clock(), max_keys=100)
+    for i in range(5000):
+        limiter.attempt("h", f"nobody-{i}", f"10.0.{i // 250}.{i % 250}")
+    assert limiter.sizes() == (100, 100)
+
+
 async def test_tokens_expire_and_are_kept_by_hash_only(default_config: HallConfig) -> None:
     clock = Clock()
     sessions = Sessions(clock)
@@ -40,6 +104,42 @@ async def test_tokens_expire_and_are_kept_by_hash_only(default_config: HallConfi
     token = sessions.issue(principal)
     assert len(token) >= 43  # 256 random bits
     assert token not in repr(vars(sessions))
-    assert sessions.lookup(token) == principal
+    assert sessions.lookup(token_hash(token)) == principal
     clock.now += SESSION_SECONDS + 1
-    assert sessions.lookup(token) is None
+    assert sessions.lookup(token_hash(token)) is None
+
+
+def test_revoking_a_person_ends_all_their_sessions() -> None:
+    sessions = Sessions(Clock())
+    lina, other = Principal("h", "staff", "lina"), Principal("h", "staff", "zhangwei")
+    tokens = [sessions.issue(lina) for _ in range(3)]
+    kept = sessions.issue(other)
+    assert sessions.revoke_user("h", "lina") == 3
+    assert all(sessions.lookup(token_hash(t)) is None for t in tokens)
+    assert sessions.lookup(token_hash(kept)) == other
+
+
+async def test_a_login_that_raced_a_logout_gets_no_token(default_config: HallConfig) -> None:
+    sessions = Sessions(Clock())
+    checking = asyncio.create_task(sessions.verify_password(default_config, "lina", "hall-demo"))
+    await asyncio.sleep(0)  # the password is being checked...
+    sessions.revoke_user(default_config.hall.id, "lina")  # ...when her sessions are ended
+    principal = await checking
+    with pytest.raises(Unauthorized):
+        sessions.issue(principal)
+    assert sessions.lookup(token_hash(sessions.issue(sessions.renewed(principal)))) == principal
+
+
+def test_a_device_gets_a_burst_then_one_ticket_per_interval() -> None:
+    clock = Clock()
+    limits = IssueLimiter(clock)
+    for _ in range(3):
+        limits.take("h", "kiosk-1", 4.0, 3)
+    with pytest.raises(TooManyAttempts) as refused:
+        limits.take("h", "kiosk-1", 4.0, 3)
+    assert refused.value.detail["retry_after"] == 4
+    limits.take("h", "kiosk-2", 4.0, 3)  # each device has its own bucket
+    clock.now += 4
+    limits.take("h", "kiosk-1", 4.0, 3)
+    with pytest.raises(TooManyAttempts):
+        limits.take("h", "kiosk-1", 4.0, 3)

@@ -1,0 +1,149 @@
+"""Rate limits at the edge: password guessing, the cost of argon2 checks, and kiosk issuing.
+
+Kept apart from sessions: these are counters in memory, lost on restart (which lifts every lock,
+like waiting does), and each map is capped so that a client inventing keys cannot grow it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from typing import Generic, TypeVar
+
+from hall.api.errors import Busy, TooManyAttempts
+
+K = TypeVar("K")
+V = TypeVar("V")
+T = TypeVar("T")
+
+# Password guessing: after MAX_FAILURES wrong passwords within FAILURE_WINDOW seconds a username
+# is locked for LOCK_SECONDS. Short, so that a prankster cannot keep staff out for long. A client
+# address gets more tries (a hall's counter PCs may share one address behind a router) but then
+# also waits, whatever username it tries: that is what stops a sweep over invented usernames.
+MAX_FAILURES, FAILURE_WINDOW, LOCK_SECONDS = 5, 15 * 60, 5 * 60
+MAX_ADDRESS_FAILURES = 20
+# An argon2 check costs ~64 MiB and ~200 ms of a core: at most this many run at once, and a login
+# waits this long for its turn before it is told to come back (never an unbounded queue).
+PARALLEL_CHECKS, CHECK_WAIT_SECONDS = 2, 5.0
+MAX_KEYS = 10_000  # per map; the least recently touched key goes first
+
+
+class Capped(Generic[K, V]):
+    """A dict that forgets its least recently used key beyond ``limit`` keys."""
+
+    def __init__(self, limit: int = MAX_KEYS) -> None:
+        self.limit = limit
+        self._items: OrderedDict[K, V] = OrderedDict()
+
+    def get(self, key: K) -> V | None:
+        value = self._items.get(key)
+        if value is not None:
+            self._items.move_to_end(key)
+        return value
+
+    def put(self, key: K, value: V) -> None:
+        self._items[key] = value
+        self._items.move_to_end(key)
+        while len(self._items) > self.limit:
+            self._items.popitem(last=False)
+
+    def pop(self, key: K) -> None:
+        self._items.pop(key, None)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+
+class LoginLimiter:
+    """Counts every login attempt as a failure *before* its slow check, so parallel guesses
+    count one each; a success takes its own attempt back (and forgets the username's failures).
+    """
+
+    def __init__(
+        self,
+        clock: Callable[[], float] = time.monotonic,
+        *,
+        max_keys: int = MAX_KEYS,
+        check_wait: float = CHECK_WAIT_SECONDS,
+    ) -> None:
+        self._clock = clock
+        self.check_wait = check_wait
+        self._users: Capped[tuple[str, str], list[float]] = Capped(max_keys)
+        self._addresses: Capped[tuple[str, str], list[float]] = Capped(max_keys)
+        self._checks: asyncio.Semaphore | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def sizes(self) -> tuple[int, int]:
+        """Keys held (usernames, addresses): for tests and metrics."""
+        return len(self._users), len(self._addresses)
+
+    def attempt(self, hall: str, username: str, address: str) -> float:
+        """Count one attempt or raise TooManyAttempts; returns its time, for :meth:`succeeded`."""
+        now = self._clock()
+        checks = (
+            (self._users, (hall, username), MAX_FAILURES),
+            (self._addresses, (hall, address), MAX_ADDRESS_FAILURES),
+        )
+        kept = []
+        for table, key, limit in checks:
+            recent = [t for t in table.get(key) or () if now - t < FAILURE_WINDOW]
+            if len(recent) >= limit and now - recent[-1] < LOCK_SECONDS:
+                wait = math.ceil(LOCK_SECONDS - (now - recent[-1]))
+                raise TooManyAttempts(
+                    f"too many wrong passwords; try again in {wait} s", retry_after=wait
+                )
+            kept.append((table, key, recent[-limit:]))
+        for table, key, recent in kept:
+            table.put(key, [*recent, now])
+        return now
+
+    def refund(self, hall: str, username: str, address: str, at: float) -> None:
+        """Take back the attempt counted at ``at``: it was never checked (the server was busy)."""
+        for table, key in ((self._users, (hall, username)), (self._addresses, (hall, address))):
+            times = table.get(key)
+            if times is not None and at in times:
+                times.remove(at)
+
+    def succeeded(self, hall: str, username: str, address: str, at: float) -> None:
+        self.refund(hall, username, address, at)
+        self._users.pop((hall, username))
+
+    async def check(self, slow: Callable[[], T]) -> T:
+        """Run ``slow`` (an argon2 verify or hash) in a thread, at most PARALLEL_CHECKS at once."""
+        loop = asyncio.get_running_loop()
+        if self._checks is None or self._loop is not loop:  # a semaphore serves one event loop
+            self._checks, self._loop = asyncio.Semaphore(PARALLEL_CHECKS), loop
+        checks = self._checks
+        try:
+            await asyncio.wait_for(checks.acquire(), self.check_wait)
+        except TimeoutError:
+            raise Busy("too many logins at once; try again in a moment", retry_after=1) from None
+        try:
+            return await asyncio.to_thread(slow)
+        finally:
+            checks.release()
+
+
+class IssueLimiter:
+    """A token bucket per (hall, device): ``burst`` tickets at once, then one per ``seconds``."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._buckets: Capped[tuple[str, str], tuple[float, float]] = Capped()
+
+    def take(self, hall: str, device: str, seconds: float, burst: int) -> None:
+        if seconds <= 0:
+            return
+        now = self._clock()
+        tokens, then = self._buckets.get((hall, device)) or (float(burst), now)
+        tokens = min(float(burst), tokens + (now - then) / seconds)
+        if tokens < 1:
+            wait = math.ceil((1 - tokens) * seconds)
+            raise TooManyAttempts(
+                f"this device issues at most one ticket every {seconds:g} s; wait {wait} s",
+                retry_after=wait,
+            )
+        self._buckets.put((hall, device), (tokens - 1, now))
