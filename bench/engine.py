@@ -140,7 +140,22 @@ def main(argv: list[str] | None = None) -> int:
         metavar="S",
         help="before each phase, wait up to S s for the machine to be idle (shared machines)",
     )
-    return run(parser.parse_args(argv))
+    parser.add_argument(
+        "--skip-history",
+        action="store_true",
+        help="skip the start-up/recovery (replay.py) and queue-length (queues.py) figures",
+    )
+    args = parser.parse_args(argv)
+    code = run(args)
+    if not args.skip_history:
+        import queues
+        import replay
+
+        print("\n== start-up and recovery after a year of history (bench/replay.py)", flush=True)
+        replay.main([])
+        print("\n== cost per command against queue length (bench/queues.py)", flush=True)
+        queues.main()
+    return code
 
 
 if __name__ == "__main__":

@@ -209,10 +209,10 @@ async def measure(path: Path) -> None:
     )
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--days", type=int, default=250)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     cache = Path(os.environ.get("HALL_BENCH_DIR", "/var/tmp/hall-bench"))
     cache.mkdir(parents=True, exist_ok=True)
     path = (

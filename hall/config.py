@@ -173,10 +173,10 @@ class HallConfig(Struct, frozen=True):
         return ZoneInfo(self.hall.timezone)
 
     def category(self, category_id: str) -> Category | None:
-        return next((c for c in self.categories if c.id == category_id), None)
+        return _indexes(self)[0].get(category_id)
 
     def window(self, window_id: str) -> Window | None:
-        return next((w for w in self.windows if w.id == window_id), None)
+        return _indexes(self)[1].get(window_id)
 
     def staff_member(self, username: str) -> Staff | None:
         return next((s for s in self.staff if s.username == username), None)
@@ -191,6 +191,23 @@ class HallConfig(Struct, frozen=True):
         if priority == "normal":
             return 0
         return next((p.rank for p in self.priorities if p.id == priority), None)
+
+
+_INDEXES: dict[int, tuple[HallConfig, dict[str, Category], dict[str, Window]]] = {}
+
+
+def _indexes(config: HallConfig) -> tuple[dict[str, Category], dict[str, Window]]:
+    """Categories and windows by id (looked up on every command), cached by identity: a config
+    is immutable once loaded. The first of duplicate ids wins, as a search in order would."""
+    found = _INDEXES.get(id(config))
+    if found is None or found[0] is not config:
+        categories = {c.id: c for c in reversed(config.categories)}
+        windows = {w.id: w for w in reversed(config.windows)}
+        found = (config, categories, windows)
+        if len(_INDEXES) > 64:  # configs are few; this only stops a leak in long test runs
+            _INDEXES.clear()
+        _INDEXES[id(config)] = found
+    return found[1], found[2]
 
 
 class ConfigError(Exception):
