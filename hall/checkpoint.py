@@ -44,6 +44,7 @@ class _Checkpoint(msgspec.Struct, frozen=True, array_like=True):
     means: dict[str, float]
     counts: dict[str, int]
     answered: dict[str, Answered] = {}  # today's idempotency keys: a retry is answered after it
+    passwords: dict[str, str] = {}  # changed passwords' hashes, which outlive days
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,6 +109,7 @@ def encode(
             means=times.means,
             counts=times.counts,
             answered=state.answered,
+            passwords=state.passwords,
         )
     )
 
@@ -168,6 +170,7 @@ def _restore(found: _Lazy, tickets: list[Ticket], config: HallConfig) -> Restore
         sequences=found.sequences,
         staff_at=found.staff_at,
         answered=found.answered,
+        passwords=found.passwords,
     )
     for queue, ids in found.queues.items():
         lanes = state.lanes.setdefault(queue, {})

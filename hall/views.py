@@ -16,8 +16,9 @@ from hall.journal.base import Recorded
 from scheduling.estimate import ServiceTimes, estimate_new, estimate_wait
 from scheduling.priority import call_order, priority_table
 
-# Fields of events that name a person, hold free text or a secret's hash: the feed leaves them out.
-PRIVATE_FIELDS = frozenset({"staff", "by", "note", "password_hash", "secret_sha256"})
+# Fields of events that name a person (an idempotency key is scoped by one), hold free text, a
+# secret or a hash: the public feed leaves them out.
+PRIVATE_FIELDS = frozenset({"staff", "by", "note", "password_hash", "secret", "request"})
 # Events whose ``reason`` is a code of this list of the hall config (free text before codes).
 REASON_LISTS = {"window_paused": "pause_reasons", "ticket_cancelled": "cancel_reasons"}
 

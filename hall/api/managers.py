@@ -24,8 +24,8 @@ from hall.engine import HallEngine
 
 MANAGER = requires("manager")
 MIN_PASSWORD = 8
-# What even a manager does not read back from the journal: secrets' hashes.
-HIDDEN = ("password_hash", "secret_sha256")
+# What even a manager does not read back from the journal: password hashes, visitors' secrets.
+HIDDEN = ("password_hash", "secret")
 
 
 class ManagerLoginResult(msgspec.Struct, frozen=True, kw_only=True):

@@ -11,7 +11,7 @@ from litestar import Controller, Request, get, post
 from litestar.datastructures import State
 from litestar.params import FromPath, JSONBody
 
-from hall.api.auth import Principal, requires, token_hash
+from hall.api.auth import Principal, requires
 from hall.api.idempotency import request_key
 from hall.api.service import estimator
 from hall.api.types import AwareTime, Id, Text, aware_time
@@ -44,19 +44,20 @@ class VisitorCancelRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=Tr
 
 
 class IssuedTicket(TicketView, frozen=True, kw_only=True):
-    """The new ticket, and the secret printed on it (answered this once, never stored): whoever
-    holds it may cancel the ticket while it waits."""
+    """The new ticket, and the secret printed on it (a retry with the same Idempotency-Key gets
+    the same one): whoever holds it may cancel the ticket while it waits."""
 
     secret: str
 
 
-def _issued(engine: HallEngine) -> Reply[TicketView]:
-    """The new ticket, with its place and estimated wait as of its issue."""
+def _issued(engine: HallEngine) -> Reply[tuple[TicketView, str]]:
+    """The new ticket, with its place and estimated wait as of its issue, and its secret."""
 
-    def reply(state: HallState, events: list[AnyEvent]) -> TicketView:
+    def reply(state: HallState, events: list[AnyEvent]) -> tuple[TicketView, str]:
         event = events[-1]
         assert isinstance(event, TicketIssued)
-        return ticket_view(state, state.tickets[event.ticket], Estimator(engine.times, event.at))
+        ticket = state.tickets[event.ticket]
+        return ticket_view(state, ticket, Estimator(engine.times, event.at)), ticket.secret
 
     return reply
 
@@ -88,15 +89,15 @@ class TicketController(Controller):
             service.issue_limits.take(
                 hall, principal.name, limit.device_seconds, limit.device_burst
             )
-        secret = secrets.token_urlsafe(16)  # 128 bits: not guessable, short enough for a QR code
         command = IssueTicket(
             category=data.category,
             priority=data.priority,
             appointment=None if data.appointment is None else aware_time(data.appointment),
-            secret_sha256=token_hash(secret),
+            secret=secrets.token_urlsafe(16),  # 128 bits: unguessable, short enough for a QR
         )
         done = await engine.execute(command, _issued(engine), key=request_key(request))
-        return IssuedTicket(**msgspec.structs.asdict(done.reply), secret=secret)
+        view, secret = done.reply
+        return IssuedTicket(**msgspec.structs.asdict(view), secret=secret)
 
     @get("/{ticket:str}")
     async def lookup(self, state: State, hall: FromPath[str], ticket: FromPath[str]) -> TicketView:
@@ -145,6 +146,6 @@ class TicketController(Controller):
             reason="visitor",
             by="visitor",
             waiting_only=True,
-            secret_sha256=token_hash(data.secret),
+            secret=data.secret,
         )
         return await _cancel(state.service.engine(hall), command, None)

@@ -22,7 +22,7 @@ class IssueTicket(Command, frozen=True, tag="issue_ticket"):
     priority: str = "normal"
     # The start of the visitor's appointment slot (预约), if they hold one; aware datetime.
     appointment: datetime | None = None
-    secret_sha256: str = ""  # of the visitor's secret, drawn at the edge
+    secret: str = ""  # printed on the ticket, drawn at the edge (randomness is an input)
 
 
 class CancelTicket(Command, frozen=True, tag="cancel_ticket"):
@@ -32,8 +32,8 @@ class CancelTicket(Command, frozen=True, tag="cancel_ticket"):
     by: str | None = None
     # A kiosk (or the visitor) may cancel only a ticket still waiting, not one at a window.
     waiting_only: bool = False
-    # The visitor proves the ticket is theirs by the hash of its secret; None: not the visitor.
-    secret_sha256: str | None = None
+    # The visitor proves the ticket is theirs by the secret printed on it; None: not the visitor.
+    secret: str | None = None
 
 
 class WindowCommand(Command, frozen=True):

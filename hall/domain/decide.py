@@ -142,8 +142,8 @@ def _cancel(state: HallState, command: CancelTicket, now: datetime) -> TicketCan
         codes = [r.code for r in state.config.cancel_reasons]
         raise errors.UnknownReason(f"unknown cancel reason {command.reason!r}", known=codes)
     ticket = _ticket(state, command.ticket)
-    if command.secret_sha256 is not None and not (
-        ticket.secret_sha256 and hmac.compare_digest(ticket.secret_sha256, command.secret_sha256)
+    if command.secret is not None and not (
+        ticket.secret and hmac.compare_digest(ticket.secret.encode(), command.secret.encode())
     ):
         raise errors.WrongSecret("that is not this ticket's secret", ticket=ticket.id)
     allowed = {TicketState.WAITING} if command.waiting_only else ACTIVE
@@ -197,7 +197,7 @@ def _issue(state: HallState, command: IssueTicket, now: datetime) -> TicketIssue
         day=day,
         priority=command.priority,
         appointment=command.appointment,
-        secret_sha256=command.secret_sha256,
+        secret=command.secret,
     )
 
 

@@ -48,9 +48,10 @@ class TicketIssued(Event, frozen=True, tag="ticket_issued"):
     day: date
     priority: str = "normal"
     appointment: datetime | None = None  # the appointment slot's start, if the visitor holds one
-    # SHA-256 hex of the secret printed on the ticket, by which the visitor may cancel it ("":
-    # none). The secret itself is never stored.
-    secret_sha256: str = ""
+    # The secret printed on the ticket (in its QR code), by which the visitor may cancel it ("":
+    # none). Kept here, never on a public view: a retried issue, or a reprint after a restart,
+    # must print the same one.
+    secret: str = ""
 
 
 class TicketCalled(Event, frozen=True, tag="ticket_called"):

@@ -87,7 +87,7 @@ class Ticket:
     outcome: Outcome | None = None
     appointment: datetime | None = None  # the appointment slot's start, if the visitor holds one
     history: list[Step] = field(default_factory=list)
-    secret_sha256: str = ""  # of the secret printed on the ticket (see TicketIssued)
+    secret: str = ""  # printed on the ticket (see TicketIssued); never on a public view
 
     @property
     def order_key(self) -> tuple[datetime, date, int]:
@@ -195,7 +195,7 @@ def apply(state: HallState, event: AnyEvent) -> HallState:
                 issued_at=event.at,
                 appointment=event.appointment,
                 history=[Step(event.at, "issued", detail=event.category)],
-                secret_sha256=event.secret_sha256,
+                secret=event.secret,
             )
             state.tickets[ticket.id] = ticket
             state.sequences[event.category] = event.seq

@@ -36,3 +36,21 @@ def test_keys_are_per_client_and_bounded(client: TestClient[Litestar]) -> None:
         )
         assert response.status_code == 400, bad
         assert response.json()["error"] == "invalid_idempotency_key"
+
+
+def test_a_retried_issue_prints_the_same_secret_and_the_feed_names_nobody(
+    client: TestClient[Litestar],
+) -> None:
+    auth = login(client, "1")  # staff issuing for a visitor: the key is scoped by a username
+    keyed = {**auth, "Idempotency-Key": "issue-for-visitor-01"}
+    first = client.post(f"{BASE}/tickets", json={"category": "general"}, headers=keyed)
+    again = client.post(f"{BASE}/tickets", json={"category": "general"}, headers=keyed)
+    assert first.status_code == again.status_code == 201, again.text
+    assert again.json()["id"] == first.json()["id"]
+    # The visitor holds the first answer's ticket, or the retry's: either secret must work.
+    assert again.json()["secret"] == first.json()["secret"]
+    with client.websocket_connect("/ws/halls/demo-county/events?after=0") as feed:
+        events = [feed.receive_json() for _ in range(3)]  # day started, window opened, issued
+    text = str(events)
+    assert "zhangwei" not in text and "issue-for-visitor-01" not in text and "request" not in text
+    assert first.json()["secret"] not in text

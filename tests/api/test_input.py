@@ -64,11 +64,14 @@ def test_free_text_with_control_characters_is_refused(
     client: TestClient[Litestar], reason: str
 ) -> None:
     auth = login(client, "1")
-    response = client.post(f"{BASE}/windows/1/pause", json={"reason": reason}, headers=auth)
+    pause = {"reason": "break", "note": reason}
+    response = client.post(f"{BASE}/windows/1/pause", json=pause, headers=auth)
     _refused(response, 400, "invalid_request")
     ticket = issue(client)
     response = client.post(
-        f"{BASE}/tickets/{ticket['id']}/cancel", json={"reason": reason}, headers=KIOSK
+        f"{BASE}/tickets/{ticket['id']}/cancel",
+        json={"reason": "other", "note": reason},
+        headers=KIOSK,
     )
     _refused(response, 400, "invalid_request")
     assert client.get(f"{BASE}/tickets/{ticket['id']}").json()["state"] == "waiting"
@@ -76,7 +79,9 @@ def test_free_text_with_control_characters_is_refused(
 
 def test_free_text_in_any_language_is_welcome(client: TestClient[Litestar]) -> None:
     auth = login(client, "1")
-    response = client.post(f"{BASE}/windows/1/pause", json={"reason": "午休 lunch"}, headers=auth)
+    response = client.post(
+        f"{BASE}/windows/1/pause", json={"reason": "break", "note": "午休 lunch"}, headers=auth
+    )
     assert response.status_code == 200, response.text
 
 

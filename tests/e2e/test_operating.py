@@ -77,7 +77,7 @@ def test_ready_message_and_json_logs_without_personal_data(tmp_path: Path) -> No
         assert issued.status_code == 201
         pause = httpx.post(
             f"{url}/api/halls/{HALL}/windows/1/pause",
-            json={"reason": "私人原因 private reason"},
+            json={"reason": "break", "note": "私人原因 private reason"},
             headers={"Authorization": f"Bearer {token}"},
         )
         assert pause.status_code == 200, pause.text
