@@ -84,6 +84,7 @@ class TicketController(Controller):
         service = request.app.state.service
         engine = service.engine(hall)
         principal: Principal = request.state.principal
+        key = request_key(request)  # a malformed key is bad input before it costs a ticket
         if principal.role == "device":
             limit = engine.config.issuing
             service.issue_limits.take(
@@ -95,7 +96,7 @@ class TicketController(Controller):
             appointment=None if data.appointment is None else aware_time(data.appointment),
             secret=secrets.token_urlsafe(16),  # 128 bits: unguessable, short enough for a QR
         )
-        done = await engine.execute(command, _issued(engine), key=request_key(request))
+        done = await engine.execute(command, _issued(engine), key=key)
         view, secret = done.reply
         return IssuedTicket(**msgspec.structs.asdict(view), secret=secret)
 
