@@ -233,6 +233,15 @@ class HallEngine:
                 f"hall {self.hall}: busy waiting for its journal for {self.read_timeout:g} s"
             ) from None
 
+    async def history(self, after: int, limit: int) -> list[Recorded]:
+        """The hall's journaled events after version ``after``, at most ``limit``, within the
+        store's deadline (for catching screens up and for managers; never the live state)."""
+        try:
+            async with asyncio.timeout(self.store_timeout):
+                return await self.journal.read(self.hall, after, limit)
+        except TimeoutError:
+            raise JournalUnavailable(f"hall {self.hall}: the journal did not answer") from None
+
     async def _recover(self) -> None:
         """Replay after a failure; refuse a journal that went back.
 

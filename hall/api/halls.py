@@ -26,7 +26,6 @@ from hall.api.service import estimator
 from hall.bus import Lagged
 from hall.domain.errors import HallError
 from hall.engine import HallEngine
-from hall.journal.base import JournalUnavailable
 from hall.views import HallSnapshot, public_event, snapshot
 
 CATCH_UP_PAGE = 1000
@@ -142,11 +141,7 @@ async def read_snapshot(engine: HallEngine) -> HallSnapshot:
 
 async def _catch_up(socket: WebSocket[Any, Any, Any], engine: HallEngine, last: int) -> int:
     while True:
-        try:
-            async with asyncio.timeout(engine.store_timeout):
-                records = await engine.journal.read(engine.hall, last, CATCH_UP_PAGE)
-        except TimeoutError:
-            raise JournalUnavailable(f"hall {engine.hall}: the journal did not answer") from None
+        records = await engine.history(last, CATCH_UP_PAGE)
         for record in records:
             await socket.send_json({"type": "event", **public_event(record, engine.config)})
             last = record.version

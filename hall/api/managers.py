@@ -16,8 +16,7 @@ from litestar.params import FromPath, JSONBody, Parameter
 
 from hall.api.auth import Principal, requires, verify_login
 from hall.api.types import Password, Text
-from hall.api.windows import LoginRequest, WindowResult
-from hall.api.windows import _result as window_result
+from hall.api.windows import LoginRequest, WindowResult, caller, run_command
 from hall.domain import commands as cmd
 from hall.domain.errors import Forbidden, InvalidInput, UnknownStaff, WindowNotOpen
 from hall.engine import HallEngine
@@ -62,18 +61,6 @@ class PasswordResult(msgspec.Struct, frozen=True, kw_only=True):
     token: str
 
 
-def _principal(request: Request[Any, Any, Any]) -> Principal:
-    principal: Principal = request.state.principal
-    return principal
-
-
-async def _force_close(engine: HallEngine, window: str, by: str, note: str | None) -> WindowResult:
-    done = await engine.execute(
-        cmd.ForceClose(window=window, by=by, note=note), window_result(engine, window)
-    )
-    return done.reply
-
-
 class ManagerController(Controller):
     path = "/api/halls/{hall:str}"
     tags = ["managers"]
@@ -95,7 +82,7 @@ class ManagerController(Controller):
         logged in at one (refused while it holds a ticket, as at the window)."""
         service = request.app.state.service
         engine: HallEngine = service.engine(hall)
-        me = _principal(request).name
+        me = caller(request)
         window = await engine.read(lambda state: state.staff_at.get(me))
         if window is not None:
             await engine.execute(cmd.Logout(window=window, by=me))
@@ -112,8 +99,8 @@ class ManagerController(Controller):
     ) -> WindowResult:
         """Close a window whoever is logged in there (even someone no longer in the config); a
         ticket it held waits again in its queue, in its place. Journaled with who did it."""
-        engine = request.app.state.service.engine(hall)
-        return await _force_close(engine, window, _principal(request).name, data.note)
+        command = cmd.ForceClose(window=window, by=caller(request), note=data.note)
+        return await run_command(request, hall, command)
 
     @post("/staff/{username:str}/logout", guards=[MANAGER], status_code=200)
     async def force_logout(
@@ -132,7 +119,8 @@ class ManagerController(Controller):
             raise UnknownStaff(f"unknown staff member {username!r}")
         if window is not None:
             with contextlib.suppress(WindowNotOpen):  # they logged out meanwhile: done too
-                await _force_close(engine, window, _principal(request).name, data.note)
+                command = cmd.ForceClose(window=window, by=caller(request), note=data.note)
+                await run_command(request, hall, command)
         return ForceLogoutResult(username=username, sessions_ended=ended, window_closed=window)
 
     @get("/journal", guards=[MANAGER])
@@ -147,7 +135,7 @@ class ManagerController(Controller):
         notes staff wrote (which no public view shows); for managers only."""
         engine: HallEngine = request.app.state.service.engine(hall)
         entries = []
-        for record in await engine.journal.read(hall, after, limit):
+        for record in await engine.history(after, limit):
             event = msgspec.to_builtins(record.event)
             for name in HIDDEN:
                 event.pop(name, None)
@@ -160,7 +148,7 @@ class ManagerController(Controller):
     ) -> PasswordResult:
         """Change one's own password (the old one is checked like a login). The new hash is
         journaled; every session of the person ends, and a new token is answered."""
-        me = _principal(request)
+        me: Principal = request.state.principal
         if len(data.new_password) < MIN_PASSWORD or data.new_password == data.old_password:
             raise InvalidInput(
                 f"a new password has at least {MIN_PASSWORD} characters and differs from the old"

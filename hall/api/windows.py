@@ -73,16 +73,18 @@ def _result(engine: HallEngine, window: str) -> Reply[WindowResult]:
     return reply
 
 
-async def _run(
+async def run_command(
     request: Request[Any, Any, Any], hall: FromPath[str], command: cmd.AnyCommand
 ) -> WindowResult:
+    """Execute a command at a window (retried safely under the request's Idempotency-Key)."""
     engine: HallEngine = request.app.state.service.engine(hall)
     reply = _result(engine, getattr(command, "window", ""))
     done = await engine.execute(command, reply, key=request_key(request))
     return done.reply
 
 
-def _me(request: Request[Any, Any, Any]) -> str:
+def caller(request: Request[Any, Any, Any]) -> str:
+    """The username (or device id) whose token the request presents."""
     principal: Principal = request.state.principal
     return principal.name
 
@@ -115,21 +117,21 @@ class WindowController(Controller):
         self, request: Request[Any, Any, Any], hall: FromPath[str], window: FromPath[str]
     ) -> WindowResult:
         """Call the next ticket this window should serve (its ticket is null if none waits)."""
-        return await _run(request, hall, cmd.CallNext(window=window, by=_me(request)))
+        return await run_command(request, hall, cmd.CallNext(window=window, by=caller(request)))
 
     @post("/recall", guards=[STAFF], status_code=200)
     async def recall(
         self, request: Request[Any, Any, Any], hall: FromPath[str], window: FromPath[str]
     ) -> WindowResult:
         """Announce the called ticket again."""
-        return await _run(request, hall, cmd.Recall(window=window, by=_me(request)))
+        return await run_command(request, hall, cmd.Recall(window=window, by=caller(request)))
 
     @post("/start", guards=[STAFF], status_code=200)
     async def start(
         self, request: Request[Any, Any, Any], hall: FromPath[str], window: FromPath[str]
     ) -> WindowResult:
         """The visitor has arrived: start serving the called ticket."""
-        return await _run(request, hall, cmd.Start(window=window, by=_me(request)))
+        return await run_command(request, hall, cmd.Start(window=window, by=caller(request)))
 
     @post("/finish", guards=[STAFF], status_code=200)
     async def finish(
@@ -140,15 +142,15 @@ class WindowController(Controller):
         data: JSONBody[FinishRequest],
     ) -> WindowResult:
         """Finish: done (办结), accepted with materials to follow (容缺) or returned (退回)."""
-        command = cmd.Finish(window=window, by=_me(request), outcome=data.outcome)
-        return await _run(request, hall, command)
+        command = cmd.Finish(window=window, by=caller(request), outcome=data.outcome)
+        return await run_command(request, hall, command)
 
     @post("/no-show", guards=[STAFF], status_code=200)
     async def no_show(
         self, request: Request[Any, Any, Any], hall: FromPath[str], window: FromPath[str]
     ) -> WindowResult:
         """The called visitor did not come."""
-        return await _run(request, hall, cmd.NoShow(window=window, by=_me(request)))
+        return await run_command(request, hall, cmd.NoShow(window=window, by=caller(request)))
 
     @post("/transfer", guards=[STAFF], status_code=200)
     async def transfer(
@@ -160,9 +162,9 @@ class WindowController(Controller):
     ) -> WindowResult:
         """Send the held ticket to another category and/or a named window; it keeps its place."""
         command = cmd.Transfer(
-            window=window, by=_me(request), category=data.category, to_window=data.to_window
+            window=window, by=caller(request), category=data.category, to_window=data.to_window
         )
-        return await _run(request, hall, command)
+        return await run_command(request, hall, command)
 
     @post("/pause", guards=[STAFF], status_code=200)
     async def pause(
@@ -173,22 +175,22 @@ class WindowController(Controller):
         data: JSONBody[PauseRequest],
     ) -> WindowResult:
         """Pause with a reason code (public) and an optional note (staff only)."""
-        command = cmd.Pause(window=window, by=_me(request), reason=data.reason, note=data.note)
-        return await _run(request, hall, command)
+        command = cmd.Pause(window=window, by=caller(request), reason=data.reason, note=data.note)
+        return await run_command(request, hall, command)
 
     @post("/resume", guards=[STAFF], status_code=200)
     async def resume(
         self, request: Request[Any, Any, Any], hall: FromPath[str], window: FromPath[str]
     ) -> WindowResult:
-        return await _run(request, hall, cmd.Resume(window=window, by=_me(request)))
+        return await run_command(request, hall, cmd.Resume(window=window, by=caller(request)))
 
     @post("/logout", guards=[STAFF], status_code=200)
     async def logout(
         self, request: Request[Any, Any, Any], hall: FromPath[str], window: FromPath[str]
     ) -> WindowResult:
         """Close the window and end every session of this person (all their tokens)."""
-        result = await _run(request, hall, cmd.Logout(window=window, by=_me(request)))
-        request.app.state.service.sessions.revoke_user(hall, _me(request))
+        result = await run_command(request, hall, cmd.Logout(window=window, by=caller(request)))
+        request.app.state.service.sessions.revoke_user(hall, caller(request))
         return result
 
     @put("/profile", guards=[requires("manager")], status_code=200)
@@ -201,6 +203,6 @@ class WindowController(Controller):
     ) -> WindowResult:
         """A manager sets the categories this window serves, in order of preference."""
         command = cmd.ChangeProfile(
-            window=window, categories=tuple(data.categories), by=_me(request)
+            window=window, categories=tuple(data.categories), by=caller(request)
         )
-        return await _run(request, hall, command)
+        return await run_command(request, hall, command)
