@@ -345,12 +345,13 @@ class HallEngine:
             self._saving = asyncio.create_task(self._save(self._checkpoint, self.state.version))
 
     def _touch(self, event: AnyEvent, state: HallState) -> None:
-        """Note the tickets ``event`` will change (before it is applied to ``state``)."""
+        """Note the tickets ``event`` will change (before it is applied to ``state``): a ticket
+        missed here would be restored, and checkpointed, as it was before the event."""
         if isinstance(event, DayStarted):
             self._touched.update(event.expired)
-        elif isinstance(event, WindowClosed):  # tickets sent to it by name go back to a queue
+        if isinstance(event, WindowClosed):  # tickets sent to it by name go back to a queue
             self._touched.update(state.queues.get(targeted_queue(event.window), ()))
-        elif (ticket := getattr(event, "ticket", None)) is not None:
+        if (ticket := getattr(event, "ticket", None)) is not None:  # force-close: its held one
             self._touched.add(ticket)
 
     async def _save(self, blob: bytes, version: int) -> None:

@@ -16,6 +16,7 @@ from hall.domain.commands import (
     CallNext,
     CancelTicket,
     Finish,
+    ForceClose,
     IssueTicket,
     Login,
     Logout,
@@ -173,3 +174,24 @@ async def test_recovery_after_a_failed_append_starts_from_the_checkpoint_in_memo
         assert engine.state == (await _full(default_config, journal))[0]
     finally:
         await engine.stop()
+
+
+async def test_a_ticket_changed_by_an_event_that_does_not_name_it_is_checkpointed_anew(
+    default_config: HallConfig, journal: Journal
+) -> None:
+    """A force-close puts the window's ticket back in its queue: the next checkpoint must hold
+    it waiting, not as the checkpoint before (which held it called) had encoded it."""
+    engine = HallEngine(default_config, journal, Bus(), clock=Clock())
+    await engine.start()
+    await engine.execute(Login(window="2", by="zhangwei"))
+    await engine.execute(IssueTicket(category="general"))
+    await engine.execute(CallNext(window="2", by="zhangwei"))
+    for _ in range(7):  # a checkpoint, with the ticket called
+        await engine.execute(IssueTicket(category="general"))
+    await engine.execute(ForceClose(window="2", by="manager"))
+    for _ in range(7):  # another, after the force-close
+        await engine.execute(IssueTicket(category="general"))
+    await engine.stop()
+    restarted = await _restart(default_config, journal)
+    state, _ = await _full(default_config, journal)
+    assert restarted.state == state
