@@ -20,7 +20,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from litestar.connection import ASGIConnection
 from litestar.handlers.base import BaseRouteHandler
 
-from hall.api.errors import Busy, Unauthorized
+from hall.api.errors import Busy, TooManyAttempts, Unauthorized
 from hall.api.ratelimits import LoginLimiter
 from hall.config import HallConfig
 from hall.domain.errors import Forbidden
@@ -76,11 +76,14 @@ class Sessions:
         )
         # Hash even for unknown users, so timing does not tell which usernames exist.
         try:
-            ok = await self.limiter.check(lambda: self._verify(stored or _DUMMY_HASH, password))
-        except Busy:
+            ok = await self.limiter.check(
+                lambda: self._verify(stored or _DUMMY_HASH, password), (hall, address)
+            )
+        except (Busy, TooManyAttempts):  # never checked: it does not count against the name
             self.limiter.refund(hall, username, address, at)
             raise
         if staff is None or stored is None or not ok:
+            self.limiter.failed(hall, address)
             raise Unauthorized("wrong username or password")
         self.limiter.succeeded(hall, username, address, at)
         return Principal(hall, staff.role, staff.username, epoch=epoch)

@@ -62,8 +62,12 @@ class Capped(Generic[K, V]):
 
 
 class LoginLimiter:
-    """Counts every login attempt as a failure *before* its slow check, so parallel guesses
-    count one each; a success takes its own attempt back (and forgets the username's failures).
+    """Counts a username's attempt as a failure *before* its slow check, so parallel guesses at
+    one username count one each; a success takes its own attempt back (and forgets the
+    username's failures). An address counts the wrong passwords it sent plus its checks running
+    now, never requests merely waiting: a hall's staff logging in together behind one router at
+    opening time are not locked out, while a sweep over invented usernames is, after
+    ``MAX_ADDRESS_FAILURES`` checks.
     """
 
     def __init__(
@@ -79,6 +83,7 @@ class LoginLimiter:
         self.check_wait = check_wait
         self._users: Capped[tuple[str, str], list[float]] = Capped(max_keys)
         self._addresses: Capped[tuple[str, str], list[float]] = Capped(max_keys)
+        self._checking: dict[tuple[str, str], int] = {}  # at most ``parallel`` entries
         self._checks: asyncio.Semaphore | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
 
@@ -89,36 +94,33 @@ class LoginLimiter:
     def attempt(self, hall: str, username: str, address: str) -> float:
         """Count one attempt or raise TooManyAttempts; returns its time, for :meth:`succeeded`."""
         now = self._clock()
-        checks = (
-            (self._users, (hall, username), MAX_FAILURES),
-            (self._addresses, (hall, address), MAX_ADDRESS_FAILURES),
-        )
-        kept = []
-        for table, key, limit in checks:
-            recent = [t for t in table.get(key) or () if now - t < FAILURE_WINDOW]
-            if len(recent) >= limit and now - recent[-1] < LOCK_SECONDS:
-                wait = math.ceil(LOCK_SECONDS - (now - recent[-1]))
-                raise TooManyAttempts(
-                    f"too many wrong passwords; try again in {wait} s", retry_after=wait
-                )
-            kept.append((table, key, recent[-limit:]))
-        for table, key, recent in kept:
-            table.put(key, [*recent, now])
+        self._gate(hall, address, now)
+        key = (hall, username)
+        self._users.put(key, [*self._recent(self._users, key, MAX_FAILURES, now), now])
         return now
 
     def refund(self, hall: str, username: str, address: str, at: float) -> None:
-        """Take back the attempt counted at ``at``: it was never checked (the server was busy)."""
-        for table, key in ((self._users, (hall, username)), (self._addresses, (hall, address))):
-            times = table.get(key)
-            if times is not None and at in times:
-                times.remove(at)
+        """Take back the attempt counted at ``at``: it was never checked (busy, or locked)."""
+        times = self._users.get((hall, username))
+        if times is not None and at in times:
+            times.remove(at)
+            if not times:  # an invented username leaves nothing behind
+                self._users.pop((hall, username))
 
     def succeeded(self, hall: str, username: str, address: str, at: float) -> None:
         self.refund(hall, username, address, at)
         self._users.pop((hall, username))
 
-    async def check(self, slow: Callable[[], T]) -> T:
-        """Run ``slow`` (an argon2 verify or hash) in a thread, at most ``parallel`` at once."""
+    def failed(self, hall: str, address: str) -> None:
+        """A checked password was wrong (the username's attempt counts already)."""
+        key, now = (hall, address), self._clock()
+        recent = self._recent(self._addresses, key, MAX_ADDRESS_FAILURES, now)
+        self._addresses.put(key, [*recent, now])
+
+    async def check(self, slow: Callable[[], T], source: tuple[str, str] | None = None) -> T:
+        """Run ``slow`` (an argon2 verify or hash) in a thread, at most ``parallel`` at once; for
+        a login from ``source`` (hall, address), once that address is found not locked (again:
+        it may have been locked while this one waited its turn)."""
         loop = asyncio.get_running_loop()
         if self._checks is None or self._loop is not loop:  # a semaphore serves one event loop
             self._checks, self._loop = asyncio.Semaphore(self.parallel), loop
@@ -128,9 +130,42 @@ class LoginLimiter:
         except TimeoutError:
             raise Busy("too many logins at once; try again in a moment", retry_after=1) from None
         try:
-            return await asyncio.to_thread(slow)
+            if source is None:
+                return await asyncio.to_thread(slow)
+            self._gate(*source, self._clock())
+            self._checking[source] = self._checking.get(source, 0) + 1
+            try:
+                return await asyncio.to_thread(slow)
+            finally:
+                self._checking[source] -= 1
+                if not self._checking[source]:
+                    del self._checking[source]
         finally:
             checks.release()
+
+    def _gate(self, hall: str, address: str, now: float) -> None:
+        key = (hall, address)
+        failures = self._recent(self._addresses, key, MAX_ADDRESS_FAILURES, now)
+        if len(failures) + self._checking.get(key, 0) >= MAX_ADDRESS_FAILURES:
+            _refuse(LOCK_SECONDS - (now - failures[-1]) if failures else 1)
+
+    def _recent(
+        self,
+        table: Capped[tuple[str, str], list[float]],
+        key: tuple[str, str],
+        limit: int,
+        now: float,
+    ) -> list[float]:
+        """The key's failures within the window; TooManyAttempts while they lock it."""
+        recent = [t for t in table.get(key) or () if now - t < FAILURE_WINDOW]
+        if len(recent) >= limit and now - recent[-1] < LOCK_SECONDS:
+            _refuse(LOCK_SECONDS - (now - recent[-1]))
+        return recent[-limit:]
+
+
+def _refuse(seconds: float) -> None:
+    wait = max(1, math.ceil(seconds))
+    raise TooManyAttempts(f"too many wrong passwords; try again in {wait} s", retry_after=wait)
 
 
 class IssueLimiter:
