@@ -124,8 +124,6 @@ def test_schemathesis_finds_nothing(server: ServerProcess, tmp_path: Path) -> No
         "all",
         "--phases",
         "examples,coverage,fuzzing,stateful",
-        "--warnings",
-        "off",
     ]
     started = time.monotonic()
     run = subprocess.run(
@@ -133,8 +131,7 @@ def test_schemathesis_finds_nothing(server: ServerProcess, tmp_path: Path) -> No
     )
     took = time.monotonic() - started
     summary = run.stdout[-6000:]
-    assert run.returncode == 0, summary
-    assert re.search(r"\b0 failures\b|No issues found", summary) or " failure" not in summary
+    assert run.returncode == 0 and "No issues found" in summary, summary
     print(f"schemathesis: {took:.1f} s\n{summary[-1500:]}")
 
 
