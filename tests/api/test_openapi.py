@@ -128,8 +128,6 @@ def test_schemathesis_finds_nothing(server: ServerProcess, tmp_path: Path) -> No
         "all",
         "--phases",
         "examples,coverage,fuzzing,stateful",
-        "--warnings",
-        "off",
     ]
     started = time.monotonic()
     run = subprocess.run(
@@ -137,8 +135,7 @@ def test_schemathesis_finds_nothing(server: ServerProcess, tmp_path: Path) -> No
     )
     took = time.monotonic() - started
     summary = run.stdout[-6000:]
-    assert run.returncode == 0, summary
-    assert re.search(r"\b0 failures\b|No issues found", summary) or " failure" not in summary
+    assert run.returncode == 0 and "No issues found" in summary, summary
     print(f"schemathesis: {took:.1f} s\n{summary[-1500:]}")
 
 
@@ -154,4 +151,7 @@ def test_the_server_refuses_feed_frames_larger_than_a_client_needs(server: Serve
             return closed.value.rcvd
 
     received = asyncio.run(send_big())
-    assert received is not None and received.code == 1009
+    assert received is not None and received.code == 1009, received
+    # uvicorn's own limit (hall serve's ws_max_size), before the frame reaches the app, whose
+    # check (test_input.py) closes with the reason "message too big".
+    assert received.reason != "message too big", received
