@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Protocol
 
 from hall.logs import without_password
 from hall.settings import DEFAULT_CONFIG, ROOT, Settings, load_hall
@@ -15,25 +16,25 @@ DEMO_STAFF = ("zhangwei", "hall-demo")
 _announcing: set[asyncio.Task[None]] = set()
 
 
-def announce_when_listening(settings: Settings) -> None:
-    """From the app's startup: print :func:`ready` once the port takes connections (uvicorn
-    binds it only after the app has started, and may fail to)."""
-    task = asyncio.create_task(_announce(settings))
+def announce_when_listening(settings: Settings, server: Listening) -> None:
+    """From the app's startup: print :func:`ready` once ``server`` listens (uvicorn binds the
+    port only after the app has started, and may fail to: then nothing is printed)."""
+    task = asyncio.create_task(_announce(settings, server))
     _announcing.add(task)
     task.add_done_callback(_announcing.discard)
 
 
-async def _announce(settings: Settings) -> None:
-    while True:
-        try:
-            _, writer = await asyncio.open_connection(_local(settings.host), settings.port)
-        except OSError:
-            await asyncio.sleep(0.05)
-            continue
-        writer.close()
-        await writer.wait_closed()
-        print(ready(settings), flush=True)
-        return
+class Listening(Protocol):
+    started: bool  # uvicorn.Server's: True once its sockets are bound
+    should_exit: bool
+
+
+async def _announce(settings: Settings, server: Listening) -> None:
+    while not server.started:
+        if server.should_exit:
+            return
+        await asyncio.sleep(0.05)
+    print(ready(settings), flush=True)
 
 
 def _local(host: str) -> str:

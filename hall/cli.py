@@ -159,18 +159,29 @@ def _serve(args: argparse.Namespace) -> int:
     if settings.redis_url is None:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
     app = create_app(settings)
-    app.on_startup.append(lambda _: banner.announce_when_listening(settings))
-    uvicorn.run(
-        app,
-        host=settings.host,
-        port=settings.port,
-        access_log=args.access_log,
-        log_config=log_config,
-        log_level="info",
-        timeout_graceful_shutdown=5,
-        **uvicorn_limits(),
+    server = uvicorn.Server(
+        uvicorn.Config(
+            app,
+            host=settings.host,
+            port=settings.port,
+            access_log=args.access_log,
+            log_config=log_config,
+            log_level="info",
+            timeout_graceful_shutdown=5,
+            **uvicorn_limits(),
+        )
     )
-    return 0
+    app.on_startup.append(lambda _: banner.announce_when_listening(settings, server))
+    try:
+        server.run()  # uvicorn exits (SystemExit) when it cannot bind
+    finally:
+        if not server.started:  # the port is taken, or the halls did not start (logged above)
+            print(
+                f"hall: not serving; if port {settings.port} is taken, stop what holds it or "
+                "choose another with --port",
+                file=sys.stderr,
+            )
+    return 0 if server.started else 3
 
 
 def _check_config(args: argparse.Namespace) -> int:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -111,3 +112,21 @@ def test_no_demo_credentials_for_another_hall(tmp_path: Path) -> None:
     banner = out.read_text()
     assert f"{url}/api/halls" in banner
     assert "hall-demo" not in banner and "kiosk token" not in banner
+
+
+def test_a_taken_port_prints_no_ready_message_but_what_to_do(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        command = [sys.executable, "-m", "hall.cli", "serve", "--port", str(port)]
+        done = subprocess.run(
+            [*command, "--data", str(tmp_path)],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert done.returncode == 3
+    assert "ready" not in done.stdout  # another server answers there: never send people to it
+    assert f"port {port} is taken" in done.stderr and "--port" in done.stderr
