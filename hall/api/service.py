@@ -4,7 +4,9 @@ together. ``create_app`` builds one and keeps it in ``app.state.service``.
 
 from __future__ import annotations
 
+import fcntl
 import logging
+from typing import TextIO
 
 from hall.api.auth import Sessions
 from hall.api.ratelimits import IssueLimiter
@@ -40,10 +42,12 @@ class HallService:
         self.journal: Journal | None = None
         self.engines: dict[str, HallEngine] = {}
         self.metrics = Metrics(self.engines, self.bus)  # Prometheus series, at /metrics
+        self._claim: TextIO | None = None  # the lock file of a SQLite journal, while serving
 
     async def start(self) -> None:
         self.journal = open_journal(self.journal_url)
         try:
+            self._claim_journal()
             await self._check_durability(self.journal)
             for config in self.configs:
                 engine = self._engine(config, self.journal)
@@ -64,6 +68,26 @@ class HallService:
         if self.journal is not None:
             await self.journal.close()
             self.journal = None
+        if self._claim is not None:
+            self._claim.close()  # and the lock with it
+            self._claim = None
+
+    def _claim_journal(self) -> None:
+        """One server per SQLite journal: a second one would write every hall too, and each would
+        answer from a state the other's appends leave behind. The lock dies with the process.
+        (A Redis journal shared by many servers needs a writer lease per hall instead.)"""
+        if self.journal_url.startswith(("redis://", "rediss://")) or self.journal_url == "memory:":
+            return
+        claim = open(f"{self.journal_url}.lock", "a")  # noqa: SIM115 - held until stop()
+        try:
+            fcntl.flock(claim, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            claim.close()
+            raise JournalInUse(
+                f"another hall server is using the journal {self.journal_url}; stop it, or give "
+                "this one its own --data directory"
+            ) from None
+        self._claim = claim
 
     async def _check_durability(self, journal: Journal) -> None:
         problems = await journal.durability_problems()
@@ -98,6 +122,10 @@ class HallService:
         if engine is None:
             raise UnknownHall(f"no hall {hall!r} on this server", hall=hall)
         return engine
+
+
+class JournalInUse(JournalError):
+    """Another server process serves this journal's halls."""
 
 
 class VolatileJournal(JournalError):

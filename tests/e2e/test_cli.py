@@ -6,10 +6,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import httpx
 from litestar.testing import TestClient
 
 from hall.settings import DEFAULT_CONFIG
 from tests.api.conftest import act, issue, login, make_app
+from tests.support.redis import free_port
+from tests.support.server import ServerProcess
 
 
 def hall(*args: str) -> subprocess.CompletedProcess[str]:
@@ -109,3 +112,15 @@ def test_two_files_with_one_hall_id_are_refused(tmp_path: Path) -> None:
     assert served.returncode == 2
     assert str(DEFAULT_CONFIG) in served.stderr and str(copy) in served.stderr
     assert "hall id 'demo-county'" in served.stderr
+
+
+def test_a_second_server_on_one_sqlite_journal_is_refused(tmp_path: Path) -> None:
+    with ServerProcess("--data", str(tmp_path), log=tmp_path / "first.log") as first:
+        second = hall("serve", "--data", str(tmp_path), "--port", str(free_port()))
+        assert second.returncode != 0
+        assert "another hall server is using the journal" in second.stderr
+        assert "ready" not in second.stdout
+        assert httpx.get(f"{first.url}/ready", timeout=5).status_code == 200  # unharmed
+    # Once the first is gone (even killed), the journal is free again.
+    with ServerProcess("--data", str(tmp_path), log=tmp_path / "again.log") as again:
+        assert httpx.get(f"{again.url}/ready", timeout=5).status_code == 200
