@@ -199,19 +199,30 @@ def _check_config(args: argparse.Namespace) -> int:
             f"{len(config.staff)} staff, {len(config.devices)} devices, policy {config.hall.policy}"
         )
         if args.journal is not None:
-            failed += asyncio.run(_check_history(config, path, args.journal))
+            if (
+                not args.journal.startswith(("redis://", "rediss://"))
+                and not Path(args.journal).is_file()
+            ):  # opening it would make an empty one, and say all is well
+                print(f"error: no journal at {args.journal} (a SQLite file, or a redis:// URL)")
+                failed += 1
+            else:
+                failed += asyncio.run(_check_history(config, path, args.journal))
     return 1 if failed else 0
 
 
 async def _check_history(config: hall_config.HallConfig, path: Path, target: str) -> int:
     """Warn of names the hall's events use that the config no longer has (they replay, but
     their tickets and windows are gone from view); fail only if the state cannot be rebuilt."""
+    from hall.domain.events import TicketCancelled
     from hall.domain.state import fold
-    from hall.journal import open_journal
+    from hall.journal import JournalError, open_journal
 
     journal = open_journal(target)
     try:
         events = [r.event for r in await journal.read(config.hall.id)]
+    except JournalError as exc:
+        print(f"error: cannot read the journal {logs.without_password(target)}: {exc}")
+        return 1
     finally:
         await journal.close()
     known = {
@@ -224,7 +235,11 @@ async def _check_history(config: hall_config.HallConfig, path: Path, target: str
         named = {
             "window": [getattr(event, "window", None), getattr(event, "to_window", None)],
             "category": [getattr(event, "category", None), *getattr(event, "categories", ())],
-            "staff": [getattr(event, "staff", None), getattr(event, "by", None)],
+            # A cancel's ``by`` is whoever cancelled: a kiosk, the visitor, or staff.
+            "staff": [
+                getattr(event, "staff", None),
+                None if isinstance(event, TicketCancelled) else getattr(event, "by", None),
+            ],
         }
         for kind, names in named.items():
             retired[kind].update(n for n in names if n is not None and n not in known[kind])

@@ -73,6 +73,10 @@ def test_check_config_against_history_names_retired_windows(tmp_path: Path) -> N
         issue(client, "general")
         staff = login(client, "2")
         act(client, "2", "call-next", staff)
+        cancelled = issue(client, "general")  # by the kiosk: a device, not a retired staff member
+        kiosk = {"Authorization": "Bearer demo-kiosk-token"}
+        assert client.post(f"/api/halls/demo-county/tickets/{cancelled['id']}/cancel", json={},
+                           headers=kiosk).status_code == 200  # fmt: skip
     window_2 = '[[windows]]\nid = "2"\nname = "2号窗口"\nname_en = "Window 2"\nzone = "general"\n'
     text = DEFAULT_CONFIG.read_text(encoding="utf-8")
     assert window_2 in text
@@ -88,6 +92,13 @@ def test_check_config_against_history_names_retired_windows(tmp_path: Path) -> N
     result = hall("check-config", str(retired), "--journal", journal)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "retired window 2" in result.stdout
+    assert "retired staff" not in result.stdout, result.stdout
+    missing = hall("check-config", str(retired), "--journal", str(tmp_path / "typo.sqlite3"))
+    assert missing.returncode == 1 and "no journal at" in missing.stdout
+    assert not (tmp_path / "typo.sqlite3").exists()
+    unreachable = hall("check-config", str(retired), "--journal", "redis://127.0.0.1:1/0")
+    assert unreachable.returncode == 1 and "cannot read the journal" in unreachable.stdout
+    assert "Traceback" not in unreachable.stderr
     assert "replay with this file" in result.stdout
     # The hall starts on its history with the window gone, the called ticket kept.
     result = hall("replay", "--config", str(retired), "--data", str(tmp_path))
