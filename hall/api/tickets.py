@@ -85,7 +85,9 @@ class TicketController(Controller):
         engine = service.engine(hall)
         principal: Principal = request.state.principal
         key = request_key(request)  # a malformed key is bad input before it costs a ticket
-        if principal.role == "device":
+        # A retry of an answered request makes no ticket: it does not use up the kiosk's turn.
+        retry = key is not None and await engine.read(lambda s: key in s.answered)
+        if principal.role == "device" and not retry:
             limit = engine.config.issuing
             service.issue_limits.take(
                 hall, principal.name, limit.device_seconds, limit.device_burst

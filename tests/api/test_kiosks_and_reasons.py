@@ -41,6 +41,15 @@ def test_a_kiosk_issues_a_burst_then_waits(client: TestClient[Litestar]) -> None
     assert response.status_code == 201
 
 
+def test_a_kiosk_retrying_an_answered_request_is_not_held_up(client: TestClient[Litestar]) -> None:
+    burst = client.app.state.service.engines[HALL].config.issuing.device_burst
+    keyed = {**KIOSK, "Idempotency-Key": "kiosk-print-0001"}
+    first = client.post(f"{BASE}/tickets", json={"category": "general"}, headers=keyed)
+    for _ in range(burst + 2):  # the answer keeps getting lost: the kiosk asks again
+        again = client.post(f"{BASE}/tickets", json={"category": "general"}, headers=keyed)
+        assert again.status_code == 201 and again.json()["id"] == first.json()["id"]
+
+
 def test_a_kiosk_cancels_only_waiting_tickets(client: TestClient[Litestar]) -> None:
     called, waiting = issue(client), issue(client)
     staff = login(client, "2")
