@@ -35,12 +35,17 @@ class JsonLines(logging.Formatter):
 
 
 class _RequestLine(logging.Filter):
-    """uvicorn's access lines without the client's address (personal data on a public network)."""
+    """uvicorn's access and WebSocket handshake lines without the client's address (personal
+    data on a public network)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if isinstance(record.args, tuple) and len(record.args) == 5:
+        if not isinstance(record.args, tuple):
+            return True
+        if len(record.args) == 5 and record.name == "uvicorn.access":
             _, method, path, version, status = record.args
             record.msg, record.args = '"%s %s HTTP/%s" %d', (method, path, version, status)
+        elif isinstance(record.msg, str) and record.msg.startswith('%s - "WebSocket'):
+            record.msg, record.args = record.msg.removeprefix("%s - "), record.args[1:]
         return True
 
 
@@ -65,6 +70,7 @@ def config(log_format: LogFormat, level: str = "INFO") -> dict[str, Any]:
         "loggers": {
             "uvicorn": {"handlers": [], "level": level, "propagate": True},
             "uvicorn.access": {"handlers": ["access"], "level": level, "propagate": False},
+            "uvicorn.error": {"filters": ["request_line"], "level": level, "propagate": True},
         },
     }
 

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from websockets.sync.client import connect
 
 from hall.cli import main
 from hall.settings import ROOT
@@ -82,6 +83,9 @@ def test_ready_message_and_json_logs_without_personal_data(tmp_path: Path) -> No
             headers={"Authorization": f"Bearer {token}"},
         )
         assert pause.status_code == 200, pause.text
+        feed = url.replace("http", "ws") + f"/ws/halls/{HALL}/events"
+        with connect(feed, open_timeout=5) as socket_:
+            assert json.loads(socket_.recv(timeout=5))["type"] == "snapshot"
     finally:
         stop(process)
 
@@ -104,6 +108,8 @@ def test_ready_message_and_json_logs_without_personal_data(tmp_path: Path) -> No
     for secret in ("zhangwei", "张伟", "hall-demo", "demo-kiosk-token", token, "private reason"):
         assert secret not in log
     assert "127.0.0.1:" not in "".join(requests)  # no client addresses
+    handshakes = [m for m in messages if "WebSocket" in m]
+    assert handshakes and not any("127.0.0.1" in m for m in handshakes), handshakes
 
 
 def test_no_demo_credentials_for_another_hall(tmp_path: Path) -> None:
