@@ -90,6 +90,8 @@ def to_response(exc: Exception) -> tuple[int, dict[str, Any]]:
 
 def _validation_message(exc: ValidationException) -> str:
     extra = exc.extra if isinstance(exc.extra, list) else []
+    if any(isinstance(e, dict) and e.get("key") == "data" for e in extra):  # no body at all
+        return "this needs a JSON object as its body ({} where every field is optional)"
     parts = [f"{e.get('key', '?')}: {e.get('message', '')}" for e in extra if isinstance(e, dict)]
     return "; ".join(parts) or exc.detail
 

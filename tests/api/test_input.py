@@ -151,3 +151,10 @@ def test_the_feed_closes_on_a_frame_larger_than_a_client_needs(
         with pytest.raises(WebSocketDisconnect) as closed:
             ws.receive_json()
     assert closed.value.code == 1009
+
+
+def test_a_missing_body_says_what_to_send(client: TestClient[Litestar]) -> None:
+    auth = login(client, "1")
+    response = client.post(f"{BASE}/windows/1/finish", headers=auth)
+    _refused(response, 400, "invalid_request")
+    assert "JSON object" in response.json()["message"], response.text
