@@ -54,7 +54,7 @@ def ready(settings: Settings) -> str:
         lines.append(f"  snapshot           {base}/api/halls/{hall}/snapshot")
         lines.append(f"  live feed          {feeds}/{hall}/events   (WebSocket)")
     lines += [
-        f"  API schema         {base}/schema   (OpenAPI JSON)",
+        f"  API schema         {base}/schema   (OpenAPI JSON; to read and try: /schema/swagger)",
         f"  health             {base}/health   /ready   /metrics (Prometheus)",
         f"journal: {_journal(settings)}",
     ]
@@ -65,6 +65,8 @@ def ready(settings: Settings) -> str:
             f"  kiosk token   {DEMO_KIOSK_TOKEN}   (Authorization: Bearer {DEMO_KIOSK_TOKEN})",
             f"  staff login   {username} / {password}"
             f"   (POST {base}/api/halls/{halls[0]}/windows/1/login)",
+            f"  manager login manager / {password}"
+            f"   (POST {base}/api/halls/{halls[0]}/managers/login)",
         ]
     lines.append("Stop with Ctrl-C.")
     return "\n".join(lines)
