@@ -36,10 +36,13 @@ MAX_KEYS = 10_000  # per map; the least recently touched key goes first
 
 
 class Capped(Generic[K, V]):
-    """A dict that forgets its least recently used key beyond ``limit`` keys."""
+    """A dict that forgets its least recently used key beyond ``limit`` keys, except those
+    ``keep(value)`` holds on to: a flood of invented usernames must not push a lock out. What is
+    kept costs an attacker a lock's worth of checked passwords each, so it stays small."""
 
-    def __init__(self, limit: int = MAX_KEYS) -> None:
+    def __init__(self, limit: int = MAX_KEYS, keep: Callable[[V], bool] | None = None) -> None:
         self.limit = limit
+        self._keep = keep
         self._items: OrderedDict[K, V] = OrderedDict()
 
     def get(self, key: K) -> V | None:
@@ -51,8 +54,13 @@ class Capped(Generic[K, V]):
     def put(self, key: K, value: V) -> None:
         self._items[key] = value
         self._items.move_to_end(key)
+        kept: list[tuple[K, V]] = []
         while len(self._items) > self.limit:
-            self._items.popitem(last=False)
+            old = self._items.popitem(last=False)
+            if self._keep is not None and self._keep(old[1]):
+                kept.append(old)
+        for old_key, old_value in kept:  # now the most recent: the next overflow looks elsewhere
+            self._items[old_key] = old_value
 
     def pop(self, key: K) -> None:
         self._items.pop(key, None)
@@ -81,8 +89,12 @@ class LoginLimiter:
         self.parallel = parallel
         self._clock = clock
         self.check_wait = check_wait
-        self._users: Capped[tuple[str, str], list[float]] = Capped(max_keys)
-        self._addresses: Capped[tuple[str, str], list[float]] = Capped(max_keys)
+        self._users: Capped[tuple[str, str], list[float]] = Capped(
+            max_keys, lambda times: self._locking(times, MAX_FAILURES)
+        )
+        self._addresses: Capped[tuple[str, str], list[float]] = Capped(
+            max_keys, lambda times: self._locking(times, MAX_ADDRESS_FAILURES)
+        )
         self._checking: dict[tuple[str, str], int] = {}  # at most ``parallel`` entries
         self._checks: asyncio.Semaphore | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -142,6 +154,9 @@ class LoginLimiter:
                     del self._checking[source]
         finally:
             checks.release()
+
+    def _locking(self, times: list[float], limit: int) -> bool:
+        return len(times) >= limit and self._clock() - times[-1] < LOCK_SECONDS
 
     def _gate(self, hall: str, address: str, now: float) -> None:
         key = (hall, address)

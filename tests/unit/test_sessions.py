@@ -82,6 +82,17 @@ async def test_staff_logging_in_together_behind_one_address_are_not_locked() -> 
     assert limiter.sizes() == (0, 0)
 
 
+def test_a_flood_of_invented_usernames_does_not_push_a_lock_out() -> None:
+    limiter = LoginLimiter(Clock(), max_keys=100)
+    for _ in range(MAX_FAILURES):
+        limiter.attempt("h", "lina", "10.0.0.1")
+    for i in range(1000):  # each from its own address, as a botnet (or IPv6 range) would
+        limiter.attempt("h", f"nobody-{i}", f"10.1.{i // 250}.{i % 250}")
+    with pytest.raises(TooManyAttempts):
+        limiter.attempt("h", "lina", "10.0.0.2")
+    assert limiter.sizes()[0] <= 101  # the lock is kept, the rest stays bounded
+
+
 async def test_costly_checks_are_capped_and_the_rest_told_to_come_back() -> None:
     limiter = LoginLimiter(Clock(), check_wait=0.05, parallel=2)
     release = threading.Event()
