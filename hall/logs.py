@@ -45,7 +45,9 @@ class _RequestLine(logging.Filter):
             _, method, path, version, status = record.args
             record.msg, record.args = '"%s %s HTTP/%s" %d', (method, path, version, status)
         elif isinstance(record.msg, str) and record.msg.startswith('%s - "WebSocket'):
-            record.msg, record.args = record.msg.removeprefix("%s - "), record.args[1:]
+            _, path, *rest = record.args  # the path without its query: ``after=`` is anyone's
+            record.msg = record.msg.removeprefix("%s - ")
+            record.args = (str(path).partition("?")[0], *rest)
         return True
 
 

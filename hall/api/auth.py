@@ -21,6 +21,7 @@ from litestar.connection import ASGIConnection
 from litestar.handlers.base import BaseRouteHandler
 
 from hall.api.errors import Busy, TooManyAttempts, Unauthorized
+from hall.api.idempotency import HEADER, checked_key
 from hall.api.ratelimits import LoginLimiter
 from hall.config import HallConfig
 from hall.domain.errors import Forbidden
@@ -177,6 +178,8 @@ def requires(*allowed: str) -> Any:
         role = f"device:{principal.device_kind}" if principal.role == "device" else principal.role
         if role not in allowed and not (principal.role == "manager" and "staff" in allowed):
             raise Forbidden(f"a {role} may not do this", needs=list(allowed))
+        if connection.scope.get("method", "GET") not in ("GET", "HEAD"):
+            checked_key(connection.headers.get(HEADER))
         connection.state.principal = principal
 
     return guard

@@ -13,7 +13,6 @@ from typing import Any
 
 from litestar import Request
 
-from hall.api.auth import Principal
 from hall.domain.errors import HallError
 
 HEADER = "Idempotency-Key"
@@ -26,14 +25,20 @@ class BadIdempotencyKey(HallError):
     code = "invalid_idempotency_key"
 
 
-def request_key(request: Request[Any, Any, Any]) -> str | None:
-    """The request's idempotency key, scoped by its principal; None without the header."""
-    value = request.headers.get(HEADER)
-    if value is None:
-        return None
-    if not _KEY.fullmatch(value):
+def checked_key(value: str | None) -> str | None:
+    """The header's value if well formed (every guarded write checks it, whether or not it
+    replays: a malformed key is a 400 everywhere); None without the header."""
+    if value is not None and not _KEY.fullmatch(value):
         raise BadIdempotencyKey(
             f"{HEADER} must be 8 to 64 characters of A-Z, a-z, 0-9, '_', '.', ':' or '-'"
         )
-    principal: Principal = request.state.principal
-    return f"{principal.name}/{value}"
+    return value
+
+
+def request_key(request: Request[Any, Any, Any]) -> str | None:
+    """The request's idempotency key, scoped by its principal; None without the header."""
+    value = checked_key(request.headers.get(HEADER))
+    if value is None:
+        return None
+    name: str = request.state.principal.name
+    return f"{name}/{value}"

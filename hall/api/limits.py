@@ -80,5 +80,7 @@ class BodyLimits:
 
 
 def uvicorn_limits() -> dict[str, Any]:
-    """Options for ``uvicorn.run`` that enforce the same bounds at the protocol level."""
-    return {"ws_max_size": MAX_FRAME_BYTES}
+    """Options for uvicorn that enforce the same bounds at the protocol level. And the client's
+    address is the connection's: uvicorn would otherwise believe an X-Forwarded-For header from
+    any local client, which then picks the address the login limits count."""
+    return {"ws_max_size": MAX_FRAME_BYTES, "proxy_headers": False}

@@ -151,6 +151,16 @@ def _cancel(state: HallState, command: CancelTicket, now: datetime) -> TicketCan
         raise errors.TicketNotWaiting(
             f"ticket {ticket.number} is {ticket.state.value}", ticket=ticket.id
         )
+    holder = state.windows.get(ticket.window) if ticket.window else None
+    cancelling = state.config.staff_member(command.by) if command.by else None
+    if (
+        holder is not None
+        and holder.staff != command.by
+        and not (cancelling is not None and cancelling.role == "manager")
+    ):  # a ticket at a window is that window's business (or a manager's)
+        raise errors.NotYourWindow(
+            f"ticket {ticket.number} is at window {holder.id}", window=holder.id
+        )
     return TicketCancelled(
         at=now, ticket=ticket.id, reason=command.reason, note=command.note, by=command.by
     )

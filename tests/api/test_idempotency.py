@@ -54,3 +54,11 @@ def test_a_retried_issue_prints_the_same_secret_and_the_feed_names_nobody(
     text = str(events)
     assert "zhangwei" not in text and "issue-for-visitor-01" not in text and "request" not in text
     assert first.json()["secret"] not in text
+
+
+def test_a_malformed_key_is_refused_on_every_guarded_write(client: TestClient[Litestar]) -> None:
+    auth = {**login(client, "1"), "Idempotency-Key": "a b"}
+    for path in ("/logout", "/windows/1/call-next"):
+        response = client.post(f"{BASE}{path}", headers=auth, json={})
+        assert response.status_code == 400, (path, response.text)
+        assert response.json()["error"] == "invalid_idempotency_key"

@@ -115,6 +115,8 @@ def test_schemathesis_finds_nothing(server: ServerProcess, tmp_path: Path) -> No
         "HALL_URL": server.url,
         "STAFF_TOKEN": _login(server, "1", "zhangwei"),
         "LEAVING_TOKEN": _login(server, "2", "lina"),
+        "LOGOUT_TOKEN": _login(server, "5", "liuyang"),
+        "PASSWORD_TOKEN": _login(server, "8", "chenjing"),
         "MANAGER_TOKEN": _login(server, "3", "manager"),
         "TICKET": _ticket(server),
     }

@@ -450,7 +450,7 @@ class TestCancel:
     def test_called_frees_the_window(self, staffed: Driver) -> None:
         ticket_id = issue(staffed)
         call(staffed, "1", "alice")
-        staffed.do(CancelTicket(ticket=ticket_id))
+        staffed.do(CancelTicket(ticket=ticket_id, by="alice"))
         assert staffed.state.tickets[ticket_id].window is None
         assert staffed.state.windows["1"].state is WindowState.OPEN
         assert staffed.state.windows["1"].ticket is None

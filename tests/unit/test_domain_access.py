@@ -45,8 +45,17 @@ def test_a_kiosk_cancels_only_a_waiting_ticket(staffed: Driver) -> None:
     ticket = issue(staffed)
     call(staffed, "1", "alice")
     refused(staffed, CancelTicket(ticket=ticket, waiting_only=True), errors.TicketNotWaiting)
-    staffed.do(CancelTicket(ticket=ticket))  # staff may
+    staffed.do(CancelTicket(ticket=ticket, by="alice"))  # the staff member holding it may
     assert staffed.state.tickets[ticket].state is TicketState.CANCELLED
+
+
+def test_a_ticket_at_a_window_is_cancelled_by_its_staff_or_a_manager(staffed: Driver) -> None:
+    ticket = issue(staffed)
+    call(staffed, "1", "alice")
+    refused(staffed, CancelTicket(ticket=ticket, by="bob"), errors.NotYourWindow)
+    staffed.do(CancelTicket(ticket=ticket, by="boss"))
+    assert staffed.state.tickets[ticket].state is TicketState.CANCELLED
+    assert staffed.state.windows["1"].ticket is None
 
 
 def test_a_visitor_cancels_with_the_secret_only(staffed: Driver) -> None:
