@@ -19,6 +19,8 @@ from scheduling.priority import call_order, priority_table
 # Fields of events that name a person (an idempotency key is scoped by one), hold free text, a
 # secret or a hash: the public feed leaves them out.
 PRIVATE_FIELDS = frozenset({"staff", "by", "note", "password_hash", "secret", "request"})
+# Events that are nobody's business on a public screen, not even their time.
+PRIVATE_EVENTS = frozenset({"password_changed"})
 # Events whose ``reason`` is a code of this list of the hall config (free text before codes).
 REASON_LISTS = {"window_paused": "pause_reasons", "ticket_cancelled": "cancel_reasons"}
 
@@ -216,6 +218,8 @@ def _code(reason: Reason | None) -> str | None:
 def public_event(record: Recorded, config: HallConfig) -> dict[str, Any]:
     """A recorded event as the public feed sends it: its version, no one's name, no free text."""
     body: dict[str, Any] = msgspec.to_builtins(record.event)
+    if body["type"] in PRIVATE_EVENTS:  # not even when: the version alone keeps feeds gapless
+        return {"version": record.version, "event": {"type": "private"}}
     for name in PRIVATE_FIELDS:
         body.pop(name, None)
     reasons = REASON_LISTS.get(body["type"])
