@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import fcntl
 import logging
+from pathlib import Path
 from typing import TextIO
 
 from hall.api.auth import Sessions
@@ -78,6 +79,7 @@ class HallService:
         (A Redis journal shared by many servers needs a writer lease per hall instead.)"""
         if self.journal_url.startswith(("redis://", "rediss://")) or self.journal_url == "memory:":
             return
+        Path(self.journal_url).parent.mkdir(parents=True, exist_ok=True)  # as the journal does
         claim = open(f"{self.journal_url}.lock", "a")  # noqa: SIM115 - held until stop()
         try:
             fcntl.flock(claim, fcntl.LOCK_EX | fcntl.LOCK_NB)

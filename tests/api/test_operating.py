@@ -12,7 +12,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from hall.api.app import create_app
 from hall.settings import Settings
-from tests.api.conftest import BASE, HALL, KIOSK, PASSWORD, act, issue, login
+from tests.api.conftest import BASE, HALL, KIOSK, PASSWORD, act, issue, login, make_app
 from tests.support.redis import PrivateRedis
 
 
@@ -123,3 +123,8 @@ def test_locked_logins_are_counted_apart(client: TestClient[Litestar]) -> None:
     found = samples(client)
     assert value(found, "hall_login_failures_total", reason="wrong_password") == statuses.count(401)
     assert value(found, "hall_login_failures_total", reason="locked") == statuses.count(429)
+
+
+def test_an_app_makes_its_data_directory(tmp_path: Path) -> None:
+    with TestClient(make_app(tmp_path / "new" / "data")) as client:
+        assert client.get("/ready").status_code == 200
