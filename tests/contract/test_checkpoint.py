@@ -195,3 +195,17 @@ async def test_a_ticket_changed_by_an_event_that_does_not_name_it_is_checkpointe
     restarted = await _restart(default_config, journal)
     state, _ = await _full(default_config, journal)
     assert restarted.state == state
+
+
+async def test_the_journal_gets_one_checkpoint_in_many_and_the_last_at_stop(
+    default_config: HallConfig, journal: Journal
+) -> None:
+    engine = HallEngine(default_config, journal, Bus(), clock=Clock())
+    await engine.start()
+    for _ in range(40):  # 40 events: five checkpoints in memory, fewer than SAVED_EVERY of them
+        await engine.execute(IssueTicket(category="general"))
+    saved = await journal.load_checkpoint(default_config.hall.id)
+    assert saved is not None and saved[0] < 35 < engine._checkpoint_version  # the day's first
+    await engine.stop()
+    saved = await journal.load_checkpoint(default_config.hall.id)
+    assert saved is not None and saved[0] == engine._checkpoint_version  # the newest, at stop
