@@ -37,8 +37,9 @@ from hall.domain.decide import execute
 from hall.domain.errors import HallError
 from hall.domain.events import AnyEvent, Outcome
 from hall.domain.state import HallState, apply
-from hall.engine import CHECKPOINT_EVENTS, HallEngine
+from hall.engine import HallEngine
 from hall.journal.sqlite import SqliteJournal
+from hall.recovery import CHECKPOINT_EVENTS
 from scheduling.estimate import ServiceTimes
 from scheduling.policy import policy_named
 from scheduling.simulator import sim_config

@@ -25,22 +25,23 @@ import hashlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar
 
 import msgspec
 
-from hall import checkpoint
+from hall import recovery
 from hall.bus import Bus
 from hall.config import HallConfig
 from hall.domain.commands import AnyCommand, IssueTicket, OpenDay
 from hall.domain.decide import day_events, decide
 from hall.domain.errors import HallError, KeyReused
-from hall.domain.events import AnyEvent, DayStarted, Requested, WindowClosed
-from hall.domain.state import Answered, HallState, apply, targeted_queue
+from hall.domain.events import AnyEvent, Requested
+from hall.domain.state import Answered, HallState, apply
 from hall.journal.base import Journal, JournalError, JournalUnavailable, Recorded
 from hall.journal.mark import DurableMark, JournalBehind
 from hall.observe import NO_OBSERVER, Observer
+from hall.recovery import Checkpoints
 from scheduling.estimate import ServiceTimes
 from scheduling.policy import Policy, policy_named
 
@@ -51,14 +52,6 @@ Clock = Callable[[], datetime]
 Reply = Callable[[HallState, list[AnyEvent]], T]
 
 REPLAY_PAGE = 5000
-# A checkpoint of the durable state (hall/checkpoint.py) is taken at each day start and every
-# this many events, in memory (a recovery replays only what follows it). Encoding one costs about
-# as much as applying a few hundred events.
-CHECKPOINT_EVENTS = 1000
-# One in this many also goes to the journal (for start-up), and each day's first, and the last at
-# stop: writing a day's checkpoint (MBs by the afternoon) every second took 7% of a busy server's
-# CPU, while start-up replays the events after it at ~50,000/s.
-SAVED_EVERY = 20
 REPLAY_DEADLINE_FACTOR = 20
 
 
@@ -138,13 +131,7 @@ class HallEngine:
         # Set when an append failed and the replay after it failed too: the state cannot be
         # trusted until a replay succeeds, so nothing is decided or read from it meanwhile.
         self._stale = False
-        self._checkpoint: bytes | None = None  # the last durable state, encoded
-        self._checkpoint_version = 0
-        self._checkpoint_day: date | None = None
-        self._saving: asyncio.Task[None] | None = None
-        self._saved_version = 0  # of the last checkpoint sent to the journal
-        self._touched: set[str] = set()  # tickets named by events since that checkpoint
-        self._encoded: dict[str, msgspec.Raw] = {}  # each ticket as that checkpoint holds it
+        self.checkpoints = Checkpoints(config, journal)
         # Deadlines: an append, or a replay while recovering, gets ``store_timeout``; a command
         # waits for its answer at most twice that; a reader waits ``read_timeout``.
         self.store_timeout = store_timeout
@@ -186,11 +173,7 @@ class HallEngine:
             pending = self._queue.get_nowait()
             if pending is not None and not pending.future.done():
                 pending.future.set_exception(JournalUnavailable("the hall is shutting down"))
-        if self._saving is not None:  # let a checkpoint being saved finish (it logs failures)
-            await self._saving
-        if self._checkpoint is not None and self._checkpoint_version > self._saved_version:
-            await self._save(self._checkpoint, self._checkpoint_version)  # a short start next time
-            self._saved_version = self._checkpoint_version
+        await self.checkpoints.close()
 
     async def _open_days(self) -> None:
         """Turn the business day on time even when nobody does anything at midnight."""
@@ -288,7 +271,7 @@ class HallEngine:
         """Rebuild the state from the journal: from the last checkpoint when it can be trusted
         (the one in memory, else the journal's), else from the start."""
         self._stale = True
-        restored = await self._restore()
+        restored = await self.checkpoints.restore(self.state)
         if restored is None:
             state, times = HallState.initial(self.config), ServiceTimes.from_config(self.config)
         else:
@@ -298,7 +281,7 @@ class HallEngine:
         while True:
             records = await self.journal.read(self.hall, state.version, REPLAY_PAGE)
             for record in records:
-                self._touch(record.event, state)
+                self.checkpoints.touch(record.event, state)
                 apply(state, record.event)
                 times.update(state, record.event)
                 last = record.event
@@ -306,82 +289,11 @@ class HallEngine:
                 break
         self.state, self.times, self._stale = state, times, False
         log.info("hall %s replayed: version %d (from %d)", self.hall, state.version, start)
-        if restored is None or state.version - start >= CHECKPOINT_EVENTS:
-            self._take_checkpoint(last, save=True)
-
-    async def _restore(self) -> checkpoint.Restored | None:
-        blob = self._checkpoint
-        if blob is None:
-            try:
-                found = await self.journal.load_checkpoint(self.hall)
-            except JournalError as exc:
-                log.warning("hall %s: no checkpoint (%s); replaying in full", self.hall, exc)
-                found = None
-            blob = found[1] if found else None
-            if blob is not None:  # from here on, the in-memory one (its tickets all decoded)
-                self._checkpoint, self._checkpoint_version = blob, found[0] if found else 0
-                self._saved_version = self._checkpoint_version
-                self._touched, self._encoded = set(), {}  # every ticket decoded anew
-        restored = None
-        if blob is not None:
-            current = self.state.tickets if self.state.version else None
-            restored = checkpoint.restore(blob, self.config, current, self._touched)
-        if restored is None or restored.state.version == 0:
-            if restored is None:
-                self._checkpoint, self._encoded = None, {}
-            return restored
-        self._checkpoint_day = restored.state.day
-        # The journal must still hold the event the checkpoint ended on (a store that lost data
-        # or was swapped is not folded onto a state it never had).
-        at = await self.journal.read(self.hall, restored.state.version - 1, 1)
-        if not at or checkpoint.digest(at[0].event) != restored.digest:
-            log.warning("hall %s: checkpoint does not match the journal; replaying", self.hall)
-            self._checkpoint, self._encoded = None, {}
-            return None
-        return restored
-
-    def _take_checkpoint(self, last: AnyEvent | None, *, save: bool) -> None:
-        """Encode the durable state (the writer's lock held) and keep it; when ``save``, also in
-        the journal, in the background (a failure there costs a longer start-up, nothing else)."""
-        if last is None and self.state.version > 0:
-            return  # the digest needs the last event; the next checkpoint will do
-        self._checkpoint = checkpoint.encode(
-            self.state, self.times, last, self._encoded, self._touched
-        )
-        self._touched = set()
-        self._checkpoint_version, self._checkpoint_day = self.state.version, self.state.day
-        if save and (self._saving is None or self._saving.done()):
-            self._saving = asyncio.create_task(self._save(self._checkpoint, self.state.version))
-            self._saved_version = self.state.version
-
-    def _touch(self, event: AnyEvent, state: HallState) -> None:
-        """Note the tickets ``event`` will change (before it is applied to ``state``): a ticket
-        missed here would be restored, and checkpointed, as it was before the event."""
-        if isinstance(event, DayStarted):
-            self._touched.update(event.expired)
-        if isinstance(event, WindowClosed):  # tickets sent to it by name go back to a queue
-            self._touched.update(state.queues.get(targeted_queue(event.window), ()))
-        if (ticket := getattr(event, "ticket", None)) is not None:  # force-close: its held one
-            self._touched.add(ticket)
-
-    async def _save(self, blob: bytes, version: int) -> None:
-        try:
-            await self.journal.save_checkpoint(self.hall, version, blob)
-        except Exception:
-            log.warning("hall %s: checkpoint not saved", self.hall, exc_info=True)
-
-    def _after_durable(self, events: list[AnyEvent]) -> None:
-        """After an append: a checkpoint at each new day and every CHECKPOINT_EVENTS."""
-        new_day = self.state.day != self._checkpoint_day
-        if events and (
-            new_day or self.state.version - self._checkpoint_version >= CHECKPOINT_EVENTS
-        ):
-            unsaved = self.state.version - self._saved_version
-            save = new_day or unsaved >= CHECKPOINT_EVENTS * SAVED_EVERY
-            self._take_checkpoint(events[-1], save=save)
+        if restored is None or state.version - start >= recovery.CHECKPOINT_EVENTS:
+            self.checkpoints.take(state, times, last, save=True)
 
     def _apply(self, event: AnyEvent) -> None:
-        self._touch(event, self.state)
+        self.checkpoints.touch(event, self.state)
         apply(self.state, event)
         self.times.update(self.state, event)
 
@@ -477,7 +389,7 @@ class HallEngine:
                     Recorded(hall=self.hall, version=base + i + 1, position=0, event=event)
                     for i, event in enumerate(events)
                 ]
-                self._after_durable(events)
+                self.checkpoints.after_durable(self.state, self.times, events)
         if records:
             self.bus.publish(self.hall, records)
             if self.mark is not None:

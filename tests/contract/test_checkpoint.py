@@ -8,8 +8,7 @@ from datetime import UTC, datetime, timedelta
 import msgspec
 import pytest
 
-from hall import checkpoint
-from hall import engine as engine_module
+from hall import checkpoint, recovery
 from hall.bus import Bus
 from hall.config import HallConfig
 from hall.domain.commands import (
@@ -34,7 +33,7 @@ pytestmark = pytest.mark.usefixtures("small_checkpoints")
 
 @pytest.fixture
 def small_checkpoints(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(engine_module, "CHECKPOINT_EVENTS", 7)
+    monkeypatch.setattr(recovery, "CHECKPOINT_EVENTS", 7)
 
 
 class Clock:
@@ -163,7 +162,7 @@ async def test_recovery_after_a_failed_append_starts_from_the_checkpoint_in_memo
 ) -> None:
     engine = await _history(default_config, journal, Clock())
     try:
-        memory = engine._checkpoint
+        memory = engine.checkpoints.blob
         assert memory is not None
         restored = checkpoint.restore(memory, default_config)
         assert restored is not None and 0 < restored.state.version <= engine.state.version
@@ -205,7 +204,7 @@ async def test_the_journal_gets_one_checkpoint_in_many_and_the_last_at_stop(
     for _ in range(40):  # 40 events: five checkpoints in memory, fewer than SAVED_EVERY of them
         await engine.execute(IssueTicket(category="general"))
     saved = await journal.load_checkpoint(default_config.hall.id)
-    assert saved is not None and saved[0] < 35 < engine._checkpoint_version  # the day's first
+    assert saved is not None and saved[0] < 35 < engine.checkpoints.version  # the day's first
     await engine.stop()
     saved = await journal.load_checkpoint(default_config.hall.id)
-    assert saved is not None and saved[0] == engine._checkpoint_version  # the newest, at stop
+    assert saved is not None and saved[0] == engine.checkpoints.version  # the newest, at stop
