@@ -89,6 +89,8 @@ class Window(Struct, frozen=True):
     categories: tuple[Ident, ...]
     # Per-category weights for weighted profiles (category id -> weight); empty means order only.
     weights: dict[str, Annotated[int, msgspec.Meta(ge=1, le=100)]] = {}
+    # What ``{window}`` says in a spoken call (e.g. "12"); default: the window's id.
+    spoken: Annotated[str, msgspec.Meta(min_length=1, max_length=16)] | None = None
 
 
 class Staff(Struct, frozen=True):
@@ -99,6 +101,8 @@ class Staff(Struct, frozen=True):
     role: Literal["staff", "manager"] = "staff"
     # Windows this person may work at; empty means any.
     windows: tuple[str, ...] = ()
+    # 工号, shown on the window screen beside the masked name.
+    staff_no: Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9-]{1,16}$")] | None = None
 
 
 class Device(Struct, frozen=True):
@@ -143,6 +147,61 @@ class Issuing(Struct, frozen=True):
     device_burst: Annotated[int, msgspec.Meta(ge=1, le=100)] = 5
 
 
+class HallScreen(Struct, frozen=True):
+    """The hall screen (综合屏): what it lists and the texts it shows."""
+
+    calls: Annotated[int, msgspec.Meta(ge=1, le=30)] = 8  # the last calls listed
+    highlight_seconds: Annotated[float, msgspec.Meta(ge=1, le=60)] = 8.0  # the newest, large
+    next_numbers: Annotated[int, msgspec.Meta(ge=0, le=10)] = 5  # per category, in call order
+    zones: tuple[Ident, ...] = ()  # the zones shown, in this order; empty: every zone
+    title: str | None = None  # default: the hall's name
+    title_en: str | None = None
+    notice: str = ""  # the scrolling notice until a manager posts another
+    notice_en: str = ""
+
+
+class WindowScreen(Struct, frozen=True):
+    """The window screen (窗口屏): how the staff member on duty is named in public."""
+
+    # "masked": 张*伟 / 张* (family name and last character); "full"; "hidden": staff number only.
+    staff_name: Literal["masked", "full", "hidden"] = "masked"
+
+
+class Screens(Struct, frozen=True):
+    hall: HallScreen = HallScreen()
+    window: WindowScreen = WindowScreen()
+    # Refuse screens without a device token of kind "screen" (a token bound to a window opens
+    # only that window's screen).
+    require_device: bool = False
+
+
+class Announcement(Struct, frozen=True):
+    """One language of the spoken call: ``{number}`` and ``{window}`` are filled in per call."""
+
+    lang: str
+    voice: str  # an espeak-ng voice id (pyttsx3), e.g. "sit/cmn-latn-pinyin", "gmw/en"
+    template: str
+    rate: Annotated[int, msgspec.Meta(ge=80, le=300)] = 150
+
+
+ANNOUNCEMENTS = (
+    Announcement(
+        lang="zh-CN", voice="sit/cmn-latn-pinyin", template="请{number}号到{window}号窗口办理"
+    ),
+    Announcement(
+        lang="en", voice="gmw/en", template="Number {number}, please go to window {window}"
+    ),
+)
+
+
+class Voice(Struct, frozen=True):
+    """Spoken calls: a chime, then each language in order, ``repeat`` times; a recall again."""
+
+    languages: tuple[Announcement, ...] = ANNOUNCEMENTS
+    repeat: Annotated[int, msgspec.Meta(ge=1, le=3)] = 1
+    chime: bool = True
+
+
 class Period(Struct, frozen=True):
     days: tuple[Weekday, ...]
     open: ClockTime
@@ -167,6 +226,8 @@ class HallConfig(Struct, frozen=True):
     pause_reasons: tuple[Reason, ...] = PAUSE_REASONS
     cancel_reasons: tuple[Reason, ...] = CANCEL_REASONS
     issuing: Issuing = Issuing()
+    screens: Screens = Screens()
+    voice: Voice = Voice()
 
     @property
     def tz(self) -> ZoneInfo:
@@ -330,6 +391,13 @@ def _problems(config: HallConfig) -> Iterable[tuple[str, str]]:
     for i, device in enumerate(config.devices):
         if device.window is not None and device.window not in windows:
             yield f"devices[{i}].window", f"unknown window {device.window!r}"
+    for i, zone_id in enumerate(config.screens.hall.zones):
+        if zone_id not in zones:
+            yield f"screens.hall.zones[{i}]", f"unknown zone {zone_id!r}"
+    for i, spoken in enumerate(config.voice.languages):
+        for field in ("{number}", "{window}"):
+            if spoken.template.count(field) != 1:
+                yield f"voice.languages[{i}].template", f"must contain {field} exactly once"
     for i, period in enumerate(config.hours.periods):
         if not period.days:
             yield f"hours.periods[{i}].days", "a period needs at least one day"
