@@ -7,12 +7,16 @@ writes ``{"done": MARKER}`` once every open screen of a group has received the f
 carries MARKER (a call's ticket number, or ticket id on the raw event feed), so the driver sends
 the next call only when the last one has reached everyone.
 
-Each screen is a ``websockets`` asyncio client, without permessage-deflate (``compression=None``,
-as the hall server has it off) and without keepalive pings of its own (a browser sends none). On
-each frame it reads the clock first (``time.monotonic()``, CLOCK_MONOTONIC, the same clock in
-every process on the machine), then decodes only what names the calls. Screens are spread over
-several loopback source addresses (127.0.0.x), as a hall's screens each have their own, so the
-server's per-address cap applies to each address, not to the whole bench.
+Each screen is the ``websockets`` client protocol (its sans-I/O ``ClientProtocol``) on a plain
+asyncio transport: it offers no permessage-deflate (the hall server has it off) and sends no
+keepalive pings of its own (a browser sends none). The clock is read as each chunk of bytes
+arrives (``time.monotonic()``, CLOCK_MONOTONIC, the same clock in every process on the machine),
+then only what names the calls is decoded. The library's asyncio ``connect()`` would wake one task
+per screen per frame: with a thousand screens in one process that costs the bench more than the
+broadcast it measures, and the last screen's time would be mostly the first 999's.
+
+Screens are spread over several loopback source addresses (127.0.0.x), as a hall's screens each
+have their own, so the server's per-address cap applies to each address, not to the whole bench.
 
 A *stalled* screen is a raw socket with a small receive buffer that does the opening handshake
 and then never reads again, so that the server's send buffers fill.
@@ -34,8 +38,10 @@ from pathlib import Path
 from typing import Any
 
 import msgspec
-from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed
+from websockets.client import ClientProtocol
+from websockets.frames import Frame, Opcode
+from websockets.http11 import Response
+from websockets.uri import parse_uri
 
 
 class _Call(msgspec.Struct):
@@ -98,45 +104,86 @@ class Group:
             emit({"done": marker, "group": self.name, "at": time.monotonic()})
 
 
-class Screen:
-    def __init__(self, group: Group, connection: ClientConnection) -> None:
+class Screen(asyncio.Protocol):
+    """One screen: the ``websockets`` client protocol (sans-I/O) on an asyncio transport. The
+    clock is read as the bytes arrive, before anything else is done with them, as a browser's
+    socket would; pings are answered by the protocol."""
+
+    def __init__(self, group: Group, url: str) -> None:
         self.group = group
-        self.connection = connection
-        self.open = True
+        self.protocol = ClientProtocol(parse_uri(url), max_size=1 << 22)
+        self.open = False
         self.seen: dict[str, float] = {}
-        self.frames = 0
-        self.bytes = 0
-        self.views = 0
         self.types: dict[str, int] = {}
         self.close_code: int | None = None
         self.kept: dict[str, str] | None = {} if not group.screens else None  # frames, 1st screen
-        self.first = asyncio.get_running_loop().create_future()
-        self.task = asyncio.create_task(self.receive())
+        loop = asyncio.get_running_loop()
+        self.accepted: asyncio.Future[None] = loop.create_future()  # the handshake's answer
+        self.opened: asyncio.Future[None] = loop.create_future()  # the first frame
+        self.closed: asyncio.Future[None] = loop.create_future()
 
-    async def receive(self) -> None:
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport: asyncio.Transport = transport  # type: ignore[assignment]
+        self.protocol.send_request(self.protocol.connect())
+        self.flush()
+
+    def flush(self) -> None:
+        for data in self.protocol.data_to_send():
+            if data:
+                self.transport.write(data)
+            elif not self.transport.is_closing():
+                self.transport.write_eof()
+
+    def data_received(self, data: bytes) -> None:
+        at = time.monotonic()
+        self.protocol.receive_data(data)
+        for event in self.protocol.events_received():
+            if isinstance(event, Response):
+                if self.protocol.handshake_exc is not None:
+                    self.fail(self.protocol.handshake_exc)
+                    return
+                self.open = True
+                self.accepted.set_result(None)
+            elif isinstance(event, Frame) and event.opcode is Opcode.TEXT:
+                self.frame(event.data, at)
+        self.flush()
+        if self.protocol.close_code is not None:
+            self.close_code = self.protocol.close_code
+
+    def frame(self, data: bytes, at: float) -> None:
+        frame = _decode(data)
+        self.types[frame.type] = self.types.get(frame.type, 0) + 1
+        for marker in markers(frame):
+            if marker not in self.seen:
+                self.seen[marker] = at
+                self.group.seen(marker)
+                if self.kept is not None:
+                    self.kept[marker] = data.decode()
+        self.group.last_frame = at
+        if not self.opened.done():
+            self.opened.set_result(None)
+
+    def fail(self, exc: BaseException) -> None:
+        for future in (self.accepted, self.opened):
+            if not future.done():
+                future.set_exception(exc)
+        self.transport.abort()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.open = False
+        self.close_code = self.protocol.close_code
+        self.fail(ConnectionError(f"closed before a frame: {exc!r}"))
+        if not self.closed.done():
+            self.closed.set_result(None)
+
+    async def close(self) -> None:
+        if self.open:
+            self.protocol.send_close(1000)
+            self.flush()
         try:
-            async for message in self.connection:
-                at = time.monotonic()
-                self.frames += 1
-                self.bytes += len(message)
-                frame = _decode(message)
-                self.types[frame.type] = self.types.get(frame.type, 0) + 1
-                for marker in markers(frame):
-                    if marker not in self.seen:
-                        self.seen[marker] = at
-                        self.group.seen(marker)
-                        if self.kept is not None:
-                            self.kept[marker] = str(message)
-                self.group.last_frame = at
-                if not self.first.done():
-                    self.first.set_result(None)
-        except ConnectionClosed:
-            pass
-        finally:
-            self.open = False
-            self.close_code = self.connection.close_code
-            if not self.first.done():
-                self.first.set_result(None)
+            await asyncio.wait_for(asyncio.shield(self.closed), 5)
+        except TimeoutError:
+            self.transport.abort()
 
 
 class Stalled:
@@ -205,25 +252,22 @@ class Clients:
         started = time.monotonic()
         failures: list[str] = []
 
+        host, _, port = url.removeprefix("ws://").partition("/")[0].partition(":")
+        loop = asyncio.get_running_loop()
+
         async def one(i: int) -> None:
             async with gate:
+                screen = Screen(target, url)
                 try:
-                    connection = await connect(
-                        url,
-                        compression=None,
-                        ping_interval=None,
-                        max_size=1 << 22,
-                        max_queue=None,
-                        open_timeout=30,
-                        local_addr=(hosts[i % len(hosts)], 0),
+                    await loop.create_connection(
+                        lambda: screen, host, int(port), local_addr=(hosts[i % len(hosts)], 0)
                     )
+                    await asyncio.wait_for(asyncio.shield(screen.accepted), 30)
+                    target.screens.append(screen)
+                    if first:
+                        await asyncio.wait_for(asyncio.shield(screen.opened), 30)
                 except Exception as exc:
                     failures.append(repr(exc))
-                    return
-                screen = Screen(target, connection)
-                target.screens.append(screen)
-                if first:
-                    await asyncio.wait_for(screen.first, 30)
 
         await asyncio.gather(*(one(i) for i in range(count)))
         return {
@@ -231,9 +275,6 @@ class Clients:
             "failures": failures[:3],
             "failed": len(failures),
             "seconds": time.monotonic() - started,
-            "first_frame_bytes": sorted(s.bytes for s in target.screens)[len(target.screens) // 2]
-            if target.screens
-            else 0,
         }
 
     async def quiet(self, ms: float) -> Any:
@@ -247,10 +288,7 @@ class Clients:
 
     async def close(self, group: str) -> Any:
         target = self.groups.pop(group)
-        await asyncio.gather(
-            *(s.connection.close() for s in target.screens), return_exceptions=True
-        )
-        await asyncio.gather(*(s.task for s in target.screens), return_exceptions=True)
+        await asyncio.gather(*(s.close() for s in target.screens), return_exceptions=True)
         return {"closed": len(target.screens)}
 
     def results(self, group: str) -> Any:

@@ -429,7 +429,7 @@ class Bench:
             return
         out = self.workdir / "hall-serve.speedscope.json"
         command = [spy, "record", "--pid", str(self.hall.pid), "--format", "speedscope"]
-        command += ["--rate", "200", "-o", str(out)]
+        command += ["--rate", "200", "--gil", "-o", str(out)]  # --gil: busy samples only
         process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
             yield
