@@ -1,29 +1,32 @@
 """Call -> screen latency through the hall screen feed, against a bare ``websockets`` broadcast.
 
-    .venv/bin/python bench/screens.py            # 1,000 screens, about two minutes
-    .venv/bin/python bench/screens.py --quick    # 100 screens, a smoke test (~20 s)
-    .venv/bin/python bench/screens.py --profile  # + py-spy of the hall server (needs py-spy)
+    .venv/bin/python bench/screens.py            # 1,000 screens per server, about two minutes
+    .venv/bin/python bench/screens.py --quick    # 100 screens, a smoke test (~25 s)
+    .venv/bin/python bench/screens.py --profile  # + py-spy of the hall server (pip install py-spy)
 
-Four processes on one machine: a real ``hall serve`` (SQLite in a temporary data directory),
-the bare broadcast server of bench/bare_broadcast.py, the screens (bench/screen_clients.py: one
-asyncio process of ``websockets`` clients, no permessage-deflate), and this driver, which sends
-the calls: real ``POST .../windows/{w}/call-next`` requests to the hall server, and to the bare
-server the same frame (the hall feed's frame for a call, with another number of the same length)
-on its ``/publish`` socket. Latency is from just before the driver sends a call to the moment each
-screen has the frame that carries it, on CLOCK_MONOTONIC, which all processes share. One call at a
-time: the next is sent once every screen has the last one; calls to the two servers alternate
-(and which goes first alternates), so a busy neighbour weighs on both sides alike.
+Processes, all on this machine: two real ``hall serve`` (each SQLite in a temporary data
+directory, the same generated hall), the bare broadcast server of bench/bare_broadcast.py, the
+screens (bench/screen_clients.py: one asyncio process, ``websockets``' client protocol, no
+permessage-deflate), and this driver. The driver sends the calls: real ``POST
+.../windows/{w}/call-next`` requests to each hall server, and to the bare server the frame the hall
+feed sent for a call (another number of the same length in it) on its ``/publish`` socket.
+Latency runs from just before the driver sends a call to the moment each screen has the frame that
+carries it, on CLOCK_MONOTONIC, which every process on a machine shares.
 
-In order: set-up (staff log in at every window, tickets issued; nothing connected); server CPU per
-call with no screen; one *stalled* screen per server (a raw socket that reads its handshake and
-never again, with a small receive buffer) and tickets issued until its buffers are full; the
-screens connect (server RSS before and after: memory per screen); the calls with the stalled
-screen connected; the stalled screen closes; the calls without it (server CPU per call with the
-screens); the screens close (RSS after: is it given back?). Windows are reset (no-show) between
-blocks of calls, outside the measured time and CPU.
+The second hall server has one *stalled* screen besides its thousand: a raw socket with a small
+receive buffer that reads its handshake and never again; before the screens connect, tickets are
+issued until the server's send queue to it stops growing. The calls go one at a time, in turns
+to the three servers (the order rotating), each once every screen has the previous one: the plain
+hall, the stalled hall and the bare broadcast share the same minutes of a shared machine, so the
+ratios compare like with like even when a neighbour's load comes and goes.
+
+Also: server CPU per call (the CPU of every thread of the server, from /proc/PID/task/*/schedstat,
+from just before a call to after it reached every screen and a short gap) with no screen and
+with the screens; server RSS before the screens connect, with them, and after they close.
+Windows are reset (no-show) between blocks of calls, outside the measured times and CPU.
 
 Targets (issue 7): our p99 <= 1.5 x the bare broadcast's p99; the stalled screen adds < 10 % to
-our p99; server memory per connected screen <= 100 KiB. Exits 1 when a target is missed.
+the p99; server memory per connected screen <= 100 KiB. Exits 1 when one is missed.
 """
 
 from __future__ import annotations
@@ -33,26 +36,22 @@ import asyncio
 import contextlib
 import json
 import os
-import platform
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass, field
-from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
 import httpx
 from loadgen import HALL, KIOSK_TOKEN, PASSWORD, ROOT, proc_cpu, staff_name, system_busy, window_id
 from scenarios import bench_config, free_port, stop_process, wait_for_port
+from screens_report import Series, report
 from websockets.asyncio.client import connect
 
 HERE = Path(__file__).resolve().parent
-TARGET_RATIO = 1.5
-TARGET_STALL = 1.10
-TARGET_KIB = 100.0
+LINGER = 3.0  # seconds after the screens close before the RSS is read again
 
 
 def rss_kib(pid: int) -> int:
@@ -70,11 +69,6 @@ def cpu_seconds(pid: int) -> float:
         with contextlib.suppress(OSError):
             total += int((task / "schedstat").read_text().split()[0])
     return total / 1e9
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
 
 
 class ScreensProcess:
@@ -101,15 +95,17 @@ class ScreensProcess:
         while line := await self.process.stdout.readline():
             message = json.loads(line)
             if "done" in message:
-                self.future(message["done"]).set_result(message["at"])
+                self.future(message["group"], message["done"]).set_result(message["at"])
             else:
                 await self.answers.put(message)
         await self.answers.put({"error": f"screens process ended; see {self.log}"})
 
-    def future(self, marker: str) -> asyncio.Future[float]:
-        if marker not in self.done:
-            self.done[marker] = asyncio.get_running_loop().create_future()
-        return self.done[marker]
+    def future(self, group: str, marker: str) -> asyncio.Future[float]:
+        """When the last screen of ``group`` had ``marker``."""
+        key = f"{group} {marker}"
+        if key not in self.done:
+            self.done[key] = asyncio.get_running_loop().create_future()
+        return self.done[key]
 
     async def ask(self, op: str, **args: Any) -> dict[str, Any]:
         assert self.process.stdin is not None
@@ -130,33 +126,66 @@ class ScreensProcess:
         self.reader.cancel()
 
 
-@dataclass
-class Series:
-    """One server's calls in one condition: send times and every screen's receive time."""
+class HallServer:
+    """One ``hall serve`` process and the driver's side of it: staff tokens, tickets, calls."""
 
-    sent: dict[str, float] = field(default_factory=dict)
-    last: dict[str, float] = field(default_factory=dict)  # when the last screen had it
-    latencies: list[float] = field(default_factory=list)
-    missing: int = 0
-    cpu: float = 0.0
-    calls: int = 0
-    types: dict[str, int] = field(default_factory=dict)
-    closed: dict[str, int] = field(default_factory=dict)
+    def __init__(self, name: str, process: subprocess.Popen[bytes], port: int, windows: int):
+        self.name, self.process, self.port, self.windows = name, process, port, windows
+        self.http = httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=60)
+        self.base = f"/api/halls/{HALL}"
+        self.tokens: list[str] = []
+        self.next_window = 0
 
-    def absorb(self, results: dict[str, Any], screens: int) -> None:
-        for marker, t0 in self.sent.items():
-            times = results["seen"].get(marker, [])
-            self.latencies += [t - t0 for t in times]
-            self.missing += screens - len(times)
-        self.types, self.closed = results["types"], results["closed"]
+    @property
+    def pid(self) -> int:
+        return self.process.pid
 
-    def p(self, q: float) -> float:
-        return percentile(self.latencies, q) * 1000
+    def url(self, feed: str) -> str:
+        path = "screens/hall" if feed == "screens" else "events"
+        return f"ws://127.0.0.1:{self.port}/ws/halls/{HALL}/{path}"
 
-    def last_p(self, q: float) -> float:
-        return (
-            percentile([self.last[m] - t for m, t in self.sent.items() if m in self.last], q) * 1000
-        )
+    async def login(self) -> None:
+        for w in range(self.windows):
+            body = {"username": staff_name(w), "password": PASSWORD}
+            r = await self.http.post(f"{self.base}/windows/{window_id(w)}/login", json=body)
+            r.raise_for_status()
+            self.tokens.append(r.json()["token"])
+
+    async def issue(self, count: int) -> None:
+        headers = {"Authorization": f"Bearer {KIOSK_TOKEN}"}
+        for _ in range(count):
+            body = {"category": "general"}
+            r = await self.http.post(f"{self.base}/tickets", json=body, headers=headers)
+            r.raise_for_status()
+
+    async def call(self, w: int) -> tuple[float, dict[str, Any]]:
+        """Call the next ticket at window ``w``: (the time just before sending, the ticket)."""
+        headers = {"Authorization": f"Bearer {self.tokens[w]}"}
+        path = f"{self.base}/windows/{window_id(w)}/call-next"
+        t0 = time.monotonic()
+        r = await self.http.post(path, headers=headers)
+        r.raise_for_status()
+        ticket = r.json()["ticket"]
+        if ticket is None:
+            raise RuntimeError(f"{self.name}: no ticket waiting: issue more before calling")
+        return t0, ticket
+
+    async def reset(self) -> None:
+        """Every window open again (its called ticket a no-show): set-up, not measured."""
+        for w in range(self.windows):
+            headers = {"Authorization": f"Bearer {self.tokens[w]}"}
+            path = f"{self.base}/windows/{window_id(w)}/no-show"
+            r = await self.http.post(path, headers=headers)
+            if r.status_code != 409:  # 409: this window holds no called ticket
+                r.raise_for_status()
+        self.next_window = 0
+
+    def window(self) -> int | None:
+        """An open window, or None when all have called (time to reset)."""
+        if self.next_window == self.windows:
+            return None
+        self.next_window += 1
+        return self.next_window - 1
 
 
 class Bench:
@@ -164,13 +193,11 @@ class Bench:
         self.args = args
         self.workdir = workdir
         self.processes: list[subprocess.Popen[bytes]] = []
-        self.windows = args.windows
+        # A hall's screens each have their own address: 50 per loopback address keeps every
+        # address under the server's per-address cap (default 100).
         self.hosts = [f"127.0.0.{10 + i}" for i in range(max(1, -(-args.screens // 50)))]
-        self.bare_seq = 0
-        self.next_window = 0
-        self.figures: dict[str, Any] = {}
-
-    # ------------------------------------------------------------------ processes
+        self.f: dict[str, Any] = {}
+        self.feed = "screens"
 
     def spawn(self, name: str, command: list[str], port: int) -> subprocess.Popen[bytes]:
         log = self.workdir / f"{name}.log"
@@ -186,356 +213,188 @@ class Bench:
         wait_for_port(port, process, log, timeout=60)
         return process
 
-    def start_servers(self) -> None:
-        text, _ = bench_config(self.windows)
+    def hall_server(self, name: str) -> HallServer:
         config = self.workdir / "hall.toml"
-        config.write_text(text, encoding="utf-8")
-        self.port, self.bare_port = free_port(), free_port()
-        serve = [sys.executable, "-m", "hall.cli", "serve", "--config", str(config)]
-        serve += ["--data", str(self.workdir / "data"), "--port", str(self.port)]
-        self.hall = self.spawn("hall-serve", serve, self.port)
-        bare = [sys.executable, str(HERE / "bare_broadcast.py"), str(self.bare_port)]
-        self.bare = self.spawn("bare", bare, self.bare_port)
+        if not config.exists():
+            config.write_text(bench_config(self.args.windows)[0], encoding="utf-8")
+        port = free_port()
+        command = [sys.executable, "-m", "hall.cli", "serve", "--config", str(config)]
+        command += ["--data", str(self.workdir / f"data-{name}"), "--port", str(port)]
+        return HallServer(name, self.spawn(name, command, port), port, self.args.windows)
 
     def stop(self) -> None:
         for process in reversed(self.processes):
             stop_process(process)
 
-    # ------------------------------------------------------------------ the hall
-
-    async def setup(self, http: httpx.AsyncClient) -> None:
-        self.base = f"/api/halls/{HALL}"
-        self.tokens: list[str] = []
-        for w in range(self.windows):
-            body = {"username": staff_name(w), "password": PASSWORD}
-            r = await http.post(f"{self.base}/windows/{window_id(w)}/login", json=body)
-            r.raise_for_status()
-            self.tokens.append(r.json()["token"])
-
-    async def issue(self, http: httpx.AsyncClient, count: int) -> None:
-        headers = {"Authorization": f"Bearer {KIOSK_TOKEN}"}
-        for _ in range(count):
-            r = await http.post(
-                f"{self.base}/tickets", json={"category": "general"}, headers=headers
-            )
-            r.raise_for_status()
-
-    async def call(self, http: httpx.AsyncClient, w: int) -> tuple[float, dict[str, Any]]:
-        headers = {"Authorization": f"Bearer {self.tokens[w]}"}
-        t0 = time.monotonic()
-        r = await http.post(f"{self.base}/windows/{window_id(w)}/call-next", headers=headers)
-        r.raise_for_status()
-        ticket = r.json()["ticket"]
-        if ticket is None:
-            raise RuntimeError("no ticket waiting: issue more before calling")
-        return t0, ticket
-
-    async def reset(self, http: httpx.AsyncClient) -> None:
-        """Every window back to open (its called ticket a no-show): set-up, not measured."""
-        for w in range(self.windows):
-            headers = {"Authorization": f"Bearer {self.tokens[w]}"}
-            r = await http.post(f"{self.base}/windows/{window_id(w)}/no-show", headers=headers)
-            if r.status_code != 409:  # 409: this window called nothing
-                r.raise_for_status()
-        self.next_window = 0
-
-    async def free_window(self, http: httpx.AsyncClient) -> int:
-        if self.next_window == self.windows:
-            await self.reset(http)
-            with contextlib.suppress(AttributeError):
-                await self.screens.ask("quiet", ms=300)
-        self.next_window += 1
-        return self.next_window - 1
-
-    # ------------------------------------------------------------------ the run
-
     async def run(self) -> None:
-        self.figures["load_start"] = os.getloadavg()
-        self.start_servers()
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{self.port}", timeout=30) as http:
-            await self.setup(http)
-            await self.issue(http, self.windows + 5)
-            for _ in range(5):  # warm-up: first calls build caches, import lazily, etc.
-                await self.call(http, await self.free_window(http))
-            await self.reset(http)
-            cpu = cpu_seconds(self.hall.pid)
-            for _ in range(self.windows):
-                await self.call(http, await self.free_window(http))
-            self.figures["cpu0"] = (cpu_seconds(self.hall.pid) - cpu) / self.windows
-            await self.reset(http)
+        args, f = self.args, self.f
+        f["load_start"] = os.getloadavg()
+        self.ours, self.stalled = self.hall_server("ours"), self.hall_server("stalled")
+        self.bare_port = free_port()
+        command = [sys.executable, str(HERE / "bare_broadcast.py"), str(self.bare_port)]
+        self.bare = self.spawn("bare", command, self.bare_port)
+        try:
+            for hall in (self.ours, self.stalled):
+                await hall.login()
+                await hall.issue(hall.windows + 5)
+                for _ in range(5):  # warm-up: the first calls fill caches, import lazily...
+                    await hall.call(hall.window() or 0)
+                await hall.reset()
+            cpu = cpu_seconds(self.ours.pid)
+            for _ in range(args.windows):
+                await self.ours.call(self.ours.window() or 0)
+            f["cpu0"] = (cpu_seconds(self.ours.pid) - cpu) / args.windows
+            await self.ours.reset()
             self.feed = await self.pick_feed()
             self.screens = ScreensProcess(self.workdir / "screens.log")
             await self.screens.start()
             try:
-                await self.measure(http)
+                await self.measure()
             finally:
                 await self.screens.stop()
-        self.figures["load_end"] = os.getloadavg()
-
-    async def measure(self, http: httpx.AsyncClient) -> None:
-        await self.stall_and_fill(http)
-        await self.connect_screens()
-        sample_marker, sample = await self.sample(http)
-        with self.profiled():
-            self.figures["stalled"] = await self.condition(http, sample_marker, sample)
-        self.figures["stall_end"] = {
-            n: await self.screens.ask("stall_info", name=n) for n in ("ours", "bare")
-        }
-        for name in ("ours", "bare"):
-            await self.screens.ask("unstall", name=name)
-        await asyncio.sleep(0.5)
-        self.figures["plain"] = await self.condition(http, sample_marker, sample)
-        self.figures["rss_peak"] = rss_kib(self.hall.pid)
-        for group, pid, key in (
-            ("ours", self.hall.pid, "rss"),
-            ("bare", self.bare.pid, "bare_rss"),
-        ):
-            await self.screens.ask("close", group=group)
-            await asyncio.sleep(3)
-            self.figures[key]["closed"] = rss_kib(pid)
+        finally:
+            for hall in (self.ours, self.stalled):
+                await hall.http.aclose()
+        f["load_end"] = os.getloadavg()
 
     async def pick_feed(self) -> str:
         """The hall screen feed; where this branch has none yet, the raw event feed (loudly)."""
         if self.args.feed != "auto":
             return str(self.args.feed)
-        url = f"ws://127.0.0.1:{self.port}/ws/halls/{HALL}/screens/hall"
-        try:
-            async with connect(url, compression=None, open_timeout=10) as ws:
-                first = json.loads(await asyncio.wait_for(ws.recv(), 10))
-            if first.get("type") == "view":
-                return "screens"
-        except Exception:
-            pass
+        with contextlib.suppress(Exception):
+            async with connect(self.ours.url("screens"), compression=None, open_timeout=10) as ws:
+                if json.loads(await asyncio.wait_for(ws.recv(), 10)).get("type") == "view":
+                    return "screens"
         print("NOTE: no hall screen feed on this branch: measuring the raw event feed instead")
         return "events"
 
-    def feed_url(self) -> str:
-        path = "screens/hall" if self.feed == "screens" else "events"
-        return f"ws://127.0.0.1:{self.port}/ws/halls/{HALL}/{path}"
-
-    async def stall_and_fill(self, http: httpx.AsyncClient) -> None:
-        """One stalled screen per server, then traffic until its buffers stop taking more. The
-        tickets issued here are the ones the measured calls will call."""
-        args = self.args
-        self.figures["rss"] = {"idle": rss_kib(self.hall.pid)}
-        self.figures["bare_rss"] = {"idle": rss_kib(self.bare.pid)}
-        bare_url = f"ws://127.0.0.1:{self.bare_port}/screen"
-        await self.screens.ask("stall", name="ours", url=self.feed_url(), host="127.0.0.2")
-        await self.screens.ask("stall", name="bare", url=bare_url, host="127.0.0.3")
-        needed = 2 * args.calls + 2 * self.windows + 20
-        history: list[int] = []
-        issued = 0
-        while issued < needed or len(history) < 4 or history[-1] > history[-4]:
-            await self.issue(http, 20)
-            issued += 20
-            history.append(
-                (await self.screens.ask("stall_info", name="ours"))["server_send_q"] or 0
+    async def measure(self) -> None:
+        f, n = self.f, self.args.screens
+        await self.fill_stalled()
+        f["rss"] = {"idle": rss_kib(self.ours.pid)}
+        f["bare_rss"] = {"idle": rss_kib(self.bare.pid)}
+        targets = (
+            ("ours", self.ours.url(self.feed), True),
+            ("stalled", self.stalled.url(self.feed), True),
+            ("bare", f"ws://127.0.0.1:{self.bare_port}/screen", False),
+        )
+        for group, url, first in targets:
+            answer = await self.screens.ask(
+                "connect", group=group, url=url, count=n, hosts=self.hosts, first=first
             )
+            if answer["connected"] != n:
+                raise RuntimeError(f"{group}: {answer['connected']} of {n} screens: {answer}")
+        await asyncio.sleep(1.0)
+        f["rss"]["connected"] = rss_kib(self.ours.pid)
+        f["bare_rss"]["connected"] = rss_kib(self.bare.pid)
+        marker, sample = await self.sample()
+        with self.profiled():
+            await self.calls(marker, sample)
+        f["stall_end"] = await self.screens.ask("stall_info", name="stalled")
+        f["rss"]["after_calls"] = rss_kib(self.ours.pid)
+        for group in ("ours", "stalled", "bare"):
+            await self.screens.ask("close", group=group)
+        await self.screens.ask("unstall", name="stalled")
+        f["linger"] = LINGER
+        await asyncio.sleep(LINGER)
+        f["rss"]["closed"] = rss_kib(self.ours.pid)
+        f["bare_rss"]["closed"] = rss_kib(self.bare.pid)
+
+    async def fill_stalled(self) -> None:
+        """The stalled screen, then tickets issued until the server's send queue to it stops
+        growing, and more (the server's own buffer and queue behind it). The same number goes
+        to the plain hall, so both calls the same tickets."""
+        args = self.args
+        url = self.stalled.url(self.feed)
+        await self.screens.ask("stall", name="stalled", url=url, host="127.0.0.2")
+        needed = args.calls + 2 * args.windows + 20
+        queued: list[int] = []
+        issued = 0
+        while issued < needed or len(queued) < 4 or queued[-1] > queued[-4]:
+            await self.stalled.issue(20)
+            issued += 20
+            info = await self.screens.ask("stall_info", name="stalled")
+            queued.append(info["server_send_q"] or 0)
             if issued >= needed + args.max_fill:
                 break
-        extra = args.fill_extra  # past the kernel: the server's own buffer and queue
-        await self.issue(http, extra)
-        issued += extra
-        async with connect(f"ws://127.0.0.1:{self.bare_port}/publish", compression=None) as pub:
-            for i in range(issued):
-                await pub.send(json.dumps({"type": "fill", "i": i, "pad": "x" * 200}))
+        await self.stalled.issue(args.fill_extra)
+        issued += args.fill_extra
+        await self.ours.issue(issued)
         await asyncio.sleep(0.5)
-        self.figures["stall_start"] = {
-            n: await self.screens.ask("stall_info", name=n) for n in ("ours", "bare")
-        }
-        self.figures["fill_issued"] = issued
-        self.figures["rss"]["stalled"] = rss_kib(self.hall.pid)
-        self.figures["bare_rss"]["stalled"] = rss_kib(self.bare.pid)
+        self.f["stall_start"] = await self.screens.ask("stall_info", name="stalled")
+        self.f["fill_issued"] = issued
 
-    async def connect_screens(self) -> None:
-        n = self.args.screens
-        ours = await self.screens.ask(
-            "connect", group="ours", url=self.feed_url(), count=n, hosts=self.hosts, first=True
-        )
-        bare_url = f"ws://127.0.0.1:{self.bare_port}/screen"
-        bare = await self.screens.ask(
-            "connect", group="bare", url=bare_url, count=n, hosts=self.hosts, first=False
-        )
-        for group, answer in (("ours", ours), ("bare", bare)):
-            if answer["connected"] != n:
-                raise RuntimeError(
-                    f"{group}: {answer['connected']} of {n} screens connected: {answer}"
-                )
-        await asyncio.sleep(1.0)
-        self.figures["connect"] = {"ours": ours, "bare": bare}
-        self.figures["rss"]["connected"] = rss_kib(self.hall.pid)
-        self.figures["bare_rss"]["connected"] = rss_kib(self.bare.pid)
-
-    async def sample(self, http: httpx.AsyncClient) -> tuple[str, str]:
+    async def sample(self) -> tuple[str, str]:
         """One call, unmeasured: the frame the screens got for it is what the bare server sends."""
-        _, ticket = await self.call(http, await self.free_window(http))
+        _, ticket = await self.ours.call(self.ours.window() or 0)
         marker = self.marker(ticket)
-        await asyncio.wait_for(self.screens.future(marker), 30)
-        frame = (await self.screens.ask("sample", group="ours", marker=marker))["frame"]
-        await self.screens.ask("results", group="ours")
+        await asyncio.wait_for(self.screens.future("ours", marker), 30)
+        frame = str((await self.screens.ask("sample", group="ours", marker=marker))["frame"])
+        for group in ("ours", "stalled", "bare"):
+            await self.screens.ask("results", group=group)
         await self.screens.ask("quiet", ms=200)
-        self.figures["frame_bytes"] = len(frame.encode())
-        self.figures["frame"] = frame
+        self.f["frame_bytes"] = len(frame.encode())
         return marker, frame
 
     def marker(self, ticket: dict[str, Any]) -> str:
         return str(ticket["number"] if self.feed == "screens" else ticket["id"])
 
-    async def condition(self, http: httpx.AsyncClient, sample_marker: str, sample: str) -> Any:
-        ours, bare = Series(), Series()
-        bare_url = f"ws://127.0.0.1:{self.bare_port}/publish"
-        start_busy, started = system_busy(), time.monotonic()
-        client_cpu = proc_cpu(self.screens.process.pid)
-        async with connect(bare_url, compression=None) as publish:
-            for i in range(self.args.calls):
-                w = await self.free_window(http)
-                for side in ("ours", "bare") if i % 2 == 0 else ("bare", "ours"):
-                    if side == "ours":
-                        cpu = cpu_seconds(self.hall.pid)
-                        t0, ticket = await self.call(http, w)
-                        marker = self.marker(ticket)
-                        ours.sent[marker] = t0
-                        ours.last[marker] = await asyncio.wait_for(self.screens.future(marker), 30)
-                        await asyncio.sleep(self.args.gap)  # what the server does after it
-                        ours.cpu += cpu_seconds(self.hall.pid) - cpu
+    async def calls(self, sample_marker: str, sample: str) -> None:
+        args, f = self.args, self.f
+        series = {name: Series(name) for name in ("ours", "stalled", "bare")}
+        series["stalled"].name = "ours + 1 stalled screen"
+        series["bare"].name = "bare broadcast"
+        busy, client_cpu, started = system_busy(), proc_cpu(self.screens.process.pid), 0.0
+        started = time.monotonic()
+        order = ["ours", "stalled", "bare"]
+        async with connect(f"ws://127.0.0.1:{self.bare_port}/publish", compression=None) as pub:
+            for i in range(args.calls):
+                if self.ours.next_window == self.ours.windows:
+                    await self.ours.reset()
+                    await self.stalled.reset()
+                    await self.screens.ask("quiet", ms=300)
+                for name in order[i % 3 :] + order[: i % 3]:
+                    if name == "bare":
+                        marker = f"Z{i:0{len(sample_marker) - 1}d}"
+                        pid, t0 = self.bare.pid, time.monotonic()
+                        cpu = cpu_seconds(pid)
+                        await pub.send(sample.replace(sample_marker, marker))
                     else:
-                        self.bare_seq += 1
-                        marker = f"Z{self.bare_seq:0{len(sample_marker) - 1}d}"
-                        frame = sample.replace(sample_marker, marker)
-                        cpu = cpu_seconds(self.bare.pid)
-                        t0 = time.monotonic()
-                        await publish.send(frame)
-                        bare.sent[marker] = t0
-                        bare.last[marker] = await asyncio.wait_for(self.screens.future(marker), 30)
-                        await asyncio.sleep(self.args.gap)
-                        bare.cpu += cpu_seconds(self.bare.pid) - cpu
+                        hall = self.ours if name == "ours" else self.stalled
+                        pid = hall.pid
+                        cpu = cpu_seconds(pid)
+                        t0, ticket = await hall.call(hall.window() or 0)
+                        marker = self.marker(ticket)
+                    series[name].sent[marker] = t0
+                    done = self.screens.future(name, marker)
+                    series[name].last[marker] = await asyncio.wait_for(done, 60)
+                    await asyncio.sleep(args.gap)  # what the server still does after it
+                    series[name].cpu += cpu_seconds(pid) - cpu
         elapsed = time.monotonic() - started
-        for series, group in ((ours, "ours"), (bare, "bare")):
-            series.calls = self.args.calls
-            series.absorb(await self.screens.ask("results", group=group), self.args.screens)
-        return {
-            "ours": ours,
-            "bare": bare,
-            "busy": (system_busy() - start_busy) / elapsed,
-            "client_cpu": (proc_cpu(self.screens.process.pid) - client_cpu) / elapsed,
-            "seconds": elapsed,
-        }
+        for name, one in series.items():
+            one.absorb(await self.screens.ask("results", group=name), args.screens)
+        f.update(series)
+        f["busy"] = (system_busy() - busy) / elapsed
+        f["client_cpu"] = (proc_cpu(self.screens.process.pid) - client_cpu) / elapsed
 
     @contextlib.contextmanager
     def profiled(self) -> Any:
-        spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
         if not self.args.profile:
             yield
             return
-        out = self.workdir / "hall-serve.speedscope.json"
-        command = [spy, "record", "--pid", str(self.hall.pid), "--format", "speedscope"]
+        spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
+        out = self.workdir / "ours.speedscope.json"
+        command = [spy, "record", "--pid", str(self.ours.pid), "--format", "speedscope"]
         command += ["--rate", "200", "--gil", "-o", str(out)]  # --gil: busy samples only
         process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
             yield
         finally:
-            process.send_signal(2)
+            process.send_signal(2)  # SIGINT: py-spy writes its file and exits
             with contextlib.suppress(subprocess.TimeoutExpired):
                 process.wait(20)
             stop_process(process)
-            self.figures["profile"] = out
-
-
-# ---------------------------------------------------------------------- the report
-
-
-def conditions_line() -> str:
-    names = ("uvicorn", "websockets", "litestar", "msgspec", "uvloop", "httptools")
-    versions = ", ".join(f"{n} {_version(n)}" for n in names)
-    return f"Python {platform.python_version()}, {versions}, {os.cpu_count()} CPUs"
-
-
-def _version(name: str) -> str:
-    try:
-        return version(name)
-    except Exception:
-        return "absent"
-
-
-def report(bench: Bench) -> bool:
-    f, args = bench.figures, bench.args
-    plain, stalled = f["plain"], f["stalled"]
-    ours, bare = plain["ours"], plain["bare"]
-    ours_s = stalled["ours"]
-    feed = "hall screen feed" if bench.feed == "screens" else "RAW EVENT FEED (no screen feed yet)"
-    print()
-    print(f"call -> screen, {args.screens} screens, {args.calls} calls per server and condition")
-    print(f"  ours: {feed}, {bench.feed_url()}")
-    print(f"  bare: websockets.broadcast of the same frame ({f['frame_bytes']} bytes, text)")
-    print(f"  {conditions_line()}")
-    print(
-        f"  load average {f['load_start'][0]:.2f} at start, {f['load_end'][0]:.2f} at end; "
-        "clients without permessage-deflate"
-    )
-    print()
-    head = f"{'condition':<28} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8}"
-    head += f" {'last p50':>9} {'last p99':>9}"
-    print(head + f" {'CPU/call ms':>11} {'missing':>7} {'frames':>14}")
-    print("-" * (len(head) + 36))
-    for label, cond in (("", plain), (" + stalled screen", stalled)):
-        for name, series in (("ours", cond["ours"]), ("bare", cond["bare"])):
-            kinds = ",".join(f"{k}:{v}" for k, v in sorted(series.types.items()))
-            print(
-                f"{name + label:<28} {series.p(0.5):8.1f} {series.p(0.99):8.1f} "
-                f"{max(series.latencies) * 1000:8.1f} {series.last_p(0.5):9.1f} "
-                f"{series.last_p(0.99):9.1f} {series.cpu / series.calls * 1000:11.2f} "
-                f"{series.missing:7d} {kinds:>14}"
-            )
-        print(
-            f"{'  (machine)':<28} busy {cond['busy'] * 100:.0f} % of a core, screens process "
-            f"{cond['client_cpu'] * 100:.0f} %, {cond['seconds']:.1f} s"
-        )
-    print()
-    rss, bare_rss = f["rss"], f["bare_rss"]
-    per = (rss["connected"] - rss["stalled"]) / args.screens
-    bare_per = (bare_rss["connected"] - bare_rss["stalled"]) / args.screens
-    returned = rss["connected"] - rss["closed"]
-    added = rss["connected"] - rss["stalled"]
-    print(
-        f"server RSS (KiB): idle {rss['idle']}, + stalled {rss['stalled']}, + {args.screens} "
-        f"screens {rss['connected']} ({per:.1f} KiB each), after the calls {f['rss_peak']}, "
-        f"after they closed {rss['closed']} ({returned / max(added, 1):.0%} of it given back)"
-    )
-    print(
-        f"bare   RSS (KiB): idle {bare_rss['idle']}, + stalled {bare_rss['stalled']}, + screens "
-        f"{bare_rss['connected']} ({bare_per:.1f} KiB each), after they closed {bare_rss['closed']}"
-    )
-    print(
-        f"server CPU per call: {f['cpu0'] * 1000:.2f} ms with 0 screens, "
-        f"{ours.cpu / ours.calls * 1000:.2f} ms with {args.screens} "
-        f"(bare: {bare.cpu / bare.calls * 1000:.2f} ms)"
-    )
-    for when in ("stall_start", "stall_end"):
-        info = f[when]
-        print(
-            f"stalled screen at {when.split('_')[1]}: ours {info['ours']}, bare {info['bare']}"
-            + (f" ({f['fill_issued']} tickets issued to fill it)" if when == "stall_start" else "")
-        )
-    ratio = ours.p(0.99) / bare.p(0.99)
-    stall = ours_s.p(0.99) / ours.p(0.99)
-    checks = [
-        (ratio <= TARGET_RATIO, f"p99 ours / bare = {ratio:.2f} (<= {TARGET_RATIO})"),
-        (
-            stall < TARGET_STALL,
-            f"p99 with / without a stalled screen = {stall:.2f} (< {TARGET_STALL})",
-        ),
-        (per <= TARGET_KIB, f"server memory per screen = {per:.1f} KiB (<= {TARGET_KIB:.0f})"),
-        (
-            ours.missing == 0 and ours_s.missing == 0,
-            f"every screen got every call (missing {ours.missing + ours_s.missing})",
-        ),
-    ]
-    print()
-    for ok, text in checks:
-        print(f"{'PASS' if ok else 'FAIL'}  {text}")
-    if "profile" in f:
-        print(f"py-spy profile of hall serve (stalled condition): {f['profile']}")
-    return all(ok for ok, _ in checks)
+            self.f["profile"] = out
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -544,33 +403,35 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--quick", action="store_true", help="100 screens, 12 calls: a smoke test")
     parser.add_argument("--screens", type=int, help="screens per server (default 1000)")
-    parser.add_argument("--calls", type=int, help="calls per server and condition (default 60)")
+    parser.add_argument("--calls", type=int, help="calls to each server (default 60)")
     parser.add_argument("--windows", type=int, default=40, help="windows in the hall (default 40)")
     parser.add_argument("--gap", type=float, default=0.02, help="pause after each call, s")
     parser.add_argument("--feed", choices=("auto", "screens", "events"), default="auto")
-    parser.add_argument("--max-fill", type=int, default=3000, help=argparse.SUPPRESS)
-    parser.add_argument("--fill-extra", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--profile", action="store_true", help="py-spy record the hall server")
     parser.add_argument("--keep", action="store_true", help="keep the work directory (logs)")
+    parser.add_argument("--max-fill", type=int, default=3000, help=argparse.SUPPRESS)
+    parser.add_argument("--fill-extra", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     args.screens = args.screens or (100 if args.quick else 1000)
     args.calls = args.calls or (12 if args.quick else 60)
-    args.fill_extra = (
-        args.fill_extra if args.fill_extra is not None else (100 if args.quick else 400)
-    )
+    if args.fill_extra is None:
+        args.fill_extra = 100 if args.quick else 300
     if args.quick:
         args.windows = min(args.windows, 12)
     workdir = Path(tempfile.mkdtemp(prefix="hall-bench-screens-"))
     bench = Bench(args, workdir)
     try:
         asyncio.run(bench.run())
-        ok = report(bench)
     finally:
         bench.stop()
-        if args.keep or args.profile:
-            print(f"work directory kept: {workdir}")
-        else:
-            shutil.rmtree(workdir, ignore_errors=True)
+    feed = "the hall screen feed" if bench.feed == "screens" else "THE RAW EVENT FEED"
+    ok = report(bench.f, args.screens, args.calls, feed)
+    if "profile" in bench.f:
+        print(f"py-spy profile of the plain hall server during the calls: {bench.f['profile']}")
+    if args.keep or args.profile:
+        print(f"work directory kept: {workdir}")
+    else:
+        shutil.rmtree(workdir, ignore_errors=True)
     return 0 if ok else 1
 
 
