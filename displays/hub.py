@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections import deque
 from collections.abc import Callable, Hashable, Sequence
 from datetime import datetime
@@ -38,6 +39,7 @@ log = logging.getLogger(__name__)
 RING = 256  # delta frames kept for resuming clients
 QUEUE = 32  # frames a client may have waiting before it is resynced instead
 PING_SECONDS = 10.0
+PING_CHECK = 1.0  # how often a hub looks for clients that were sent nothing for PING_SECONDS
 LINGER = 30.0  # seconds a hub outlives its last client, so a screen that blinks resumes
 
 _encoder = msgspec.json.Encoder()
@@ -50,7 +52,7 @@ def _time(moment: datetime) -> str:
 class Client:
     """One connected screen: the frames waiting for it, at most ``QUEUE`` (plus a resume's)."""
 
-    __slots__ = ("_wake", "closing", "extra", "frames", "hub", "resync")
+    __slots__ = ("_wake", "closing", "extra", "frames", "hub", "ping", "resync", "sent")
 
     def __init__(self, hub: ScreenHub[Any]) -> None:
         self.hub = hub
@@ -58,6 +60,8 @@ class Client:
         self.resync = True  # the next frame is the full view (a new client, or one that lagged)
         self.extra = 0  # frames of a resume's chain still queued, allowed beyond QUEUE
         self.closing = False
+        self.ping = False  # the hub found it quiet for PING_SECONDS: send a ping next
+        self.sent = time.monotonic()  # when it was last handed a frame
         self._wake = asyncio.Event()
 
     def offer(self, frame: str) -> None:
@@ -84,21 +88,27 @@ class Client:
 
     async def next(self) -> str | None:
         """The next frame to send (a ping after ``PING_SECONDS`` of nothing); None once closed."""
+        # No timeout of its own: with a thousand screens, arming and cancelling a timer on every
+        # wait cost a fifth of the server's CPU per call (bench/screens.py). The hub's one
+        # periodic check (``_ping_quiet``) wakes the quiet ones instead.
         while not self.closing:
             if self.resync:
                 self.resync = False
                 self.frames.clear()
-                return self.hub.view_frame()
-            if self.frames:
+                frame = self.hub.view_frame()
+            elif self.frames:
                 if self.extra:
                     self.extra -= 1
-                return self.frames.popleft()
-            self._wake.clear()
-            try:
-                async with asyncio.timeout(PING_SECONDS):
-                    await self._wake.wait()
-            except TimeoutError:
-                return self.hub.ping_frame()
+                frame = self.frames.popleft()
+            elif self.ping:
+                frame = self.hub.ping_frame()
+            else:
+                self._wake.clear()
+                await self._wake.wait()
+                continue
+            self.ping = False
+            self.sent = time.monotonic()
+            return frame
         return None
 
 
@@ -117,6 +127,7 @@ class ScreenHub(Generic[V]):
         self.resyncs = 0  # clients that lagged and got the view again
         self._view_json: str | None = None
         self._drop: asyncio.TimerHandle | None = None
+        self._pinger: asyncio.TimerHandle | None = None
 
     def publish(self, state: HallState, records: Sequence[Recorded]) -> None:
         """The engine's after-batch hook: project, diff and encode once; offer to every client."""
@@ -172,7 +183,21 @@ class ScreenHub(Generic[V]):
         if self._drop is not None:
             self._drop.cancel()
             self._drop = None
+        if self._pinger is None:
+            self._pinger = asyncio.get_running_loop().call_later(PING_CHECK, self._ping_quiet)
         return client
+
+    def _ping_quiet(self) -> None:
+        """Wake every client that was handed nothing for ``PING_SECONDS``: it sends a ping."""
+        self._pinger = None
+        if not self.clients:
+            return
+        quiet = time.monotonic() - PING_SECONDS
+        for client in self.clients:
+            if client.sent <= quiet and not client.ping:
+                client.ping = True
+                client._wake.set()
+        self._pinger = asyncio.get_running_loop().call_later(PING_CHECK, self._ping_quiet)
 
     def _chain(self, after: int) -> list[str] | None:
         for index, (start, _) in enumerate(self.ring):
