@@ -17,6 +17,7 @@ from litestar.exceptions import WebSocketDisconnect
 from litestar.testing import TestClient
 from litestar.testing.websocket_test_session import WebSocketTestSession
 
+from displays import hub
 from hall.api.app import create_app
 from hall.config import load
 from hall.domain.commands import CallNext
@@ -406,3 +407,22 @@ def test_the_event_feed_encodes_each_event_once_for_every_client(
     assert texts[0] == texts[1]
     assert [json.loads(t)["event"]["type"] for t in texts[0]] == ["day_started", "ticket_issued"]
     assert len(app.state.event_frames._frames) == 2  # one encoding per event, for both clients
+
+
+def test_an_idle_screen_is_pinged_with_the_version(
+    client: TestClient[Litestar], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(hub, "PING_SECONDS", 0.3)  # 10 s in a hall; a test has less time
+    monkeypatch.setattr(hub, "PING_CHECK_SECONDS", 0.05)
+    with client.websocket_connect(window_screen("5")) as ws:
+        view = frame(ws)
+        started = time.monotonic()
+        ping = frame(ws)
+        waited = time.monotonic() - started
+        issue(client)
+        delta = frame(ws)
+        again = frame(ws)
+    assert ping["type"] == "ping" and ping["version"] == view["version"]
+    assert 0.2 < waited < 2.0, waited
+    assert delta["type"] == "delta" and again["type"] == "ping"
+    assert again["version"] == delta["version"]
