@@ -246,7 +246,9 @@ class Clients:
         self.groups: dict[str, Group] = {}
         self.stalled: dict[str, Stalled] = {}
 
-    async def connect(self, group: str, url: str, count: int, hosts: list[str], first: bool) -> Any:
+    async def connect(
+        self, group: str, url: str, count: int, hosts: list[str], first: bool = True
+    ) -> Any:
         target = self.groups.setdefault(group, Group(group))
         gate = asyncio.Semaphore(50)
         started = time.monotonic()

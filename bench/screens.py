@@ -198,6 +198,7 @@ class Bench:
         self.hosts = [f"127.0.0.{10 + i}" for i in range(max(1, -(-args.screens // 50)))]
         self.f: dict[str, Any] = {}
         self.feed = "screens"
+        self.started = time.monotonic()
 
     def spawn(self, name: str, command: list[str], port: int) -> subprocess.Popen[bytes]:
         log = self.workdir / f"{name}.log"
@@ -299,6 +300,12 @@ class Bench:
         await asyncio.sleep(LINGER)
         f["rss"]["closed"] = rss_kib(self.ours.pid)
         f["bare_rss"]["closed"] = rss_kib(self.bare.pid)
+        # Kept by the allocator, or leaked? The same number of screens again, then gone again.
+        url = self.ours.url(self.feed)
+        await self.screens.ask("connect", group="again", url=url, count=n, hosts=self.hosts)
+        await asyncio.sleep(1.0)
+        f["rss"]["again"] = rss_kib(self.ours.pid)
+        await self.screens.ask("close", group="again")
 
     async def fill_stalled(self) -> None:
         """The stalled screen, then tickets issued until the server's send queue to it stops
@@ -428,6 +435,7 @@ def main(argv: list[str] | None = None) -> int:
     ok = report(bench.f, args.screens, args.calls, feed)
     if "profile" in bench.f:
         print(f"py-spy profile of the plain hall server during the calls: {bench.f['profile']}")
+    print(f"(the run took {time.monotonic() - bench.started:.0f} s)")
     if args.keep or args.profile:
         print(f"work directory kept: {workdir}")
     else:

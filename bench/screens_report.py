@@ -97,7 +97,8 @@ def report(f: dict[str, Any], screens: int, calls: int, feed: str) -> bool:
         f"server RSS (MiB): {rss['idle'] / 1024:.1f} before the screens, "
         f"{rss['connected'] / 1024:.1f} with {screens} ({per:.1f} KiB each), "
         f"{rss['after_calls'] / 1024:.1f} after the calls, {rss['closed'] / 1024:.1f} "
-        f"{f['linger']:.0f} s after they closed ({max(given_back, 0):.0%} of it given back)"
+        f"{f['linger']:.0f} s after they closed ({max(given_back, 0):.0%} of it given back), "
+        f"{rss['again'] / 1024:.1f} with {screens} new ones"
     )
     bare_per = (bare_rss["connected"] - bare_rss["idle"]) / screens
     print(
