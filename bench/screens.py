@@ -180,10 +180,10 @@ class HallServer:
                 r.raise_for_status()
         self.next_window = 0
 
-    def window(self) -> int | None:
-        """An open window, or None when all have called (time to reset)."""
+    def window(self) -> int:
+        """A window that has called nothing since the last reset."""
         if self.next_window == self.windows:
-            return None
+            raise RuntimeError(f"{self.name}: every window has called: reset first")
         self.next_window += 1
         return self.next_window - 1
 
@@ -238,12 +238,12 @@ class Bench:
             for hall in (self.ours, self.stalled):
                 await hall.login()
                 await hall.issue(hall.windows + 5)
-                for _ in range(5):  # warm-up: the first calls fill caches, import lazily...
-                    await hall.call(hall.window() or 0)
+                for _ in range(min(5, hall.windows)):  # warm-up: caches, lazy imports...
+                    await hall.call(hall.window())
                 await hall.reset()
             cpu = cpu_seconds(self.ours.pid)
             for _ in range(args.windows):
-                await self.ours.call(self.ours.window() or 0)
+                await self.ours.call(self.ours.window())
             f["cpu0"] = (cpu_seconds(self.ours.pid) - cpu) / args.windows
             await self.ours.reset()
             self.feed = await self.pick_feed()
@@ -333,7 +333,7 @@ class Bench:
 
     async def sample(self) -> tuple[str, str]:
         """One call, unmeasured: the frame the screens got for it is what the bare server sends."""
-        _, ticket = await self.ours.call(self.ours.window() or 0)
+        _, ticket = await self.ours.call(self.ours.window())
         marker = self.marker(ticket)
         await asyncio.wait_for(self.screens.future("ours", marker), 30)
         frame = str((await self.screens.ask("sample", group="ours", marker=marker))["frame"])
@@ -370,7 +370,7 @@ class Bench:
                         hall = self.ours if name == "ours" else self.stalled
                         pid = hall.pid
                         cpu = cpu_seconds(pid)
-                        t0, ticket = await hall.call(hall.window() or 0)
+                        t0, ticket = await hall.call(hall.window())
                         marker = self.marker(ticket)
                     series[name].sent[marker] = t0
                     done = self.screens.future(name, marker)
