@@ -195,8 +195,9 @@ class Stalled:
         server_host, _, port = address.partition(":")
         self.sock = socket.socket()
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
-        # An Ethernet-sized segment: loopback's 64 KiB one lets the kernel grow the server's
-        # send buffer to ~1 MB for this socket, which a screen on a LAN would never get.
+        # An Ethernet-sized segment: with loopback's 64 KiB one the kernel grows a server's send
+        # buffer to ~1 MB for this socket (unless the server bounds it, as the hall server does),
+        # which a screen on a LAN would not get.
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_MAXSEG, 1460)
         self.sock.bind((host, 0))
         self.sock.settimeout(10)
