@@ -55,7 +55,7 @@ def _time(moment: datetime) -> str:
 class Client:
     """One connected screen: the frames waiting for it, at most ``QUEUE`` (plus a resume's)."""
 
-    __slots__ = ("_wake", "closing", "extra", "frames", "hub", "resync", "sent")
+    __slots__ = ("_waiter", "closing", "extra", "frames", "hub", "resync", "sent")
 
     def __init__(self, hub: ScreenHub[Any]) -> None:
         self.hub = hub
@@ -64,7 +64,10 @@ class Client:
         self.extra = 0  # frames of a resume's chain still queued, allowed beyond QUEUE
         self.closing = False
         self.sent = time.monotonic()  # when it was last handed a frame
-        self._wake = asyncio.Event()
+        # What next() awaits when there is nothing to send. A bare future rather than an
+        # asyncio.Event: publish() wakes every screen of a hub for each batch, and the Event's
+        # waiter list and loop checks cost more than the wake itself (bench/screens.py).
+        self._waiter: asyncio.Future[None] | None = None
 
     def offer(self, frame: str) -> None:
         if self.resync:
@@ -73,7 +76,7 @@ class Client:
             self.restart()
             return
         self.frames.append(frame)
-        self._wake.set()
+        self._wake()
 
     def restart(self) -> None:
         """Drop what is queued: the next frame is the view."""
@@ -82,11 +85,15 @@ class Client:
         self.frames.clear()
         self.extra = 0
         self.resync = True
-        self._wake.set()
+        self._wake()
 
     def close(self) -> None:
         self.closing = True
-        self._wake.set()
+        self._wake()
+
+    def _wake(self) -> None:
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(None)
 
     async def next(self) -> str | None:
         """The next frame to send; None once closed."""
@@ -101,8 +108,11 @@ class Client:
                     self.extra -= 1
                 self.sent = time.monotonic()
                 return self.frames.popleft()
-            self._wake.clear()
-            await self._wake.wait()
+            self._waiter = asyncio.get_running_loop().create_future()
+            try:
+                await self._waiter
+            finally:
+                self._waiter = None
         return None
 
 
