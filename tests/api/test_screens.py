@@ -442,6 +442,10 @@ def test_a_hub_is_made_for_the_first_screen_and_dropped_after_the_last(
         with client.websocket_connect(window_screen("1")) as c:
             frame(c)
             assert len(engine.after_batch) == 2 and len(hubs) == 2
+            metrics = client.get("/metrics").text
+    assert f'hall_screen_connections{{hall="{HALL}",kind="hall"}} 2.0' in metrics
+    assert f'hall_screen_connections{{hall="{HALL}",kind="window"}} 1.0' in metrics
+    assert f'hall_screen_resyncs_total{{hall="{HALL}",kind="hall"}} 0.0' in metrics
     deadline = time.monotonic() + WAIT
     while len(hubs) and time.monotonic() < deadline:
         time.sleep(0.02)
