@@ -15,7 +15,8 @@ carries it, on CLOCK_MONOTONIC, which every process on a machine shares.
 
 The second hall server has one *stalled* screen besides its thousand: a raw socket with a small
 receive buffer that reads its handshake and never again; before the screens connect, tickets are
-issued until the server's send queue to it stops growing. The calls go one at a time, in turns
+issued until that server has given up on it (its /metrics count a resync: the kernel's buffers,
+the transport's and the screen's queue are full). The calls go one at a time, in turns
 to the three servers (the order rotating), each once every screen has the previous one: the plain
 hall, the stalled hall and the bare broadcast share the same minutes of a shared machine, so the
 ratios compare like with like even when a neighbour's load comes and goes.
@@ -180,6 +181,12 @@ class HallServer:
                 r.raise_for_status()
         self.next_window = 0
 
+    async def resyncs(self) -> float:
+        """Screens of this server that fell behind and got the view again (its /metrics)."""
+        text = (await self.http.get("/metrics")).text
+        lines = [line for line in text.splitlines() if line.startswith("hall_screen_resyncs")]
+        return sum(float(line.rsplit(" ", 1)[1]) for line in lines)
+
     def window(self) -> int:
         """A window that has called nothing since the last reset."""
         if self.next_window == self.windows:
@@ -292,6 +299,7 @@ class Bench:
         with self.profiled():
             await self.calls(marker, sample)
         f["stall_end"] = await self.screens.ask("stall_info", name="stalled")
+        f["resyncs"] = {"ours": await self.ours.resyncs(), "stalled": await self.stalled.resyncs()}
         f["rss"]["after_calls"] = rss_kib(self.ours.pid)
         for group in ("ours", "stalled", "bare"):
             await self.screens.ask("close", group=group)
@@ -308,27 +316,24 @@ class Bench:
         await self.screens.ask("close", group="again")
 
     async def fill_stalled(self) -> None:
-        """The stalled screen, then tickets issued until the server's send queue to it stops
-        growing, and more (the server's own buffer and queue behind it). The same number goes
-        to the plain hall, so both calls the same tickets."""
+        """The stalled screen, then tickets issued until the server has given up on it (its
+        queue overflowed: a resync is counted in /metrics; the kernel's and the transport's
+        buffers in front of that queue are full). The same number goes to the plain hall, so
+        both call the same tickets."""
         args = self.args
         url = self.stalled.url(self.feed)
         await self.screens.ask("stall", name="stalled", url=url, host="127.0.0.2")
         needed = args.calls + 2 * args.windows + 20
-        queued: list[int] = []
         issued = 0
-        while issued < needed or len(queued) < 4 or queued[-1] > queued[-4]:
+        while issued < needed or await self.stalled.resyncs() < 1:
             await self.stalled.issue(20)
             issued += 20
-            info = await self.screens.ask("stall_info", name="stalled")
-            queued.append(info["server_send_q"] or 0)
             if issued >= needed + args.max_fill:
                 break
-        await self.stalled.issue(args.fill_extra)
-        issued += args.fill_extra
         await self.ours.issue(issued)
         await asyncio.sleep(0.5)
         self.f["stall_start"] = await self.screens.ask("stall_info", name="stalled")
+        self.f["stall_start"]["resyncs"] = await self.stalled.resyncs()
         self.f["fill_issued"] = issued
 
     async def sample(self) -> tuple[str, str]:
@@ -417,12 +422,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--profile", action="store_true", help="py-spy record the hall server")
     parser.add_argument("--keep", action="store_true", help="keep the work directory (logs)")
     parser.add_argument("--max-fill", type=int, default=3000, help=argparse.SUPPRESS)
-    parser.add_argument("--fill-extra", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     args.screens = args.screens or (100 if args.quick else 1000)
     args.calls = args.calls or (12 if args.quick else 60)
-    if args.fill_extra is None:
-        args.fill_extra = 100 if args.quick else 300
     if args.quick:
         args.windows = min(args.windows, 12)
     workdir = Path(tempfile.mkdtemp(prefix="hall-bench-screens-"))

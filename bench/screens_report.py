@@ -115,7 +115,9 @@ def report(f: dict[str, Any], screens: int, calls: int, feed: str) -> bool:
     print(
         f"stalled screen: {start['client_unread']} bytes unread in its receive buffer, "
         f"{start['server_send_q']} in the server's send queue after {f['fill_issued']} tickets "
-        f"were issued to fill it, {end['server_send_q']} after the calls"
+        f"were issued to fill it ({start['resyncs']:.0f} screen resynced then), "
+        f"{end['server_send_q']} after the calls; screens resynced in all (hall_screen_resyncs): "
+        f"{f['resyncs']['stalled']:.0f} on its server, {f['resyncs']['ours']:.0f} on the other"
     )
     ratio = ours.p(0.99) / bare.p(0.99)
     stall = stalled.p(0.99) / ours.p(0.99)
