@@ -431,6 +431,9 @@ def main(argv: list[str] | None = None) -> int:
     bench = Bench(args, workdir)
     try:
         asyncio.run(bench.run())
+    except BaseException:
+        print(f"screens: failed; the servers' and screens' logs are in {workdir}", file=sys.stderr)
+        raise
     finally:
         bench.stop()
     feed = "the hall screen feed" if bench.feed == "screens" else "THE RAW EVENT FEED"
