@@ -169,11 +169,8 @@ async def _send(socket: WebSocket[Any, Any, Any], client: Client) -> None:
     receiver = asyncio.create_task(drain(socket))
     receiver.add_done_callback(lambda _: client.close())
     try:
-        # The ASGI event straight to Litestar's send: send_text would add two coroutine layers
-        # per frame and screen, for nothing a frame of text needs (bench/screens.py).
-        send = socket.send
         while (frame := await client.next()) is not None:
-            await send({"type": "websocket.send", "bytes": None, "text": frame})
+            await socket.send_text(frame)
         if not receiver.done():  # closed by us: the server is stopping
             await socket.close(code=1001, reason="server shutting down")
     except (WebSocketDisconnect, OSError):
