@@ -286,7 +286,9 @@ class Bench:
             ("stalled", self.stalled.url(self.feed), True),
             ("bare", f"ws://127.0.0.1:{self.bare_port}/screen", False),
         )
+        f["connected_at"] = {}
         for group, url, first in targets:
+            f["connected_at"][group] = time.monotonic()
             answer = await self.screens.ask(
                 "connect", group=group, url=url, count=n, hosts=self.hosts, first=first
             )
@@ -386,6 +388,13 @@ class Bench:
         for name, one in series.items():
             one.absorb(await self.screens.ask("results", group=name), args.screens)
         f.update(series)
+        # Each call's send time and last delivery, for a look at what the slow ones had in common.
+        calls = {
+            name: [[t0, one.last.get(m, t0) - t0] for m, t0 in one.sent.items()]
+            for name, one in series.items()
+        }
+        calls["connected_at"] = f["connected_at"]
+        (self.workdir / "calls.json").write_text(json.dumps(calls))
         f["busy"] = (system_busy() - busy) / elapsed
         f["client_cpu"] = (proc_cpu(self.screens.process.pid) - client_cpu) / elapsed
 
