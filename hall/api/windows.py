@@ -11,7 +11,7 @@ import msgspec
 from litestar import Controller, Request, post, put
 from litestar.params import FromPath, JSONBody
 
-from hall.api.auth import Principal, requires, verify_login
+from hall.api.auth import principal_of, requires, verify_login
 from hall.api.idempotency import request_key
 from hall.api.service import estimator
 from hall.api.types import Id, Password, Text
@@ -85,8 +85,7 @@ async def run_command(
 
 def caller(request: Request[Any, Any, Any]) -> str:
     """The username (or device id) whose token the request presents."""
-    principal: Principal = request.state.principal
-    return principal.name
+    return principal_of(request).name
 
 
 class WindowController(Controller):
@@ -112,28 +111,28 @@ class WindowController(Controller):
             token=service.sessions.issue(principal), username=principal.name, window=done.reply
         )
 
-    @post("/call-next", guards=[STAFF], status_code=200)
+    @post("/call-next", opt=STAFF, status_code=200)
     async def call_next(
         self, request: Request[Any, Any, Any], hall: FromPath[str], window: FromPath[str]
     ) -> WindowResult:
         """Call the next ticket this window should serve (its ticket is null if none waits)."""
         return await run_command(request, hall, cmd.CallNext(window=window, by=caller(request)))
 
-    @post("/recall", guards=[STAFF], status_code=200)
+    @post("/recall", opt=STAFF, status_code=200)
     async def recall(
         self, request: Request[Any, Any, Any], hall: FromPath[str], window: FromPath[str]
     ) -> WindowResult:
         """Announce the called ticket again."""
         return await run_command(request, hall, cmd.Recall(window=window, by=caller(request)))
 
-    @post("/start", guards=[STAFF], status_code=200)
+    @post("/start", opt=STAFF, status_code=200)
     async def start(
         self, request: Request[Any, Any, Any], hall: FromPath[str], window: FromPath[str]
     ) -> WindowResult:
         """The visitor has arrived: start serving the called ticket."""
         return await run_command(request, hall, cmd.Start(window=window, by=caller(request)))
 
-    @post("/finish", guards=[STAFF], status_code=200)
+    @post("/finish", opt=STAFF, status_code=200)
     async def finish(
         self,
         request: Request[Any, Any, Any],
@@ -145,14 +144,14 @@ class WindowController(Controller):
         command = cmd.Finish(window=window, by=caller(request), outcome=data.outcome)
         return await run_command(request, hall, command)
 
-    @post("/no-show", guards=[STAFF], status_code=200)
+    @post("/no-show", opt=STAFF, status_code=200)
     async def no_show(
         self, request: Request[Any, Any, Any], hall: FromPath[str], window: FromPath[str]
     ) -> WindowResult:
         """The called visitor did not come."""
         return await run_command(request, hall, cmd.NoShow(window=window, by=caller(request)))
 
-    @post("/transfer", guards=[STAFF], status_code=200)
+    @post("/transfer", opt=STAFF, status_code=200)
     async def transfer(
         self,
         request: Request[Any, Any, Any],
@@ -166,7 +165,7 @@ class WindowController(Controller):
         )
         return await run_command(request, hall, command)
 
-    @post("/pause", guards=[STAFF], status_code=200)
+    @post("/pause", opt=STAFF, status_code=200)
     async def pause(
         self,
         request: Request[Any, Any, Any],
@@ -178,13 +177,13 @@ class WindowController(Controller):
         command = cmd.Pause(window=window, by=caller(request), reason=data.reason, note=data.note)
         return await run_command(request, hall, command)
 
-    @post("/resume", guards=[STAFF], status_code=200)
+    @post("/resume", opt=STAFF, status_code=200)
     async def resume(
         self, request: Request[Any, Any, Any], hall: FromPath[str], window: FromPath[str]
     ) -> WindowResult:
         return await run_command(request, hall, cmd.Resume(window=window, by=caller(request)))
 
-    @post("/logout", guards=[STAFF], status_code=200)
+    @post("/logout", opt=STAFF, status_code=200)
     async def logout(
         self, request: Request[Any, Any, Any], hall: FromPath[str], window: FromPath[str]
     ) -> WindowResult:
@@ -193,7 +192,7 @@ class WindowController(Controller):
         request.app.state.service.sessions.revoke_user(hall, caller(request))
         return result
 
-    @put("/profile", guards=[requires("manager")], status_code=200)
+    @put("/profile", opt=requires("manager"), status_code=200)
     async def profile(
         self,
         request: Request[Any, Any, Any],
