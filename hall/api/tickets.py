@@ -20,7 +20,7 @@ from hall.domain.errors import UnknownTicket
 from hall.domain.events import AnyEvent, TicketIssued
 from hall.domain.state import HallState
 from hall.engine import HallEngine, Reply
-from hall.views import Estimator, TicketView, ticket_view
+from hall.views import Estimator, TicketFacts, TicketView, render_ticket, ticket_facts, ticket_view
 
 
 class IssueRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -50,14 +50,15 @@ class IssuedTicket(TicketView, frozen=True, kw_only=True):
     secret: str
 
 
-def _issued(engine: HallEngine) -> Reply[tuple[TicketView, str]]:
-    """The new ticket, with its place and estimated wait as of its issue, and its secret."""
+def _issued(engine: HallEngine) -> Reply[tuple[TicketFacts, str]]:
+    """The new ticket, with its place and estimated wait as of its issue, and its secret (in the
+    writer: only what a later command could change; the view is made by the caller)."""
 
-    def reply(state: HallState, events: list[AnyEvent]) -> tuple[TicketView, str]:
+    def reply(state: HallState, events: list[AnyEvent]) -> tuple[TicketFacts, str]:
         event = events[-1]
         assert isinstance(event, TicketIssued)
         ticket = state.tickets[event.ticket]
-        return ticket_view(state, ticket, Estimator(engine.times, event.at)), ticket.secret
+        return ticket_facts(state, ticket, Estimator(engine.times, event.at)), ticket.secret
 
     return reply
 
@@ -65,10 +66,10 @@ def _issued(engine: HallEngine) -> Reply[tuple[TicketView, str]]:
 async def _cancel(engine: HallEngine, command: CancelTicket, key: str | None) -> TicketView:
     done = await engine.execute(
         command,
-        lambda s, _: ticket_view(s, s.tickets[command.ticket], estimator(engine)),
+        lambda s, _: ticket_facts(s, s.tickets[command.ticket], estimator(engine)),
         key=key,
     )
-    return done.reply
+    return render_ticket(engine.config, done.reply, TicketView)
 
 
 class TicketController(Controller):
@@ -99,8 +100,8 @@ class TicketController(Controller):
             secret=secrets.token_urlsafe(16),  # 128 bits: unguessable, short enough for a QR
         )
         done = await engine.execute(command, _issued(engine), key=key)
-        view, secret = done.reply
-        return IssuedTicket(**msgspec.structs.asdict(view), secret=secret)
+        facts, secret = done.reply
+        return render_ticket(engine.config, facts, IssuedTicket, secret=secret)
 
     @get("/{ticket:str}")
     async def lookup(self, state: State, hall: FromPath[str], ticket: FromPath[str]) -> TicketView:

@@ -19,7 +19,7 @@ from hall.domain import commands as cmd
 from hall.domain.events import AnyEvent, Outcome
 from hall.domain.state import HallState
 from hall.engine import HallEngine, Reply
-from hall.views import TicketView, WindowView, ticket_view, window_view
+from hall.views import TicketFacts, TicketView, WindowView, render_ticket, ticket_facts, window_view
 
 STAFF = requires("staff")
 
@@ -60,15 +60,17 @@ class WindowResult(msgspec.Struct, frozen=True, kw_only=True):
     ticket: TicketView | None
 
 
-def _result(engine: HallEngine, window: str) -> Reply[WindowResult]:
-    def reply(state: HallState, events: list[AnyEvent]) -> WindowResult:
+# The window after the command, and the ticket the command was about (made into a view later).
+_Result = tuple[WindowView, TicketFacts | None]
+
+
+def _result(engine: HallEngine, window: str) -> Reply[_Result]:
+    def reply(state: HallState, events: list[AnyEvent]) -> _Result:
         ticket_id = next((getattr(e, "ticket", None) for e in events), None)
         ticket_id = ticket_id or state.windows[window].ticket
         ticket = state.tickets.get(ticket_id) if ticket_id else None
-        return WindowResult(
-            window=window_view(state, window),
-            ticket=ticket_view(state, ticket, estimator(engine)) if ticket else None,
-        )
+        facts = ticket_facts(state, ticket, estimator(engine)) if ticket else None
+        return window_view(state, window), facts
 
     return reply
 
@@ -80,7 +82,9 @@ async def run_command(
     engine: HallEngine = request.app.state.service.engine(hall)
     reply = _result(engine, getattr(command, "window", ""))
     done = await engine.execute(command, reply, key=request_key(request))
-    return done.reply
+    view, facts = done.reply
+    ticket = render_ticket(engine.config, facts, TicketView) if facts else None
+    return WindowResult(window=view, ticket=ticket)
 
 
 def caller(request: Request[Any, Any, Any]) -> str:
