@@ -236,6 +236,7 @@ def server_main(spec: dict[str, Any]) -> None:
 
     from hall.api import service as service_module
     from hall.api.app import create_app
+    from hall.cli import serving_gc
     from hall.engine import HallEngine
     from hall.settings import Settings
 
@@ -276,6 +277,7 @@ def server_main(spec: dict[str, Any]) -> None:
         port=spec["port"],
     )
     app = create_app(settings)
+    serving_gc()
     app.register(trivial)
     app.register(stats)
     app.register(appends)
