@@ -236,6 +236,8 @@ def server_main(spec: dict[str, Any]) -> None:
 
     from hall.api import service as service_module
     from hall.api.app import create_app
+    from hall.api.limits import uvicorn_limits
+    from hall.cli import serving_gc
     from hall.engine import HallEngine
     from hall.settings import Settings
 
@@ -276,6 +278,7 @@ def server_main(spec: dict[str, Any]) -> None:
         port=spec["port"],
     )
     app = create_app(settings)
+    serving_gc()
     app.register(trivial)
     app.register(stats)
     app.register(appends)
@@ -292,6 +295,7 @@ def server_main(spec: dict[str, Any]) -> None:
         access_log=False,
         log_level="warning",
         timeout_graceful_shutdown=5,
+        **uvicorn_limits(),  # as hall serve: no proxy headers middleware, small WebSocket frames
     )
     if profile is not None:
         profile.disable()

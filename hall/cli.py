@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import getpass
 import hashlib
 import logging
@@ -171,6 +172,24 @@ def _settings(args: argparse.Namespace) -> Settings:
     )
 
 
+# Objects allocated (and not yet freed) between two young collections of the cyclic garbage
+# collector; Python's default is 700. See serving_gc().
+GC_YOUNG = 20_000
+
+
+def serving_gc() -> None:
+    """Run the cyclic garbage collector less often in a server process.
+
+    A hall server's objects die by reference counting (events, records and views hold no
+    cycles): 134 collections during 1,920 commands freed 12 objects. But a batch of commands
+    allocates ~1,000 objects that live until its replies are sent, so with the default threshold
+    each batch set off a young collection, and every tenth a larger one: 9-14 % of a busy
+    server's CPU for nothing (its loop used a sixth less CPU without them). Cyclic garbage, if
+    any, still goes, a little later.
+    """
+    gc.set_threshold(GC_YOUNG, *gc.get_threshold()[1:])
+
+
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
@@ -192,6 +211,7 @@ def _serve(args: argparse.Namespace) -> int:
             await app.state.screens.close()
             await super().shutdown(sockets)
 
+    serving_gc()
     server = Server(
         uvicorn.Config(
             app,

@@ -204,17 +204,26 @@ class HallEngine:
         """
         if self._writer is None:
             raise JournalUnavailable(f"hall {self.hall} is not running")
-        future: asyncio.Future[Done[T]] = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Done[T]] = loop.create_future()
         self.observer.command(self.hall, command, future)
-        await self._queue.put(_Pending(command, reply, future, key))
+        self._queue.put_nowait(_Pending(command, reply, future, key))  # unbounded: never waits
+        # The deadline cancels the future (the writer skips a cancelled command it has not
+        # decided yet), as asyncio.timeout() would by cancelling this task: one timer instead of
+        # a context manager per command, which cost as much as the rest of this method.
+        deadline = loop.call_later(2 * self.store_timeout, future.cancel)
         try:
-            async with asyncio.timeout(2 * self.store_timeout):
-                return await future
-        except TimeoutError:
+            return await future
+        except asyncio.CancelledError:
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():  # this task was cancelled: not a timeout
+                raise
             raise JournalUnavailable(
                 f"hall {self.hall}: no answer from the journal within "
                 f"{2 * self.store_timeout:g} s; the command may have happened"
             ) from None
+        finally:
+            deadline.cancel()
 
     async def read(self, view: Callable[[HallState], T]) -> T:
         """``view(state)`` on durable state only (never mid-append, never after a failed one

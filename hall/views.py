@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import itertools
 from datetime import date, datetime
-from typing import Any
+from typing import Any, NamedTuple, TypeVar
 
 import msgspec
 
 from hall.config import OTHER, HallConfig, Reason, Window
+from hall.domain.events import Outcome
 from hall.domain.state import HallState, Step, Ticket, TicketState, targeted_queue
 from hall.journal.base import Recorded
 from scheduling.estimate import ServiceTimes, estimate_new, estimate_wait
@@ -165,33 +166,76 @@ def _window_view(state: HallState, defined: Window) -> WindowView:
 def ticket_view(state: HallState, ticket: Ticket, estimator: Estimator) -> TicketView:
     """The ticket as anyone may see it; while it waits, its place counts the tickets that will be
     called before it (priority included) and its wait is estimated (scheduling.estimate)."""
-    category = state.config.category(ticket.category)
-    # A category retired from the config since the ticket was issued goes by its id.
-    names = (category.name, category.name_en) if category else (ticket.category, ticket.category)
+    return render_ticket(state.config, ticket_facts(state, ticket, estimator), TicketView)
+
+
+class TicketFacts(NamedTuple):
+    """What a ticket view shows that a later command may change, as of one moment: the ticket's
+    fields (commands change a ticket in place), its history (a step is never changed once added,
+    so a copy of the list will do) and its place. Taken inside the writer right after a command,
+    which is cheap; made into a view after the writer has moved on (render_ticket)."""
+
+    id: str
+    number: str
+    category: str
+    priority: str
+    appointment: datetime | None
+    state: TicketState
+    issued_at: datetime
+    window: str | None
+    called_at: datetime | None
+    started_at: datetime | None
+    finished_at: datetime | None
+    recalls: int
+    transfers: int
+    outcome: Outcome | None
+    history: tuple[Step, ...]
+    ahead: int  # to be called before it from its queue (0 unless waiting)
+    minutes: float | None  # its estimated wait
+
+
+def ticket_facts(state: HallState, ticket: Ticket, estimator: Estimator) -> TicketFacts:
     ahead, minutes = 0, None
     if ticket.state is TicketState.WAITING:
         estimate = estimate_wait(state, ticket.id, estimator.now, estimator.times)
         ahead, minutes = estimate.ahead, _minutes(estimate.minutes)
-    return TicketView(
-        id=ticket.id,
-        number=ticket.number,
-        category=ticket.category,
+    t = ticket
+    return TicketFacts(
+        t.id, t.number, t.category, t.priority, t.appointment, t.state, t.issued_at, t.window,
+        t.called_at, t.started_at, t.finished_at, t.recalls, t.transfers, t.outcome,
+        tuple(t.history), ahead, minutes,
+    )  # fmt: skip
+
+
+View = TypeVar("View", bound=TicketView)
+
+
+def render_ticket(config: HallConfig, facts: TicketFacts, kind: type[View], **extra: Any) -> View:
+    """The view (a ``kind``, with ``extra`` fields) of a ticket as ``facts`` saw it."""
+    category = config.category(facts.category)
+    # A category retired from the config since the ticket was issued goes by its id.
+    names = (category.name, category.name_en) if category else (facts.category, facts.category)
+    return kind(
+        id=facts.id,
+        number=facts.number,
+        category=facts.category,
         category_name=names[0],
         category_name_en=names[1],
-        priority=ticket.priority,
-        appointment=ticket.appointment,
-        state=ticket.state.value,
-        issued_at=ticket.issued_at,
-        ahead=ahead,
-        estimated_wait_minutes=minutes,
-        window=ticket.window,
-        called_at=ticket.called_at,
-        started_at=ticket.started_at,
-        finished_at=ticket.finished_at,
-        recalls=ticket.recalls,
-        transfers=ticket.transfers,
-        outcome=ticket.outcome.value if ticket.outcome else None,
-        history=[_step(state.config, s) for s in ticket.history],
+        priority=facts.priority,
+        appointment=facts.appointment,
+        state=facts.state.value,
+        issued_at=facts.issued_at,
+        ahead=facts.ahead,
+        estimated_wait_minutes=facts.minutes,
+        window=facts.window,
+        called_at=facts.called_at,
+        started_at=facts.started_at,
+        finished_at=facts.finished_at,
+        recalls=facts.recalls,
+        transfers=facts.transfers,
+        outcome=facts.outcome.value if facts.outcome else None,
+        history=[_step(config, s) for s in facts.history],
+        **extra,
     )
 
 

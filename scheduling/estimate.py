@@ -148,7 +148,8 @@ def _estimate(
     for queue, share in queues.items():
         if not state.queues.get(queue):
             continue
-        n = ahead if queue == own_queue else _before(state, table, queue, key, now, exclude)
+        # ``exclude`` (the ticket itself) waits in its own queue only: no need to look for it.
+        n = ahead if queue == own_queue else count_before(state, table, queue, key, now)
         count += share * n
         work += share * n * times.mean(category if queue.startswith("@") else queue)
     servers = len(mine)

@@ -145,7 +145,8 @@ def call_order(
 
 def count_before(state: HallState, table: PriorityTable, queue: str, key: float, now: float) -> int:
     """How many waiting tickets of ``queue`` count as issued before ``key`` at ``now``: one
-    bisection per priority class (appointment classes: a walk of their own few tickets)."""
+    bisection per priority class (appointment classes: a walk of their own few tickets), or none
+    when the class's last ticket already does (the usual case for a ticket issued just now)."""
     tickets = state.tickets
     n = 0
     for priority, ids in state.lanes.get(queue, {}).items():
@@ -161,12 +162,18 @@ def count_before(state: HallState, table: PriorityTable, queue: str, key: float,
             continue
         head = table.head_start.get(priority)
         if head is None:
-            n += bisect.bisect_left(ids, key, key=lambda t: tickets[t].issued_at.timestamp())
+            if tickets[ids[-1]].issued_at.timestamp() < key:  # a lane is in arrival order
+                n += len(ids)
+            else:
+                n += bisect.bisect_left(ids, key, key=lambda t: tickets[t].issued_at.timestamp())
         else:
             shift = head  # the same arithmetic as effective_issue, so ties fall the same way
-            n += bisect.bisect_left(
-                ids, key, key=lambda t: tickets[t].issued_at.timestamp() - shift
-            )
+            if tickets[ids[-1]].issued_at.timestamp() - shift < key:
+                n += len(ids)
+            else:
+                n += bisect.bisect_left(
+                    ids, key, key=lambda t: tickets[t].issued_at.timestamp() - shift
+                )
     return n
 
 

@@ -12,6 +12,7 @@ from litestar.middleware import DefineMiddleware
 from displays import feed as screen_feeds
 from hall import config as hall_config
 from hall.api import errors, openapi
+from hall.api.auth import Authorize
 from hall.api.halls import EventFrames, HallController, event_feed
 from hall.api.limits import MAX_BODY_BYTES, BodyLimits
 from hall.api.managers import ManagerController
@@ -60,7 +61,8 @@ def create_app(settings: Settings) -> Litestar:
         lifespan=[lifespan],
         state=State({"service": service, "event_frames": EventFrames(), "screens": screens}),
         exception_handlers={Exception: errors.handle},
-        middleware=[DefineMiddleware(BodyLimits)],
+        # In this order: a body too large or too deep is refused before its token is looked at.
+        middleware=[DefineMiddleware(BodyLimits), DefineMiddleware(Authorize, service=service)],
         request_max_body_size=MAX_BODY_BYTES,  # BodyLimits checks first; this if it is ever removed
         openapi_config=openapi.config(),
         logging_config=None,

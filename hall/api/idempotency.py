@@ -19,6 +19,7 @@ HEADER = "Idempotency-Key"
 # UUIDs and ULIDs fit; nothing that could be mistaken for personal data or escape a log line.
 KEY_PATTERN = r"[A-Za-z0-9_.:-]{8,64}"
 _KEY = re.compile(KEY_PATTERN)
+STATE_KEY = "idempotency_key"  # where the checked, scoped key waits in the connection's state
 
 
 class BadIdempotencyKey(HallError):
@@ -36,9 +37,7 @@ def checked_key(value: str | None) -> str | None:
 
 
 def request_key(request: Request[Any, Any, Any]) -> str | None:
-    """The request's idempotency key, scoped by its principal; None without the header."""
-    value = checked_key(request.headers.get(HEADER))
-    if value is None:
-        return None
-    name: str = request.state.principal.name
-    return f"{name}/{value}"
+    """The request's idempotency key, scoped by its principal; None without the header. Read
+    and checked with the token (hall.api.auth.Authorize), on every route that needs one."""
+    key: str | None = request.scope["state"].get(STATE_KEY)
+    return key

@@ -15,7 +15,7 @@ import msgspec
 from litestar import Controller, Request, get, post, put
 from litestar.params import FromPath, JSONBody, Parameter
 
-from hall.api.auth import Principal, requires, verify_login
+from hall.api.auth import principal_of, requires, verify_login
 from hall.api.idempotency import request_key
 from hall.api.types import MaybeText, Password, Text
 from hall.api.windows import LoginRequest, WindowResult, caller, run_command
@@ -94,7 +94,7 @@ class ManagerController(Controller):
         token = request.app.state.service.sessions.issue(principal)
         return ManagerLoginResult(token=token, username=principal.name)
 
-    @post("/logout", guards=[requires("staff")], status_code=200)
+    @post("/logout", opt=requires("staff"), status_code=200)
     async def logout(self, request: Request[Any, Any, Any], hall: FromPath[str]) -> LogoutResult:
         """End every session of the caller (a manager's too), closing their window if they are
         logged in at one (refused while it holds a ticket, as at the window)."""
@@ -107,7 +107,7 @@ class ManagerController(Controller):
         ended = service.sessions.revoke_user(hall, me)
         return LogoutResult(sessions_ended=ended, window_closed=window)
 
-    @post("/windows/{window:str}/force-close", guards=[MANAGER], status_code=200)
+    @post("/windows/{window:str}/force-close", opt=MANAGER, status_code=200)
     async def force_close(
         self,
         request: Request[Any, Any, Any],
@@ -120,7 +120,7 @@ class ManagerController(Controller):
         command = cmd.ForceClose(window=window, by=caller(request), note=data.note)
         return await run_command(request, hall, command)
 
-    @post("/staff/{username:str}/logout", guards=[MANAGER], status_code=200)
+    @post("/staff/{username:str}/logout", opt=MANAGER, status_code=200)
     async def force_logout(
         self,
         request: Request[Any, Any, Any],
@@ -141,7 +141,7 @@ class ManagerController(Controller):
                 await run_command(request, hall, command)
         return ForceLogoutResult(username=username, sessions_ended=ended, window_closed=window)
 
-    @put("/notice", guards=[MANAGER], status_code=200)
+    @put("/notice", opt=MANAGER, status_code=200)
     async def post_notice(
         self, request: Request[Any, Any, Any], hall: FromPath[str], data: JSONBody[NoticeRequest]
     ) -> NoticeResult:
@@ -157,7 +157,7 @@ class ManagerController(Controller):
         done = await engine.execute(command, reply, key=request_key(request))
         return done.reply
 
-    @get("/journal", guards=[MANAGER])
+    @get("/journal", opt=MANAGER)
     async def journal(
         self,
         request: Request[Any, Any, Any],
@@ -176,13 +176,13 @@ class ManagerController(Controller):
             entries.append(JournalEntry(version=record.version, event=event))
         return entries
 
-    @post("/password", guards=[requires("staff")], status_code=200)
+    @post("/password", opt=requires("staff"), status_code=200)
     async def change_password(
         self, request: Request[Any, Any, Any], hall: FromPath[str], data: JSONBody[PasswordRequest]
     ) -> PasswordResult:
         """Change one's own password (the old one is checked like a login). The new hash is
         journaled; every session of the person ends, and a new token is answered."""
-        me: Principal = request.state.principal
+        me = principal_of(request)
         if len(data.new_password) < MIN_PASSWORD or data.new_password == data.old_password:
             raise InvalidInput(
                 f"a new password has at least {MIN_PASSWORD} characters and differs from the old"

@@ -20,6 +20,7 @@ from typing import Any
 import msgspec
 import swagger_ui_bundle
 from litestar import Litestar
+from litestar.exceptions import ImproperlyConfiguredException
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import JsonRenderPlugin, SwaggerRenderPlugin
 from litestar.openapi.spec import (
@@ -38,6 +39,7 @@ from litestar.static_files import create_static_files_router
 from litestar.types import ControllerRouterHandler
 
 from hall.api import idempotency
+from hall.api.auth import REQUIRES
 from hall.api.errors import STATUS
 from hall.api.limits import MAX_BODY_BYTES, MAX_BODY_DEPTH
 
@@ -114,7 +116,11 @@ def declare_errors(app: Litestar) -> None:
                 operation: Operation | None = getattr(item, method.lower(), None)
                 if operation is None:
                     continue
-                guarded = bool(handler.resolve_guards())
+                guarded = REQUIRES in handler.opt
+                if any(isinstance(guard, dict) for guard in handler.guards or ()):
+                    raise ImproperlyConfiguredException(  # it would never be checked
+                        f"{route.path_format}: write opt=requires(...), not guards=[requires(...)]"
+                    )
                 statuses = set(ANYTHING)
                 if "{hall}" in route.path_format:
                     statuses |= IN_A_HALL

@@ -11,7 +11,7 @@ from litestar import Controller, Request, get, post
 from litestar.datastructures import State
 from litestar.params import FromPath, JSONBody
 
-from hall.api.auth import Principal, requires
+from hall.api.auth import principal_of, requires
 from hall.api.idempotency import request_key
 from hall.api.service import estimator
 from hall.api.types import AwareTime, Id, Text, aware_time
@@ -20,7 +20,7 @@ from hall.domain.errors import UnknownTicket
 from hall.domain.events import AnyEvent, TicketIssued
 from hall.domain.state import HallState
 from hall.engine import HallEngine, Reply
-from hall.views import Estimator, TicketView, ticket_view
+from hall.views import Estimator, TicketFacts, TicketView, render_ticket, ticket_facts, ticket_view
 
 
 class IssueRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -50,14 +50,15 @@ class IssuedTicket(TicketView, frozen=True, kw_only=True):
     secret: str
 
 
-def _issued(engine: HallEngine) -> Reply[tuple[TicketView, str]]:
-    """The new ticket, with its place and estimated wait as of its issue, and its secret."""
+def _issued(engine: HallEngine) -> Reply[tuple[TicketFacts, str]]:
+    """The new ticket, with its place and estimated wait as of its issue, and its secret (in the
+    writer: only what a later command could change; the view is made by the caller)."""
 
-    def reply(state: HallState, events: list[AnyEvent]) -> tuple[TicketView, str]:
+    def reply(state: HallState, events: list[AnyEvent]) -> tuple[TicketFacts, str]:
         event = events[-1]
         assert isinstance(event, TicketIssued)
         ticket = state.tickets[event.ticket]
-        return ticket_view(state, ticket, Estimator(engine.times, event.at)), ticket.secret
+        return ticket_facts(state, ticket, Estimator(engine.times, event.at)), ticket.secret
 
     return reply
 
@@ -65,17 +66,17 @@ def _issued(engine: HallEngine) -> Reply[tuple[TicketView, str]]:
 async def _cancel(engine: HallEngine, command: CancelTicket, key: str | None) -> TicketView:
     done = await engine.execute(
         command,
-        lambda s, _: ticket_view(s, s.tickets[command.ticket], estimator(engine)),
+        lambda s, _: ticket_facts(s, s.tickets[command.ticket], estimator(engine)),
         key=key,
     )
-    return done.reply
+    return render_ticket(engine.config, done.reply, TicketView)
 
 
 class TicketController(Controller):
     path = "/api/halls/{hall:str}/tickets"
     tags = ["tickets"]
 
-    @post("/", guards=[requires("device:kiosk", "staff")], status_code=201)
+    @post("/", opt=requires("device:kiosk", "staff"), status_code=201)
     async def issue(
         self, request: Request[Any, Any, Any], hall: FromPath[str], data: JSONBody[IssueRequest]
     ) -> IssuedTicket:
@@ -83,7 +84,7 @@ class TicketController(Controller):
         secret to print on it. A device issues a few at once, then one every few seconds (429)."""
         service = request.app.state.service
         engine = service.engine(hall)
-        principal: Principal = request.state.principal
+        principal = principal_of(request)
         key = request_key(request)  # a malformed key is bad input before it costs a ticket
         # A retry of an answered request makes no ticket: it does not use up the kiosk's turn.
         retry = key is not None and await engine.read(lambda s: key in s.answered)
@@ -99,8 +100,8 @@ class TicketController(Controller):
             secret=secrets.token_urlsafe(16),  # 128 bits: unguessable, short enough for a QR
         )
         done = await engine.execute(command, _issued(engine), key=key)
-        view, secret = done.reply
-        return IssuedTicket(**msgspec.structs.asdict(view), secret=secret)
+        facts, secret = done.reply
+        return render_ticket(engine.config, facts, IssuedTicket, secret=secret)
 
     @get("/{ticket:str}")
     async def lookup(self, state: State, hall: FromPath[str], ticket: FromPath[str]) -> TicketView:
@@ -115,7 +116,7 @@ class TicketController(Controller):
         engine = state.service.engine(hall)
         return await engine.read(view)  # type: ignore[no-any-return]
 
-    @post("/{ticket:str}/cancel", guards=[requires("device:kiosk", "staff")], status_code=200)
+    @post("/{ticket:str}/cancel", opt=requires("device:kiosk", "staff"), status_code=200)
     async def cancel(
         self,
         request: Request[Any, Any, Any],
@@ -125,7 +126,7 @@ class TicketController(Controller):
     ) -> TicketView:
         """Cancel with a reason code (public) and an optional note (staff only); a kiosk may
         cancel only a ticket that still waits, never one called or served at a window."""
-        principal: Principal = request.state.principal
+        principal = principal_of(request)
         command = CancelTicket(
             ticket=ticket,
             reason=data.reason,

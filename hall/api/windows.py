@@ -11,7 +11,7 @@ import msgspec
 from litestar import Controller, Request, post, put
 from litestar.params import FromPath, JSONBody
 
-from hall.api.auth import Principal, requires, verify_login
+from hall.api.auth import principal_of, requires, verify_login
 from hall.api.idempotency import request_key
 from hall.api.service import estimator
 from hall.api.types import Id, Password, Text
@@ -19,7 +19,7 @@ from hall.domain import commands as cmd
 from hall.domain.events import AnyEvent, Outcome
 from hall.domain.state import HallState
 from hall.engine import HallEngine, Reply
-from hall.views import TicketView, WindowView, ticket_view, window_view
+from hall.views import TicketFacts, TicketView, WindowView, render_ticket, ticket_facts, window_view
 
 STAFF = requires("staff")
 
@@ -60,15 +60,17 @@ class WindowResult(msgspec.Struct, frozen=True, kw_only=True):
     ticket: TicketView | None
 
 
-def _result(engine: HallEngine, window: str) -> Reply[WindowResult]:
-    def reply(state: HallState, events: list[AnyEvent]) -> WindowResult:
+# The window after the command, and the ticket the command was about (made into a view later).
+_Result = tuple[WindowView, TicketFacts | None]
+
+
+def _result(engine: HallEngine, window: str) -> Reply[_Result]:
+    def reply(state: HallState, events: list[AnyEvent]) -> _Result:
         ticket_id = next((getattr(e, "ticket", None) for e in events), None)
         ticket_id = ticket_id or state.windows[window].ticket
         ticket = state.tickets.get(ticket_id) if ticket_id else None
-        return WindowResult(
-            window=window_view(state, window),
-            ticket=ticket_view(state, ticket, estimator(engine)) if ticket else None,
-        )
+        facts = ticket_facts(state, ticket, estimator(engine)) if ticket else None
+        return window_view(state, window), facts
 
     return reply
 
@@ -80,13 +82,14 @@ async def run_command(
     engine: HallEngine = request.app.state.service.engine(hall)
     reply = _result(engine, getattr(command, "window", ""))
     done = await engine.execute(command, reply, key=request_key(request))
-    return done.reply
+    view, facts = done.reply
+    ticket = render_ticket(engine.config, facts, TicketView) if facts else None
+    return WindowResult(window=view, ticket=ticket)
 
 
 def caller(request: Request[Any, Any, Any]) -> str:
     """The username (or device id) whose token the request presents."""
-    principal: Principal = request.state.principal
-    return principal.name
+    return principal_of(request).name
 
 
 class WindowController(Controller):
@@ -112,28 +115,28 @@ class WindowController(Controller):
             token=service.sessions.issue(principal), username=principal.name, window=done.reply
         )
 
-    @post("/call-next", guards=[STAFF], status_code=200)
+    @post("/call-next", opt=STAFF, status_code=200)
     async def call_next(
         self, request: Request[Any, Any, Any], hall: FromPath[str], window: FromPath[str]
     ) -> WindowResult:
         """Call the next ticket this window should serve (its ticket is null if none waits)."""
         return await run_command(request, hall, cmd.CallNext(window=window, by=caller(request)))
 
-    @post("/recall", guards=[STAFF], status_code=200)
+    @post("/recall", opt=STAFF, status_code=200)
     async def recall(
         self, request: Request[Any, Any, Any], hall: FromPath[str], window: FromPath[str]
     ) -> WindowResult:
         """Announce the called ticket again."""
         return await run_command(request, hall, cmd.Recall(window=window, by=caller(request)))
 
-    @post("/start", guards=[STAFF], status_code=200)
+    @post("/start", opt=STAFF, status_code=200)
     async def start(
         self, request: Request[Any, Any, Any], hall: FromPath[str], window: FromPath[str]
     ) -> WindowResult:
         """The visitor has arrived: start serving the called ticket."""
         return await run_command(request, hall, cmd.Start(window=window, by=caller(request)))
 
-    @post("/finish", guards=[STAFF], status_code=200)
+    @post("/finish", opt=STAFF, status_code=200)
     async def finish(
         self,
         request: Request[Any, Any, Any],
@@ -145,14 +148,14 @@ class WindowController(Controller):
         command = cmd.Finish(window=window, by=caller(request), outcome=data.outcome)
         return await run_command(request, hall, command)
 
-    @post("/no-show", guards=[STAFF], status_code=200)
+    @post("/no-show", opt=STAFF, status_code=200)
     async def no_show(
         self, request: Request[Any, Any, Any], hall: FromPath[str], window: FromPath[str]
     ) -> WindowResult:
         """The called visitor did not come."""
         return await run_command(request, hall, cmd.NoShow(window=window, by=caller(request)))
 
-    @post("/transfer", guards=[STAFF], status_code=200)
+    @post("/transfer", opt=STAFF, status_code=200)
     async def transfer(
         self,
         request: Request[Any, Any, Any],
@@ -166,7 +169,7 @@ class WindowController(Controller):
         )
         return await run_command(request, hall, command)
 
-    @post("/pause", guards=[STAFF], status_code=200)
+    @post("/pause", opt=STAFF, status_code=200)
     async def pause(
         self,
         request: Request[Any, Any, Any],
@@ -178,13 +181,13 @@ class WindowController(Controller):
         command = cmd.Pause(window=window, by=caller(request), reason=data.reason, note=data.note)
         return await run_command(request, hall, command)
 
-    @post("/resume", guards=[STAFF], status_code=200)
+    @post("/resume", opt=STAFF, status_code=200)
     async def resume(
         self, request: Request[Any, Any, Any], hall: FromPath[str], window: FromPath[str]
     ) -> WindowResult:
         return await run_command(request, hall, cmd.Resume(window=window, by=caller(request)))
 
-    @post("/logout", guards=[STAFF], status_code=200)
+    @post("/logout", opt=STAFF, status_code=200)
     async def logout(
         self, request: Request[Any, Any, Any], hall: FromPath[str], window: FromPath[str]
     ) -> WindowResult:
@@ -193,7 +196,7 @@ class WindowController(Controller):
         request.app.state.service.sessions.revoke_user(hall, caller(request))
         return result
 
-    @put("/profile", guards=[requires("manager")], status_code=200)
+    @put("/profile", opt=requires("manager"), status_code=200)
     async def profile(
         self,
         request: Request[Any, Any, Any],

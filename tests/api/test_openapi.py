@@ -16,9 +16,12 @@ from typing import Any
 import httpx
 import pytest
 import websockets
-from litestar import Litestar
+from litestar import Litestar, post
+from litestar.exceptions import ImproperlyConfiguredException
 from litestar.testing import TestClient
 
+from hall.api import openapi
+from hall.api.auth import requires
 from hall.api.limits import MAX_FRAME_BYTES
 from tests.api.conftest import BASE, HALL, KIOSK, PASSWORD
 from tests.support.server import ServerProcess
@@ -157,3 +160,14 @@ def test_the_server_refuses_feed_frames_larger_than_a_client_needs(server: Serve
     # uvicorn's own limit (hall serve's ws_max_size), before the frame reaches the app, whose
     # check (test_input.py) closes with the reason "message too big".
     assert received.reason != "message too big", received
+
+
+def test_a_route_that_lists_requires_among_its_guards_is_refused_at_start_up() -> None:
+    # requires() is the route's opt, checked by hall.api.auth.Authorize; as a guard it would
+    # never run, and the route would answer anyone (a 500 at best).
+    @post("/things", guards=[requires("manager")])  # type: ignore[list-item]
+    async def thing() -> None:
+        return None
+
+    with pytest.raises(ImproperlyConfiguredException, match="opt=requires"):
+        openapi.declare_errors(Litestar([thing], openapi_config=openapi.config()))

@@ -16,7 +16,8 @@ from hall.domain.errors import UnknownCategory
 from hall.domain.events import AnyEvent
 from hall.domain.state import fold
 from hall.engine import HallEngine
-from hall.journal.base import Journal, JournalUnavailable
+from hall.journal.base import Journal, JournalUnavailable, Recorded
+from hall.journal.memory import MemoryJournal
 from hall.journal.redis import RedisJournal
 from hall.journal.sqlite import SqliteJournal
 from tests.support.redis import PrivateRedis
@@ -175,3 +176,66 @@ async def test_stop_finishes_the_commands_already_queued(
     assert await journal.version(default_config.hall.id) == 51
     with pytest.raises(JournalUnavailable):
         await engine.execute(IssueTicket(category="general"))
+
+
+class StallingJournal(MemoryJournal):
+    """An in-memory journal whose first append never answers and whose next read takes
+    ``read_stall`` seconds: the writer is then busy recovering for longer than a command's
+    deadline."""
+
+    def __init__(self, read_stall: float) -> None:
+        super().__init__()
+        self.stall_append, self.read_stall = True, 0.0
+        self._next_read_stall = read_stall
+
+    async def append(self, hall: str, events: Sequence[AnyEvent], expected_version: int) -> int:
+        if self.stall_append:
+            self.stall_append, self.read_stall = False, self._next_read_stall
+            await asyncio.sleep(3600)
+        return await super().append(hall, events, expected_version)
+
+    async def read(self, hall: str, after: int = 0, limit: int | None = None) -> list[Recorded]:
+        stall, self.read_stall = self.read_stall, 0.0
+        await asyncio.sleep(stall)
+        return await super().read(hall, after, limit)
+
+
+async def test_a_command_past_its_deadline_is_answered_and_never_done(
+    default_config: HallConfig,
+) -> None:
+    journal = StallingJournal(read_stall=1.0)
+    engine = HallEngine(default_config, journal, Bus(), store_timeout=0.2)
+    await engine.start()
+    try:
+        first = asyncio.create_task(engine.execute(IssueTicket(category="general")))
+        await asyncio.sleep(0.05)  # the writer is stuck in the first append
+        started = asyncio.get_running_loop().time()
+        with pytest.raises(JournalUnavailable, match="may have happened"):
+            await engine.execute(IssueTicket(category="general"))
+        assert 0.35 < asyncio.get_running_loop().time() - started < 0.9  # 2 x store_timeout
+        with pytest.raises(JournalUnavailable):
+            await first  # past its deadline too: the writer is still recovering
+        assert await engine.read(lambda state: state.version) == 0  # recovered (in ~1 s)
+        # Neither was done late (the second was skipped): the next one takes the first number.
+        done = await engine.execute(IssueTicket(category="general"))
+        assert done.records[-1].event.number == "A001"  # type: ignore[union-attr]
+        stored = [r.event for r in await journal.read(default_config.hall.id)]
+        assert [type(e).__name__ for e in stored] == ["DayStarted", "TicketIssued"]
+    finally:
+        await engine.stop()
+
+
+async def test_a_cancelled_caller_gets_its_cancellation_not_a_journal_error(
+    default_config: HallConfig,
+) -> None:
+    journal = StallingJournal(read_stall=0.0)
+    engine = HallEngine(default_config, journal, Bus(), store_timeout=0.5)
+    await engine.start()
+    try:
+        caller = asyncio.create_task(engine.execute(IssueTicket(category="general")))
+        await asyncio.sleep(0.05)
+        caller.cancel()  # a client that went away, or a deadline of the caller's own
+        with pytest.raises(asyncio.CancelledError):
+            await caller
+    finally:
+        await engine.stop()

@@ -7,6 +7,7 @@ import pytest
 from hall.domain.events import Outcome, ServiceFinished, TicketCalled
 from hall.domain.state import HallState, apply
 from scheduling.estimate import ServiceTimes, estimate_new, estimate_wait
+from scheduling.priority import count_before, effective_issue, priority_table
 from tests.unit.test_scheduling_support import at, hall, issue, send_to
 
 
@@ -107,3 +108,25 @@ class TestEstimate:
         estimate = estimate_wait(state, sent.id, at(5), ServiceTimes.from_config(state.config))
         assert (estimate.ahead, estimate.windows) == (0, 1)
         assert estimate.minutes == pytest.approx(8.0)
+
+
+def test_count_before_is_the_count_of_tickets_whose_effective_issue_is_earlier() -> None:
+    # Keys before, at, between and after the lanes' tickets, around their last ones above all
+    # (where count_before answers without bisecting), with a head-start lane beside a plain one.
+    state = hall([["a"]])
+    for minute, priority in [
+        (0, "normal"),
+        (1, "green"),
+        (2, "normal"),
+        (2, "normal"),
+        (5, "green"),
+    ]:
+        issue(state, "a", minute, priority)
+    table = priority_table(state.config)
+    now = at(6).timestamp()
+    for key_minute in [x / 2 for x in range(-70, 14)]:
+        key = at(key_minute).timestamp()
+        expected = sum(
+            effective_issue(table, state.tickets[t], now) < key for t in state.queues["a"]
+        )
+        assert count_before(state, table, "a", key, now) == expected, key_minute
