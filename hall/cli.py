@@ -8,6 +8,7 @@ import getpass
 import hashlib
 import logging
 import logging.config
+import os
 import secrets
 import sys
 import time
@@ -74,6 +75,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=Settings.read_timeout,
         metavar="SECONDS",
         help="how long a read waits behind a stalled journal before 503 (default %(default)s)",
+    )
+    serve.add_argument(
+        "--voice-cache",
+        type=Path,
+        default=os.environ.get("HALL_VOICE_CACHE") or None,
+        metavar="DIR",
+        help="where spoken segments are kept once rendered; servers may share one (default "
+        "$HALL_VOICE_CACHE, else DATA/voice)",
+    )
+    serve.add_argument(
+        "--no-speech",
+        dest="speech",
+        action="store_false",
+        help="announce calls with the chime alone; no espeak-ng worker (default: speak)",
     )
     serve.set_defaults(run=_serve)
 
@@ -143,6 +158,8 @@ def _settings(args: argparse.Namespace) -> Settings:
         allow_volatile_redis=getattr(args, "allow_volatile_redis", False),
         store_timeout=getattr(args, "store_timeout", Settings.store_timeout),
         read_timeout=getattr(args, "read_timeout", Settings.read_timeout),
+        voice_cache=getattr(args, "voice_cache", None),
+        speech=getattr(args, "speech", True),
     )
 
 

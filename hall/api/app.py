@@ -9,6 +9,7 @@ from litestar import Litestar
 from litestar.datastructures import State
 from litestar.middleware import DefineMiddleware
 
+from displays.voice import route as voice_route
 from hall import config as hall_config
 from hall.api import errors, openapi
 from hall.api.halls import HallController, event_feed
@@ -49,6 +50,7 @@ def create_app(settings: Settings) -> Litestar:
             WindowController,
             ManagerController,
             event_feed,
+            voice_route.announcement,
             openapi.viewer_assets(),
             *OPERATING,
         ],
@@ -62,4 +64,5 @@ def create_app(settings: Settings) -> Litestar:
         logging_config=None,
     )
     openapi.declare_errors(app)
+    voice_route.declare(app)
     return app
