@@ -69,6 +69,10 @@ class Renderer:
     def running(self) -> bool:
         return self._process is not None and self._process.returncode is None
 
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid if self._process is not None else None
+
     async def close(self) -> None:
         """Kill the worker (it holds nothing worth a graceful stop) and reap it. Forgotten only
         once reaped: a close cancelled half-way (the server stopping) is finished by the next."""
