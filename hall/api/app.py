@@ -9,6 +9,7 @@ from litestar import Litestar
 from litestar.datastructures import State
 from litestar.middleware import DefineMiddleware
 
+from displays import pages
 from hall import config as hall_config
 from hall.api import errors, openapi
 from hall.api.halls import HallController, event_feed
@@ -51,6 +52,7 @@ def create_app(settings: Settings) -> Litestar:
             event_feed,
             openapi.viewer_assets(),
             *OPERATING,
+            *pages.routes(),
         ],
         after_exception=[service.metrics.after_exception],  # counts refused logins
         lifespan=[lifespan],
@@ -59,6 +61,7 @@ def create_app(settings: Settings) -> Litestar:
         middleware=[DefineMiddleware(BodyLimits)],
         request_max_body_size=MAX_BODY_BYTES,  # BodyLimits checks first; this if it is ever removed
         openapi_config=openapi.config(),
+        template_config=pages.template_config(),
         logging_config=None,
     )
     openapi.declare_errors(app)
