@@ -21,12 +21,12 @@ import msgspec
 
 from hall.config import HallConfig
 from hall.domain.events import AnyEvent
-from hall.domain.state import Answered, HallState, Ticket, WindowStatus
+from hall.domain.state import Answered, Called, HallState, Ticket, WindowStatus
 from scheduling.estimate import ServiceTimes
 
 log = logging.getLogger(__name__)
 
-FORMAT = 1  # bump when the state's shape changes: older checkpoints are then ignored
+FORMAT = 2  # bump when the state's shape changes: older checkpoints are then ignored
 
 
 class _Checkpoint(msgspec.Struct, frozen=True, array_like=True):
@@ -45,6 +45,8 @@ class _Checkpoint(msgspec.Struct, frozen=True, array_like=True):
     counts: dict[str, int]
     answered: dict[str, Answered] = {}  # today's idempotency keys: a retry is answered after it
     passwords: dict[str, str] = {}  # changed passwords' hashes, which outlive days
+    notice: tuple[str, str] | None = None  # the hall screen's notice a manager posted
+    calls: list[Called] = []  # the day's last calls, for hall screens
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,6 +118,8 @@ def encode(
             counts=times.counts,
             answered=state.answered,
             passwords=state.passwords,
+            notice=state.notice,
+            calls=state.calls,
         )
     )
 
@@ -177,6 +181,8 @@ def _restore(found: _Lazy, tickets: list[Ticket], config: HallConfig) -> Restore
         staff_at=found.staff_at,
         answered=found.answered,
         passwords=found.passwords,
+        notice=found.notice,
+        calls=found.calls,
     )
     for queue, ids in found.queues.items():
         lanes = state.lanes.setdefault(queue, {})

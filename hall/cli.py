@@ -9,6 +9,7 @@ import hashlib
 import logging
 import logging.config
 import secrets
+import socket
 import sys
 import time
 from collections import Counter
@@ -75,6 +76,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         metavar="SECONDS",
         help="how long a read waits behind a stalled journal before 503 (default %(default)s)",
     )
+    serve.add_argument(
+        "--max-screens",
+        type=_positive,
+        default=Settings.max_screens,
+        metavar="N",
+        help="screen feeds connected at once, in all (default %(default)s)",
+    )
+    serve.add_argument(
+        "--max-screens-per-address",
+        type=_positive,
+        default=Settings.max_screens_per_address,
+        metavar="N",
+        help="screen feeds connected at once from one client address (default %(default)s)",
+    )
     serve.set_defaults(run=_serve)
 
     check = commands.add_parser("check-config", help="check hall files and summarise them")
@@ -110,6 +125,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     return code
 
 
+def _positive(text: str) -> int:
+    if not text.isascii() or not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, not {text!r}")
+    return int(text)
+
+
 def _add_hall_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--config",
@@ -143,6 +164,10 @@ def _settings(args: argparse.Namespace) -> Settings:
         allow_volatile_redis=getattr(args, "allow_volatile_redis", False),
         store_timeout=getattr(args, "store_timeout", Settings.store_timeout),
         read_timeout=getattr(args, "read_timeout", Settings.read_timeout),
+        max_screens=getattr(args, "max_screens", Settings.max_screens),
+        max_screens_per_address=getattr(
+            args, "max_screens_per_address", Settings.max_screens_per_address
+        ),
     )
 
 
@@ -159,7 +184,15 @@ def _serve(args: argparse.Namespace) -> int:
     if settings.redis_url is None:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
     app = create_app(settings)
-    server = uvicorn.Server(
+
+    class Server(uvicorn.Server):
+        async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+            # Screens first, with 1001 (going away: reconnect later), before uvicorn closes
+            # every WebSocket with its own 1012.
+            await app.state.screens.close()
+            await super().shutdown(sockets)
+
+    server = Server(
         uvicorn.Config(
             app,
             host=settings.host,
@@ -168,6 +201,10 @@ def _serve(args: argparse.Namespace) -> int:
             log_config=log_config,
             log_level="info",
             timeout_graceful_shutdown=5,
+            # Screen frames are small (a delta is a few hundred bytes) and go to every screen at
+            # once: compressing them per connection (which browsers always ask for) doubled the
+            # server's CPU per call for a few bytes saved on a local network.
+            ws_per_message_deflate=False,
             **uvicorn_limits(),
         )
     )

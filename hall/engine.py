@@ -23,7 +23,7 @@ import asyncio
 import contextlib
 import hashlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar
@@ -50,6 +50,8 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 Clock = Callable[[], datetime]
 Reply = Callable[[HallState, list[AnyEvent]], T]
+# Called with the state and the records of each durable batch, right after it is applied.
+AfterBatch = Callable[[HallState, Sequence[Recorded]], None]
 
 REPLAY_PAGE = 5000
 REPLAY_DEADLINE_FACTOR = 20
@@ -138,6 +140,10 @@ class HallEngine:
         self.read_timeout = read_timeout
         self.mark = mark
         self._durable = 0  # the highest version known durable: the journal must never go below
+        # Synchronous hooks run after each durable batch, beside ``bus.publish``, while
+        # ``state`` is exactly the state after that batch (screens project it; hall/ knows
+        # nothing of them). They must be quick and must not await; one that raises is logged.
+        self.after_batch: list[AfterBatch] = []
 
     async def start(self) -> None:
         """Replay the journal into a fresh state, then start taking commands.
@@ -392,6 +398,11 @@ class HallEngine:
                 self.checkpoints.after_durable(self.state, self.times, events)
         if records:
             self.bus.publish(self.hall, records)
+            for hook in list(self.after_batch):
+                try:
+                    hook(self.state, records)
+                except Exception:  # a screen's bug must not fail the commands, which are durable
+                    log.exception("hall %s: an after-batch hook failed", self.hall)
             if self.mark is not None:
                 self.mark.update(self._durable)
         for outcome in outcomes:

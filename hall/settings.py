@@ -23,6 +23,10 @@ class Settings:
     # Events queued per screen or feed before it counts as lagging and catches up from the
     # journal instead (hall/bus.py).
     feed_queue: int = 1000
+    # Screen feeds (displays/feed.py): at most this many on the server, and from one client
+    # address (a screen is cheap, but each holds a connection and a queue).
+    max_screens: int = 5000
+    max_screens_per_address: int = 100
     # Refuse to start on a Redis that may lose acknowledged appends (no AOF, appendfsync other
     # than always, an eviction policy) unless the operator accepts it (tests, demos).
     allow_volatile_redis: bool = False

@@ -202,6 +202,14 @@ def _step(config: HallConfig, step: Step) -> StepView:
     return StepView(at=step.at, what=step.what, window=step.window, detail=detail)
 
 
+def notice(state: HallState) -> tuple[str, str]:
+    """The hall screen's notice (text, text_en): the one a manager posted, else the hall file's."""
+    if state.notice is not None:
+        return state.notice
+    screen = state.config.screens.hall
+    return screen.notice, screen.notice_en
+
+
 def public_reason(reasons: tuple[Reason, ...], reason: str | None) -> Reason | None:
     """A reason as the public sees it: its code and names, or "other" for what is not a code
     (free text journaled before reasons had codes), so that text never shows."""

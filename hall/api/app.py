@@ -9,10 +9,11 @@ from litestar import Litestar
 from litestar.datastructures import State
 from litestar.middleware import DefineMiddleware
 
+from displays import feed as screen_feeds
 from displays import pages
 from hall import config as hall_config
 from hall.api import errors, openapi
-from hall.api.halls import HallController, event_feed
+from hall.api.halls import EventFrames, HallController, event_feed
 from hall.api.limits import MAX_BODY_BYTES, BodyLimits
 from hall.api.managers import ManagerController
 from hall.api.ops import ROUTES as OPERATING
@@ -34,6 +35,7 @@ def create_app(settings: Settings) -> Litestar:
             )
         seen[config.hall.id] = str(path)
     service = HallService(configs, settings.journal_url, settings.feed_queue, settings)
+    screens = screen_feeds.Screens(service, settings.max_screens, settings.max_screens_per_address)
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
@@ -41,6 +43,7 @@ def create_app(settings: Settings) -> Litestar:
         try:
             yield
         finally:
+            await screens.close()  # 1001 to each screen, before the halls stop
             await service.stop()
 
     app = Litestar(
@@ -50,13 +53,14 @@ def create_app(settings: Settings) -> Litestar:
             WindowController,
             ManagerController,
             event_feed,
+            *screen_feeds.ROUTES,
             openapi.viewer_assets(),
             *OPERATING,
             *pages.routes(),
         ],
         after_exception=[service.metrics.after_exception],  # counts refused logins
         lifespan=[lifespan],
-        state=State({"service": service}),
+        state=State({"service": service, "event_frames": EventFrames(), "screens": screens}),
         exception_handlers={Exception: errors.handle},
         middleware=[DefineMiddleware(BodyLimits)],
         request_max_body_size=MAX_BODY_BYTES,  # BodyLimits checks first; this if it is ever removed

@@ -24,11 +24,14 @@ from hall.api import errors
 from hall.api.limits import MAX_FRAME_BYTES
 from hall.api.service import estimator
 from hall.bus import Lagged
+from hall.config import HallConfig
 from hall.domain.errors import HallError
 from hall.engine import HallEngine
+from hall.journal.base import Recorded
 from hall.views import HallSnapshot, public_event, snapshot
 
 CATCH_UP_PAGE = 1000
+FRAMES_KEPT = 4096  # encoded events kept for the feeds: a catch-up page and then some
 _VERSION = re.compile(r"[0-9]{1,18}")  # ASCII only; 18 digits fit any journal's int64
 
 
@@ -59,6 +62,28 @@ class HallController(Controller):
         return await read_snapshot(state.service.engine(hall))
 
 
+class EventFrames:
+    """Each event's feed frame, encoded once for every feed that sends it (by hall and version,
+    which name one event for good): every client gets the same string."""
+
+    def __init__(self, size: int = FRAMES_KEPT) -> None:
+        self.size = size
+        self._frames: dict[tuple[str, int], str] = {}
+
+    def frame(self, record: Recorded, config: HallConfig) -> str:
+        key = (record.hall, record.version)
+        frame = self._frames.get(key)
+        if frame is None:
+            frame = _encoder.encode({"type": "event", **public_event(record, config)}).decode()
+            if len(self._frames) >= self.size:  # versions rise: the first in is the oldest
+                del self._frames[next(iter(self._frames))]
+            self._frames[key] = frame
+        return frame
+
+
+_encoder = msgspec.json.Encoder()
+
+
 @websocket("/ws/halls/{hall:str}/events")
 async def event_feed(socket: WebSocket[Any, Any, Any], state: State, hall: FromPath[str]) -> None:
     # Accept first, so that a refusal reaches the client as a message and a close code it can
@@ -72,8 +97,9 @@ async def event_feed(socket: WebSocket[Any, Any, Any], state: State, hall: FromP
         await socket.send_json({"type": "error", **body})
         await socket.close(code=4000 + status)
         return
-    sender = asyncio.create_task(_feed(socket, engine, after))
-    receiver = asyncio.create_task(_drain(socket))
+    frames: EventFrames = state.event_frames
+    sender = asyncio.create_task(_feed(socket, engine, after, frames))
+    receiver = asyncio.create_task(drain(socket))
     done, pending = await asyncio.wait({sender, receiver}, return_when=asyncio.FIRST_COMPLETED)
     for task in pending:
         task.cancel()
@@ -100,7 +126,7 @@ async def _after(engine: HallEngine, text: str | None) -> int | None:
     return int(text)
 
 
-async def _drain(socket: WebSocket[Any, Any, Any]) -> None:
+async def drain(socket: WebSocket[Any, Any, Any]) -> None:
     """Read (and ignore) what the client sends, until it goes away; a client has nothing to say,
     so a frame larger than any ping closes the connection (1009, message too big)."""
     while True:
@@ -113,7 +139,9 @@ async def _drain(socket: WebSocket[Any, Any, Any]) -> None:
             return
 
 
-async def _feed(socket: WebSocket[Any, Any, Any], engine: HallEngine, after: int | None) -> None:
+async def _feed(
+    socket: WebSocket[Any, Any, Any], engine: HallEngine, after: int | None, frames: EventFrames
+) -> None:
     # Subscribe before reading, so nothing appended in between is missed.
     with engine.bus.subscribe(engine.hall) as subscription:
         if after is None:
@@ -121,17 +149,17 @@ async def _feed(socket: WebSocket[Any, Any, Any], engine: HallEngine, after: int
             await socket.send_json({"type": "snapshot", "version": view.version, "snapshot": view})
             last = view.version
         else:
-            last = await _catch_up(socket, engine, after)
+            last = await _catch_up(socket, engine, after, frames)
         while True:
             try:
                 record = await subscription.get()
             except Lagged:
-                last = await _catch_up(socket, engine, last)
+                last = await _catch_up(socket, engine, last, frames)
                 continue
             if record.version > last + 1:
-                last = await _catch_up(socket, engine, last)
+                last = await _catch_up(socket, engine, last, frames)
             if record.version == last + 1:
-                await socket.send_json({"type": "event", **public_event(record, engine.config)})
+                await socket.send_text(frames.frame(record, engine.config))
                 last = record.version
 
 
@@ -139,11 +167,13 @@ async def read_snapshot(engine: HallEngine) -> HallSnapshot:
     return await engine.read(lambda s: snapshot(s, estimator(engine)))
 
 
-async def _catch_up(socket: WebSocket[Any, Any, Any], engine: HallEngine, last: int) -> int:
+async def _catch_up(
+    socket: WebSocket[Any, Any, Any], engine: HallEngine, last: int, frames: EventFrames
+) -> int:
     while True:
         records = await engine.history(last, CATCH_UP_PAGE)
         for record in records:
-            await socket.send_json({"type": "event", **public_event(record, engine.config)})
+            await socket.send_text(frames.frame(record, engine.config))
             last = record.version
         if len(records) < CATCH_UP_PAGE:
             return last

@@ -1,5 +1,6 @@
 """Sessions beyond a window: a manager's own login (no window opens), a manager closing a window
-or logging a person out, and staff changing their own password.
+or logging a person out or posting the hall screens' notice, and staff changing their own
+password.
 
 Ending sessions is all-or-nothing per person: logging out, a forced logout and a password change
 revoke every token of that person, so a token left on another device stops working too.
@@ -11,15 +12,19 @@ import contextlib
 from typing import Annotated, Any
 
 import msgspec
-from litestar import Controller, Request, get, post
+from litestar import Controller, Request, get, post, put
 from litestar.params import FromPath, JSONBody, Parameter
 
 from hall.api.auth import Principal, requires, verify_login
-from hall.api.types import Password, Text
+from hall.api.idempotency import request_key
+from hall.api.types import MaybeText, Password, Text
 from hall.api.windows import LoginRequest, WindowResult, caller, run_command
 from hall.domain import commands as cmd
 from hall.domain.errors import Forbidden, InvalidInput, UnknownStaff, WindowNotOpen
+from hall.domain.events import AnyEvent
+from hall.domain.state import HallState
 from hall.engine import HallEngine
+from hall.views import notice
 
 MANAGER = requires("manager")
 MIN_PASSWORD = 8
@@ -48,6 +53,19 @@ class ForceLogoutResult(LogoutResult, frozen=True, kw_only=True):
 class PasswordRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     old_password: Password
     new_password: Password
+
+
+class NoticeRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    text: MaybeText  # both empty: the hall file's notice again
+    text_en: MaybeText = ""
+
+
+class NoticeResult(msgspec.Struct, frozen=True, kw_only=True):
+    """The notice hall screens now show, and whether a manager posted it (else the hall file's)."""
+
+    text: str
+    text_en: str
+    posted: bool
 
 
 class JournalEntry(msgspec.Struct, frozen=True, kw_only=True):
@@ -122,6 +140,22 @@ class ManagerController(Controller):
                 command = cmd.ForceClose(window=window, by=caller(request), note=data.note)
                 await run_command(request, hall, command)
         return ForceLogoutResult(username=username, sessions_ended=ended, window_closed=window)
+
+    @put("/notice", guards=[MANAGER], status_code=200)
+    async def post_notice(
+        self, request: Request[Any, Any, Any], hall: FromPath[str], data: JSONBody[NoticeRequest]
+    ) -> NoticeResult:
+        """Set the scrolling notice of the hall screens, in Chinese and English (journaled, so it
+        outlives a restart); both texts empty put the hall file's notice back."""
+        engine: HallEngine = request.app.state.service.engine(hall)
+        command = cmd.PostNotice(text=data.text, text_en=data.text_en, by=caller(request))
+
+        def reply(state: HallState, _: list[AnyEvent]) -> NoticeResult:
+            text, text_en = notice(state)
+            return NoticeResult(text=text, text_en=text_en, posted=state.notice is not None)
+
+        done = await engine.execute(command, reply, key=request_key(request))
+        return done.reply
 
     @get("/journal", guards=[MANAGER])
     async def journal(

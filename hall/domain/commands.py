@@ -113,6 +113,14 @@ class ChangePassword(Command, frozen=True, tag="change_password"):
     password_hash: str  # argon2, computed at the edge
 
 
+class PostNotice(Command, frozen=True, tag="post_notice"):
+    """A manager sets the hall screen's notice; both texts empty: the hall file's again."""
+
+    text: str
+    text_en: str
+    by: str
+
+
 AnyCommand = (
     IssueTicket
     | CancelTicket
@@ -130,4 +138,5 @@ AnyCommand = (
     | OpenDay
     | ForceClose
     | ChangePassword
+    | PostNotice
 )

@@ -26,6 +26,7 @@ from hall.domain.commands import (
     NoShow,
     OpenDay,
     Pause,
+    PostNotice,
     Recall,
     Resume,
     Start,
@@ -35,6 +36,7 @@ from hall.domain.commands import (
 from hall.domain.events import (
     AnyEvent,
     DayStarted,
+    NoticePosted,
     PasswordChanged,
     ProfileChanged,
     ServiceFinished,
@@ -130,6 +132,8 @@ def decide(state: HallState, command: AnyCommand, now: datetime, policy: Policy)
             if not categories or len(set(categories)) != len(categories):
                 raise errors.InvalidInput("a profile lists each category once, at least one")
             return [ProfileChanged(at=now, window=window_id, categories=categories, by=by)]
+        case PostNotice(text=text, text_en=text_en, by=by):
+            return [NoticePosted(at=now, text=text, text_en=text_en, by=by)]
         case Login():
             return _login(state, command, now)
         case WindowCommand():

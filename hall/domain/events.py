@@ -138,6 +138,15 @@ class PasswordChanged(Event, frozen=True, tag="password_changed"):
     password_hash: str
 
 
+class NoticePosted(Event, frozen=True, tag="notice_posted"):
+    """A manager's scrolling notice for the hall screen, in both languages; both empty: back to
+    the hall file's own notice."""
+
+    text: str
+    text_en: str
+    by: str  # the manager; never public
+
+
 AnyEvent = (
     DayStarted
     | TicketIssued
@@ -154,6 +163,7 @@ AnyEvent = (
     | WindowClosed
     | ProfileChanged
     | PasswordChanged
+    | NoticePosted
 )
 
 _encoder = msgspec.json.Encoder()

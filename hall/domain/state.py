@@ -18,6 +18,7 @@ from hall.config import HallConfig
 from hall.domain.events import (
     AnyEvent,
     DayStarted,
+    NoticePosted,
     Outcome,
     PasswordChanged,
     ProfileChanged,
@@ -107,6 +108,25 @@ class WindowStatus:
 
 
 @dataclass(slots=True)
+class Called:
+    """A call (or recall) of a ticket to a window, as the hall screen lists it: ``version`` is
+    the call's event's, and the number and category are the ticket's when it was called."""
+
+    version: int
+    ticket: str
+    number: str
+    category: str
+    window: str
+    at: datetime
+    recall: bool = False
+
+
+# The day's last calls kept in the state (what a hall screen shows on connect): twice the most
+# a screen lists (config.HallScreen.calls), so a config change never shows fewer.
+CALLS_KEPT = 60
+
+
+@dataclass(slots=True)
 class Answered:
     """The events a command made under an idempotency key today, ending at ``version``."""
 
@@ -134,6 +154,9 @@ class HallState:
     answered: dict[str, Answered] = field(default_factory=dict)  # today's idempotency keys
     # Argon2 hashes from password changes (username -> latest); they outlive days.
     passwords: dict[str, str] = field(default_factory=dict)
+    # The hall screen's notice a manager posted (text, text_en); None: the hall file's.
+    notice: tuple[str, str] | None = None
+    calls: list[Called] = field(default_factory=list)  # today's last calls, oldest first
 
     @classmethod
     def initial(cls, config: HallConfig) -> HallState:
@@ -184,6 +207,7 @@ def apply(state: HallState, event: AnyEvent) -> HallState:
             state.day = day
             state.sequences = {}
             state.answered = {}
+            state.calls = []
         case TicketIssued():
             ticket = Ticket(
                 id=event.ticket,
@@ -207,10 +231,12 @@ def apply(state: HallState, event: AnyEvent) -> HallState:
             ticket.called_at = event.at
             ticket.history.append(Step(event.at, "called", window_id))
             _set_window(state, window_id, WindowState.CALLING, event.at, ticket=ticket_id)
+            _called(state, ticket, window_id, event.at, recall=False)
         case TicketRecalled(ticket=ticket_id, window=window_id, count=count):
             ticket = state.tickets[ticket_id]
             ticket.recalls = count
             ticket.history.append(Step(event.at, "recalled", window_id, str(count)))
+            _called(state, ticket, window_id, event.at, recall=True)
         case ServiceStarted(ticket=ticket_id, window=window_id):
             ticket = state.tickets[ticket_id]
             ticket.state, ticket.started_at = TicketState.SERVING, event.at
@@ -269,7 +295,16 @@ def apply(state: HallState, event: AnyEvent) -> HallState:
                 state.windows[window_id].categories = categories
         case PasswordChanged(staff=staff, password_hash=password_hash):
             state.passwords[staff] = password_hash
+        case NoticePosted(text=text, text_en=text_en):
+            state.notice = (text, text_en) if text or text_en else None
     return state
+
+
+def _called(state: HallState, ticket: Ticket, window: str, at: datetime, *, recall: bool) -> None:
+    call = Called(state.version, ticket.id, ticket.number, ticket.category, window, at, recall)
+    state.calls.append(call)
+    if len(state.calls) > CALLS_KEPT:
+        del state.calls[0]
 
 
 def _enqueue(state: HallState, ticket: Ticket) -> None:

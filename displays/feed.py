@@ -1,0 +1,197 @@
+"""The screens' WebSocket feeds: ``/ws/halls/{hall}/screens/hall`` and
+``/ws/halls/{hall}/screens/windows/{window}``, query ``after=V`` (resume) and ``token=T``.
+
+Each connection is accepted first, so that a refusal reaches the screen as a message it can show
+and a close code it can act on: ``{"type": "error", "error", "message"}`` then 4400 (a bad
+``after``), 4401 (a token needed and missing or unknown), 4403 (a token not for this screen),
+4404 (no such hall or window), 4429 (too many screens, on the server or from one address), 1013
+(the hall's journal is unavailable: try again), 1001 (the server is stopping), 1009 (a client
+frame larger than a ping). What is sent is :mod:`displays.hub`'s.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import re
+from collections.abc import Callable
+from typing import Any
+
+from litestar import WebSocket, websocket
+from litestar.datastructures import State
+from litestar.exceptions import WebSocketDisconnect
+from litestar.params import FromPath
+
+from displays.hub import Client, Hubs
+from displays.projection import HallScreen, Projection, WindowScreen
+from hall.api import errors
+from hall.api.auth import device_principal
+from hall.api.errors import TooManyAttempts, Unauthorized
+from hall.api.halls import InvalidAfter, drain
+from hall.api.service import HallService
+from hall.config import HallConfig
+from hall.domain.errors import Forbidden, UnknownWindow
+
+_VERSION = re.compile(r"[0-9]{1,18}")  # ASCII digits only; 18 fit any journal's int64
+SHUTDOWN_SECONDS = 1.0  # how long a stopping server waits for its screens' close frames
+
+
+class TooManyScreens(TooManyAttempts):
+    code = "too_many_screens"
+
+
+class ShuttingDown(Exception):
+    """The server is stopping: a screen connecting now is told to come back (1001)."""
+
+
+class Screens:
+    """The screen feeds of one server: their hubs, the connection caps, and their shutdown."""
+
+    def __init__(self, service: HallService, max_total: int, max_per_address: int) -> None:
+        self.service = service
+        self.max_total, self.max_per_address = max_total, max_per_address
+        self.hubs = Hubs()
+        self.total = 0
+        self.per_address: dict[str, int] = {}
+        self.closing = False
+        self._gone = asyncio.Event()  # set whenever no screen is connected
+
+    def admit(self, address: str) -> None:
+        if self.closing:
+            raise ShuttingDown
+        if self.total >= self.max_total:
+            raise TooManyScreens(f"this server takes at most {self.max_total} screens")
+        if self.per_address.get(address, 0) >= self.max_per_address:
+            raise TooManyScreens(
+                f"this server takes at most {self.max_per_address} screens from one address"
+            )
+        self.total += 1
+        self.per_address[address] = self.per_address.get(address, 0) + 1
+        self._gone.clear()
+
+    def release(self, address: str) -> None:
+        self.total -= 1
+        left = self.per_address[address] - 1
+        if left:
+            self.per_address[address] = left
+        else:
+            del self.per_address[address]
+        if not self.total:
+            self._gone.set()
+
+    async def close(self) -> None:
+        """Tell every screen the server is stopping (1001), waiting for them a moment."""
+        self.closing = True
+        for client in self.hubs.clients():
+            client.close()
+        if self.total:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._gone.wait(), SHUTDOWN_SECONDS)
+
+
+@websocket("/ws/halls/{hall:str}/screens/hall")
+async def hall_screen(socket: WebSocket[Any, Any, Any], state: State, hall: FromPath[str]) -> None:
+    await _serve(socket, state.screens, hall, None)
+
+
+@websocket("/ws/halls/{hall:str}/screens/windows/{window:str}")
+async def window_screen(
+    socket: WebSocket[Any, Any, Any], state: State, hall: FromPath[str], window: FromPath[str]
+) -> None:
+    await _serve(socket, state.screens, hall, window)
+
+
+ROUTES = [hall_screen, window_screen]
+
+
+async def _serve(
+    socket: WebSocket[Any, Any, Any], screens: Screens, hall: str, window: str | None
+) -> None:
+    await socket.accept()
+    address = socket.client.host if socket.client else ""
+    try:
+        engine = screens.service.engine(hall)
+        projection = _projection(engine.config, window)
+        _check_token(engine.config, socket.query_params.get("token"), window)
+        after = _after(socket.query_params.get("after"))
+        screens.admit(address)
+    except Exception as exc:
+        await _refuse(socket, exc)
+        return
+    try:
+        key = (hall, "hall") if window is None else (hall, "window", window)
+        try:
+            client = await screens.hubs.join(engine, key, projection, after)
+        except Exception as exc:
+            await _refuse(socket, exc)
+            return
+        try:
+            await _send(socket, client)
+        finally:
+            screens.hubs.leave(engine, key, client)
+    finally:
+        screens.release(address)
+
+
+async def _send(socket: WebSocket[Any, Any, Any], client: Client) -> None:
+    receiver = asyncio.create_task(drain(socket))
+    receiver.add_done_callback(lambda _: client.close())
+    try:
+        while (frame := await client.next()) is not None:
+            await socket.send_text(frame)
+        if not receiver.done():  # closed by us: the server is stopping
+            await socket.close(code=1001, reason="server shutting down")
+    except (WebSocketDisconnect, OSError):
+        pass  # the screen went away; it reconnects with ?after=
+    finally:
+        receiver.cancel()
+        with contextlib.suppress(asyncio.CancelledError, WebSocketDisconnect, OSError):
+            await receiver
+
+
+async def _refuse(socket: WebSocket[Any, Any, Any], exc: Exception) -> None:
+    if isinstance(exc, ShuttingDown):
+        code, body = 1001, {"error": "shutting_down", "message": "the server is stopping"}
+    else:
+        status, body = errors.to_response(exc)
+        code = 1013 if status == 503 else 4000 + status
+    with contextlib.suppress(WebSocketDisconnect, OSError):
+        await socket.send_json(
+            {"type": "error", "error": body["error"], "message": body["message"]}
+        )
+        await socket.close(code=code)
+
+
+def _projection(config: HallConfig, window: str | None) -> Callable[[], Projection[Any]]:
+    """How to make the hub's projection, if it has to be made (the window checked now)."""
+    if window is None:
+        return lambda: HallScreen(config)
+    if config.window(window) is None:
+        raise UnknownWindow(f"no window {window!r} in this hall", window=window[:20])
+    return lambda: WindowScreen(config, window)
+
+
+def _check_token(config: HallConfig, token: str | None, window: str | None) -> None:
+    """Where the hall requires it, a device token of kind "screen"; one bound to a window opens
+    only that window's screen."""
+    if not config.screens.require_device:
+        return
+    if not token:
+        raise Unauthorized("this hall's screens need a device token (?token=...)")
+    device = device_principal(config, hashlib.sha256(token.encode()).hexdigest())
+    if device is None:
+        raise Unauthorized("unknown device token")
+    if device.device_kind != "screen":
+        raise Forbidden("this token is not a screen's")
+    bound = next(d.window for d in config.devices if d.id == device.name)
+    if bound is not None and bound != window:
+        raise Forbidden("this screen's token opens only its own window's screen")
+
+
+def _after(text: str | None) -> int | None:
+    if text is None:
+        return None
+    if not _VERSION.fullmatch(text):
+        raise InvalidAfter("after must be a version: ASCII digits", after=text[:20])
+    return int(text)
