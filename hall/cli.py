@@ -8,6 +8,7 @@ import getpass
 import hashlib
 import logging
 import logging.config
+import os
 import secrets
 import socket
 import sys
@@ -90,6 +91,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         metavar="N",
         help="screen feeds connected at once from one client address (default %(default)s)",
     )
+    serve.add_argument(
+        "--voice-cache",
+        type=Path,
+        default=os.environ.get("HALL_VOICE_CACHE") or None,
+        metavar="DIR",
+        help="where spoken segments are kept once rendered; servers may share one (default "
+        "$HALL_VOICE_CACHE, else DATA/voice)",
+    )
+    serve.add_argument(
+        "--no-speech",
+        dest="speech",
+        action="store_false",
+        help="announce calls with the chime alone; no espeak-ng worker (default: speak)",
+    )
     serve.set_defaults(run=_serve)
 
     check = commands.add_parser("check-config", help="check hall files and summarise them")
@@ -168,6 +183,8 @@ def _settings(args: argparse.Namespace) -> Settings:
         max_screens_per_address=getattr(
             args, "max_screens_per_address", Settings.max_screens_per_address
         ),
+        voice_cache=getattr(args, "voice_cache", None),
+        speech=getattr(args, "speech", True),
     )
 
 

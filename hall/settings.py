@@ -34,12 +34,20 @@ class Settings:
     # and a read may wait behind the writer before it is answered 503.
     store_timeout: float = 2.0
     read_timeout: float = 2.0
+    # Spoken announcements (displays/voice): where rendered segments are kept (default
+    # DATA/voice; servers may share one), and whether to speak at all (off: the chime alone).
+    voice_cache: Path | None = None
+    speech: bool = True
     extra: dict[str, str] = field(default_factory=dict)
 
     @property
     def journal_url(self) -> str:
         """A redis:// URL, or the path of the SQLite journal file under the data directory."""
         return self.redis_url or str(self.data_dir / "journal.sqlite3")
+
+    @property
+    def voice_dir(self) -> Path:
+        return self.voice_cache or self.data_dir / "voice"
 
 
 def load_hall(path: Path) -> HallConfig:

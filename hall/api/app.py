@@ -11,6 +11,7 @@ from litestar.middleware import DefineMiddleware
 
 from displays import feed as screen_feeds
 from displays import pages
+from displays.voice import route as voice_route
 from hall import config as hall_config
 from hall.api import errors, openapi
 from hall.api.halls import EventFrames, HallController, event_feed
@@ -54,6 +55,7 @@ def create_app(settings: Settings) -> Litestar:
             ManagerController,
             event_feed,
             *screen_feeds.ROUTES,
+            voice_route.announcement,
             openapi.viewer_assets(),
             *OPERATING,
             *pages.routes(),
@@ -69,4 +71,5 @@ def create_app(settings: Settings) -> Litestar:
         logging_config=None,
     )
     openapi.declare_errors(app)
+    voice_route.declare(app)
     return app

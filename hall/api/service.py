@@ -9,6 +9,7 @@ import logging
 from pathlib import Path
 from typing import TextIO
 
+from displays.voice.service import VoiceService
 from hall.api.auth import Sessions
 from hall.api.ratelimits import IssueLimiter
 from hall.bus import Bus
@@ -43,6 +44,7 @@ class HallService:
         self.journal: Journal | None = None
         self.engines: dict[str, HallEngine] = {}
         self.metrics = Metrics(self.engines, self.bus)  # Prometheus series, at /metrics
+        self.voice = VoiceService(configs, self.settings.voice_dir, self.settings.speech)
         self._claim: TextIO | None = None  # the lock file of a SQLite journal, while serving
 
     async def start(self) -> None:
@@ -59,10 +61,12 @@ class HallService:
                 log.error("not starting: %s", exc)  # one plain line above the traceback
             await self.stop()
             raise
+        await self.voice.start()  # renders in the background: the halls serve meanwhile
         journal = without_password(self.journal_url)
         log.info("serving halls %s from %s", ", ".join(self.engines), journal)
 
     async def stop(self) -> None:
+        await self.voice.stop()
         for engine in self.engines.values():
             await engine.stop()
         self.engines.clear()
