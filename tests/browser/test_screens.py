@@ -31,6 +31,7 @@ pytestmark = pytest.mark.browser
 HD = {"width": 1920, "height": 1080}
 # The parts of the hall screen, and the lines that must never be cut.
 HALL_PARTS = ".top, .hero, .hero-line, .recent, .zones, .queues, .windows, .notice"
+HALL_LINES = ".hero, .hero-sentence, #calls .number, .queues .next, .windows li"
 
 
 @pytest.fixture(scope="module")
@@ -71,6 +72,8 @@ def test_a_call_shows_on_the_hall_and_window_screens_and_is_spoken(
     open_screen(window, server, f"/screens/{HALL}/windows/1")
     page.evaluate(LISTEN)
 
+    # People waiting for what windows 1 and 2 do not serve: the screen lists their next numbers.
+    waiting = {c: [api.issue("1", c) for _ in range(3)] for c in ("tax", "invoice", "project")}
     number = api.issue("1")
     assert api.call_next("1") == number
 
@@ -85,15 +88,19 @@ def test_a_call_shows_on_the_hall_and_window_screens_and_is_spoken(
     assert window.locator("body").get_attribute("data-state") == "calling"
     assert window.locator("#staff-name").inner_text() == "张*"  # 张伟, masked
     assert window.locator("#staff-no").inner_text() == "1002"
+    tax = page.locator("#queues li[data-queue='tax']")
+    assert tax.locator(".next span").all_inner_texts() == waiting["tax"]
+    assert tax.locator(".waiting").inner_text().split()[0] == "3"
+    assert page.locator("#zones li[data-zone='tax'] b").inner_text() == "6"
 
     wav = f"/api/halls/{HALL}/announcements/{number}/1.wav"
     assert heard(page, 2) == [["playing", wav], ["ended", wav]]
 
-    assert fits(page, HALL_PARTS)
+    assert fits(page, HALL_PARTS, HALL_LINES) == []
     screenshot(page, "hall-1920x1080")
     page.set_viewport_size({"width": 1280, "height": 720})
     page.wait_for_timeout(100)
-    assert fits(page, HALL_PARTS)
+    assert fits(page, HALL_PARTS, HALL_LINES) == []
     screenshot(page, "hall-1280x720")
     screenshot(window, "window-1920x1080")
     window.close()
@@ -164,7 +171,7 @@ def test_the_window_screen_as_a_small_led_display(
     assert page.locator("#window-name").is_visible()
     for hidden in ("#staff", "#label", "#category", ".bottom"):
         assert page.locator(hidden).is_hidden(), hidden
-    assert fits(page, "#number, #window-name")
+    assert fits(page, "#number, #window-name") == []
     screenshot(page, "window-320x160")
     page.close()
 
@@ -191,16 +198,20 @@ def test_an_unknown_screen_is_a_page_not_found(page: Any, server: ServerProcess)
     assert "没有窗口 99" in page.locator("h1").inner_text()
 
 
-def fits(page: Any, selector: str) -> bool:
-    """Every element of ``selector`` lies inside the viewport (screens never scroll, so what
-    sticks out is lost), and none of them is wider than its content allows."""
-    return bool(
-        page.evaluate(
-            """(selector) => [...document.querySelectorAll(selector)].every((el) => {
+def fits(page: Any, boxes: str, lines: str = "") -> list[str]:
+    """What sticks out: the ``boxes`` out of the viewport (screens never scroll, so that is lost),
+    the ``lines`` out of their own box (cut). Nothing, on a good page."""
+    out: list[str] = page.evaluate(
+        """([boxes, lines]) => {
+            const outside = [...document.querySelectorAll(boxes)].filter((el) => {
                 const r = el.getBoundingClientRect();
-                return r.left >= 0 && r.top >= 0 && r.right <= innerWidth + 0.5
-                    && r.bottom <= innerHeight + 0.5 && el.scrollWidth <= el.clientWidth + 1;
-            })""",
-            selector,
-        )
+                return r.left < 0 || r.top < 0 || r.right > innerWidth + 0.5
+                    || r.bottom > innerHeight + 0.5;
+            });
+            const cut = lines ? [...document.querySelectorAll(lines)].filter(
+                (el) => el.scrollWidth > el.clientWidth + 1) : [];
+            return [...outside, ...cut].map((el) => el.id || el.className);
+        }""",
+        [boxes, lines],
     )
+    return out
