@@ -135,10 +135,14 @@ class Api:
         assert response.status_code == 200, response.text
         return response.json()
 
-    def done(self, window: str) -> None:
-        """The ticket called at ``window`` is served and finished: the window is free again."""
-        self.act(window, "start")
-        self.act(window, "finish", {"outcome": "done"})
+    def free(self, window: str) -> None:
+        """Whatever ``window`` called or serves is finished: it may call again."""
+        snapshot = self.http.get("/snapshot").json()
+        state = next(w["state"] for w in snapshot["windows"] if w["id"] == window)
+        if state == "calling":
+            self.act(window, "start")
+        if state in ("calling", "serving"):
+            self.act(window, "finish", {"outcome": "done"})
 
     def call_next(self, window: str) -> str:
         number: str = self.act(window, "call-next")["window"]["ticket"]

@@ -90,7 +90,7 @@ def test_a_screen_shows_it_is_stale_then_resyncs_by_itself(
     page.evaluate(LISTEN)
     with Api(server.url) as api:  # sessions do not outlive the process: log in again
         api.login("1", "zhangwei")
-        api.done("1")
+        api.free("1")
         after = api.issue("1")
         api.call_next("1")
     page.locator(f"#hero-number:text-is('{after}')").wait_for()

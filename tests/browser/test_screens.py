@@ -113,7 +113,8 @@ def test_two_calls_at_once_are_both_shown_and_spoken_in_order(
     page.evaluate(LISTEN)
     frames: list[str] = []
     page.on("websocket", lambda ws: ws.on("framereceived", lambda frame: frames.append(frame)))
-    api.done("1")
+    api.free("1")
+    api.free("2")
     api.issue("1")
     api.issue("1")
     # Both windows call at the same moment: the writer may put both calls in one batch.
