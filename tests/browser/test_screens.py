@@ -25,7 +25,9 @@ from tests.browser.conftest import (
 )
 from tests.support.server import ServerProcess
 
-pytest.importorskip("playwright")
+pytest.importorskip(
+    "playwright", reason="PAGE TESTS SKIPPED: playwright is not installed (pip install -e .[dev])"
+)
 pytestmark = pytest.mark.browser
 
 HD = {"width": 1920, "height": 1080}
