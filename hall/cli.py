@@ -219,8 +219,9 @@ def _serve(args: argparse.Namespace) -> int:
             log_level="info",
             timeout_graceful_shutdown=5,
             # Screen frames are small (a delta is a few hundred bytes) and go to every screen at
-            # once: compressing them per connection (which browsers always ask for) doubled the
-            # server's CPU per call for a few bytes saved on a local network.
+            # once: a compressor per connection (browsers always ask for one) cost 86 KiB per
+            # screen instead of 39, and 60% more CPU per call with 1,000 screens, to save a few
+            # bytes on a local network.
             ws_per_message_deflate=False,
             **uvicorn_limits(),
         )

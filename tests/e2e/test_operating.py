@@ -32,7 +32,8 @@ def test_help_has_no_markup_and_every_serve_option_a_default(
     options = [line.split()[0] for line in text.splitlines() if line.strip().startswith("--")]
     assert options == ["--config", "--data", "--redis", "--host", "--port", "--access-log",
                        "--log-format", "--allow-volatile-redis", "--store-timeout",
-                       "--read-timeout"]  # fmt: skip
+                       "--read-timeout", "--max-screens",
+                       "--max-screens-per-address"]  # fmt: skip
     for option in options:
         described = text[text.index(f"  {option}") :].split("\n  --")[0]
         assert "default" in described, described
