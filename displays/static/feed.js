@@ -109,12 +109,19 @@ export function openFeed(path, { apply, onFrame, onState }) {
     }
   }
 
-  // Out of step: reconnect at once from our own version (the server sends what we lack).
+  // Out of step: reconnect from our own version (the server sends what we lack), at once the
+  // first time, with backoff if it keeps happening.
   function resync(ws) {
     socket = null;
     ws.onclose = null;
     ws.close();
-    if (!closed) connect();
+    if (closed) return;
+    if (attempt === 0) {
+      attempt = 1;
+      connect();
+    } else {
+      schedule();
+    }
   }
 
   // Exponential backoff with jitter, so that a hall's screens do not all knock at the same instant
