@@ -15,13 +15,15 @@ import asyncio
 import contextlib
 import hashlib
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from litestar import WebSocket, websocket
 from litestar.datastructures import State
 from litestar.exceptions import WebSocketDisconnect
 from litestar.params import FromPath
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
 
 from displays.hub import Client, Hubs
 from displays.projection import HallScreen, Projection, WindowScreen
@@ -56,6 +58,7 @@ class Screens:
         self.per_address: dict[str, int] = {}
         self.closing = False
         self._gone = asyncio.Event()  # set whenever no screen is connected
+        service.metrics.registry.register(_ScreenMetrics(self.hubs))
 
     def admit(self, address: str) -> None:
         if self.closing:
@@ -88,6 +91,34 @@ class Screens:
         if self.total:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._gone.wait(), SHUTDOWN_SECONDS)
+
+
+class _ScreenMetrics(Collector):
+    """``hall_screen_connections`` and ``hall_screen_resyncs`` (screens that lagged and got the
+    view again) per hall and screen kind, read from the hubs at each scrape."""
+
+    def __init__(self, hubs: Hubs) -> None:
+        self.hubs = hubs
+
+    def describe(self) -> list[Metric]:
+        return []
+
+    def collect(self) -> Iterator[Metric]:
+        labels = ["hall", "kind"]
+        connected = GaugeMetricFamily("hall_screen_connections", "Screen feeds", labels=labels)
+        resyncs = CounterMetricFamily(
+            "hall_screen_resyncs", "Screens that fell behind and got the view again", labels=labels
+        )
+        totals: dict[tuple[str, str], list[int]] = {}
+        for key, hub in self.hubs.items():
+            assert isinstance(key, tuple)
+            found = totals.setdefault((str(key[0]), str(key[1])), [0, 0])
+            found[0] += len(hub.clients)
+            found[1] += hub.resyncs
+        for (hall, kind), (clients, lagged) in sorted(totals.items()):
+            connected.add_metric([hall, kind], clients)
+            resyncs.add_metric([hall, kind], lagged)
+        yield from (connected, resyncs)
 
 
 @websocket("/ws/halls/{hall:str}/screens/hall")

@@ -261,5 +261,8 @@ class Hubs:
         with contextlib.suppress(ValueError):
             engine.after_batch.remove(hub.publish)
 
+    def items(self) -> list[tuple[Key, ScreenHub[Any]]]:
+        return list(self._hubs.items())
+
     def clients(self) -> list[Client]:
         return [client for hub in self._hubs.values() for client in hub.clients]

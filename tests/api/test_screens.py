@@ -426,3 +426,28 @@ def test_an_idle_screen_is_pinged_with_the_version(
     assert 0.2 < waited < 2.0, waited
     assert delta["type"] == "delta" and again["type"] == "ping"
     assert again["version"] == delta["version"]
+
+
+def test_a_hub_is_made_for_the_first_screen_and_dropped_after_the_last(
+    app: Litestar, client: TestClient[Litestar], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(hub, "LINGER", 0.1)  # 30 s in a hall, so a screen that blinks resumes
+    engine: HallEngine = app.state.service.engine(HALL)
+    hubs = app.state.screens.hubs
+    assert engine.after_batch == [] and len(hubs) == 0  # no screens, no projection at all
+    with client.websocket_connect(HALL_SCREEN) as a, client.websocket_connect(HALL_SCREEN) as b:
+        frame(a)
+        frame(b)
+        assert len(engine.after_batch) == 1 and len(hubs) == 1  # one hub for both
+        with client.websocket_connect(window_screen("1")) as c:
+            frame(c)
+            assert len(engine.after_batch) == 2 and len(hubs) == 2
+            metrics = client.get("/metrics").text
+    assert f'hall_screen_connections{{hall="{HALL}",kind="hall"}} 2.0' in metrics
+    assert f'hall_screen_connections{{hall="{HALL}",kind="window"}} 1.0' in metrics
+    assert f'hall_screen_resyncs_total{{hall="{HALL}",kind="hall"}} 0.0' in metrics
+    deadline = time.monotonic() + WAIT
+    while len(hubs) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert len(hubs) == 0 and engine.after_batch == []
+    issue(client)  # and the hall goes on without them

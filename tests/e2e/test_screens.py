@@ -83,6 +83,9 @@ def test_a_screen_that_stops_reading_never_holds_up_the_hall_and_gets_the_view(
         )
         assert login.status_code == 200, login.text
         frames, worst, current = asyncio.run(_slow_screen(server, login.json()["token"]))
+        metrics = httpx.get(f"{server.url}/metrics", timeout=10).text
+    resyncs = f'hall_screen_resyncs_total{{hall="{HALL}",kind="hall"}} '
+    assert float(metrics.split(resyncs)[1].split()[0]) >= 1
     assert worst < 1.0, f"a command took {worst:.3f} s while a screen was stuck"
     assert frames[0]["type"] == "view"
     kinds = [m["type"] for m in frames]

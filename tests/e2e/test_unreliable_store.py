@@ -129,6 +129,12 @@ def test_a_stalled_redis_answers_503_in_bounded_time_and_the_hall_recovers(
                     feed.recv(timeout=3)
                 assert closed.value.rcvd is not None and closed.value.rcvd.code == 1013
             took["feed"] = time.monotonic() - started
+            screen_url = server.url.replace("http", "ws") + "/ws/halls/demo-county/screens/hall"
+            with connect(screen_url, open_timeout=5) as screen:  # a screen's first view: the same
+                assert json.loads(screen.recv(timeout=3))["error"] == "unavailable"
+                with pytest.raises(ConnectionClosed) as closed:
+                    screen.recv(timeout=3)
+                assert closed.value.rcvd is not None and closed.value.rcvd.code == 1013
             writer.join(timeout=10)
         finally:
             os.kill(pid, signal.SIGCONT)

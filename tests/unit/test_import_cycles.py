@@ -1,4 +1,5 @@
-"""The modules of hall/ and scheduling/ import each other one way only: no cycle, however indirect.
+"""The modules of hall/, scheduling/ and displays/ import each other one way only: no cycle,
+however indirect.
 
 Imports are read with ``ast`` (nothing is executed), every one of them: those inside functions,
 which a cycle often hides behind, and those under ``if TYPE_CHECKING:``, which still tie the two
@@ -12,7 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-PACKAGES = ("hall", "scheduling")
+PACKAGES = ("hall", "scheduling", "displays")
 
 
 def modules() -> dict[str, Path]:
