@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -26,3 +27,19 @@ ROOT = Path(__file__).resolve().parent.parent
 def default_config() -> hall_config.HallConfig:
     """The demo county hall of config/default.toml."""
     return hall_config.load(ROOT / "config" / "default.toml")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def voice_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """One cache of spoken segments for the run (``HALL_VOICE_CACHE``, which ``hall serve`` and
+    tests.api.conftest.make_app read): each server renders only what none before it did, where a
+    cold cache costs every app started about a second of background synthesis. Tests of the
+    cache itself give their service a directory of its own."""
+    path = tmp_path_factory.mktemp("voice-cache")
+    before = os.environ.get("HALL_VOICE_CACHE")
+    os.environ["HALL_VOICE_CACHE"] = str(path)
+    yield path
+    if before is None:
+        os.environ.pop("HALL_VOICE_CACHE", None)
+    else:
+        os.environ["HALL_VOICE_CACHE"] = before

@@ -48,13 +48,11 @@ def join(
 ) -> tuple[array[int], list[int]]:
     """The chime (if any), then each sentence (its prepared segments) in order, ``repeat``
     times. Also returns the sample offsets where two pieces meet (for tests of the joins)."""
-    pieces: list[array[int]] = []
-    if chime is not None:
-        pieces += [chime, silence(CHIME_GAP)]
+    pieces: list[array[int]] = [] if chime is None else [chime]
     for turn in range(repeat):
         for index, sentence in enumerate(sentences):
-            if turn or index:
-                pieces.append(silence(SENTENCE_GAP))
+            if pieces:
+                pieces.append(silence(SENTENCE_GAP if turn or index else CHIME_GAP))
             for position, segment in enumerate(sentence):
                 if position:
                     pieces.append(silence(WORD_GAP))

@@ -69,17 +69,22 @@ class Renderer:
     def running(self) -> bool:
         return self._process is not None and self._process.returncode is None
 
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid if self._process is not None else None
+
     async def close(self) -> None:
-        """Kill the worker (it holds nothing worth a graceful stop) and reap it."""
-        process, self._process = self._process, None
+        """Kill the worker (it holds nothing worth a graceful stop) and reap it. Forgotten only
+        once reaped: a close cancelled half-way (the server stopping) is finished by the next."""
+        process = self._process
         if process is None:
             return
-        if process.stdin is not None:
-            process.stdin.close()
         if process.returncode is None:
             with contextlib.suppress(ProcessLookupError):
                 process.kill()
-        await process.wait()
+        await process.communicate()  # reads its pipes to the end and closes them (wait() leaks)
+        if self._process is process:
+            self._process = None
 
     async def _read(self) -> bytes:
         assert self._process is not None and self._process.stdout is not None

@@ -51,7 +51,7 @@ class VoiceService:
         self.cache = SegmentCache(cache_dir)
         self.speech = speech
         self.renderer = Renderer()
-        self.ready = asyncio.Event()  # set once every segment was tried (tests, the bench)
+        self.ready = asyncio.Event()  # every segment tried, the worker closed (tests, bench)
         self._segments: dict[Segment, array[int]] = {}  # prepared (trimmed, faded)
         self._pending: dict[Segment, asyncio.Task[array[int] | None]] = {}
         self._joining: dict[tuple[str, str, str], asyncio.Task[Joined]] = {}
@@ -185,7 +185,7 @@ class VoiceService:
 
     def _check_voices(self, available: set[str]) -> None:
         places = [
-            f"{hall}: voice.languages[{i}] {language.voice!r}"
+            f"{language.voice!r} (hall {hall}, voice.languages[{i}])"
             for hall, config in self.configs.items()
             for i, language in enumerate(config.voice.languages)
             if language.voice not in available
@@ -208,12 +208,10 @@ class VoiceService:
     async def _warm(self) -> None:
         started = time.perf_counter()
         wanted = list(dict.fromkeys(s for c in self.configs.values() for s in segments(c)))
-        try:
-            results = [await self._segment(segment) for segment in wanted]
-        finally:
-            self.ready.set()
+        results = [await self._segment(segment) for segment in wanted]
         async with self._starting:  # every segment any call can need is in memory now
             await self.renderer.close()
+        self.ready.set()
         spoken = sum(pcm is not None for pcm in results)
         log.info(
             "voice: %d of %d segments ready (%d rendered, cache %s) in %.1f s",

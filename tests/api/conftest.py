@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,9 @@ PASSWORD = "hall-demo"
 
 
 def make_app(data_dir: Path, config: Path = DEFAULT_CONFIG) -> Litestar:
-    return create_app(Settings(configs=(config,), data_dir=data_dir))
+    cache = os.environ.get("HALL_VOICE_CACHE")  # the run's (tests/conftest.py)
+    voice_cache = Path(cache) if cache else None
+    return create_app(Settings(configs=(config,), data_dir=data_dir, voice_cache=voice_cache))
 
 
 @pytest.fixture
