@@ -20,12 +20,15 @@ const callTime = formatter(settings.timezone, { hour: "2-digit", minute: "2-digi
 
 const key = (call) => `${call.version}/${call.number}/${call.window}`;
 
-/** The hall delta rules: new calls go in front (oldest first, so the newest ends up first). */
+/** The hall delta rules: new calls go in front (oldest first, so the newest ends up first); a new
+ * day starts an empty list. */
 function apply(view, changes) {
   const next = { ...view };
+  const earlier = "day" in changes && changes.day !== view.day ? [] : view.calls;
+  next.calls = earlier;
   for (const [name, value] of Object.entries(changes)) {
     if (name === "calls") {
-      next.calls = [...value.slice().reverse(), ...view.calls].slice(0, settings.calls);
+      next.calls = [...value.slice().reverse(), ...earlier].slice(0, settings.calls);
     } else if (name === "queues" || name === "zones" || name === "windows") {
       next[name] = replaceById(view[name], value);
     } else {
