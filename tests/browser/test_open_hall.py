@@ -50,7 +50,7 @@ def test_the_start_page_links_every_page_and_the_links_work(
     assert f"/screens/{HALL}" in links
     assert [link for link in links if "/windows/" in link] == windows
     assert "/schema/swagger" in links
-    screenshot(page, "start")
+    screenshot(page, "start", full_page=True)
     for link in set(links):
         response = page.request.get(server.url + link)
         assert response.status == 200, link
