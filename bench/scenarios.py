@@ -274,6 +274,7 @@ def server_main(spec: dict[str, Any]) -> None:
         data_dir=Path(spec["data"]),
         redis_url=spec["redis"],
         port=spec["port"],
+        speech=False,  # commands are measured here; the speech worker's start-up would add noise
     )
     app = create_app(settings)
     app.register(trivial)

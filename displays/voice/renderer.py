@@ -34,13 +34,16 @@ class Renderer:
         self._done = msgspec.json.Decoder(Done)
 
     async def start(self) -> Hello:
-        self._process = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "displays.voice.worker",
-            stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE,
-        )
+        try:
+            self._process = await asyncio.create_subprocess_exec(
+                sys.executable,
+                "-m",
+                "displays.voice.worker",
+                stdin=asyncio.subprocess.PIPE,
+                stdout=asyncio.subprocess.PIPE,
+            )
+        except OSError as exc:  # no such interpreter any more, too many processes...
+            return Hello(error=f"the speech worker did not start ({exc})")
         try:
             line = await asyncio.wait_for(self._read(), START_TIMEOUT)
             return msgspec.json.decode(line, type=Hello)

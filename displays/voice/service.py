@@ -64,6 +64,9 @@ class VoiceService:
 
     async def start(self) -> None:
         """Begin rendering every hall's segments in the background; returns at once."""
+        # Made in the running loop: an app may be started again, in another loop (tests).
+        self.ready = asyncio.Event()
+        self._starting = asyncio.Lock()
         if not self.speech:
             log.info("voice: speech is off; announcements are the chime alone")
             self.ready.set()
