@@ -69,7 +69,6 @@ async def cold_synthesis(cache_dir: Path) -> None:
     config = load(DEFAULT_CONFIG)
     wanted = segments(config)
     cache = SegmentCache(cache_dir)
-    cache_dir.mkdir(parents=True, exist_ok=True)
     renderer = Renderer()
     started = time.perf_counter()
     hello = await renderer.start()
@@ -180,6 +179,7 @@ def main() -> int:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="hall-voice-bench-") as tmp:
         work = Path(tmp)
+        (work / "synthesis").mkdir()
         asyncio.run(cold_synthesis(work / "synthesis"))
 
         cold = Server(work / "data-cold", work / "cache", work / "cold.log")

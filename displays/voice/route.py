@@ -81,6 +81,10 @@ def declare(app: Litestar) -> None:
         "Cache-Control": OpenAPIHeader(schema=Schema(type=OpenAPIType.STRING))
     }
     binary = Schema(type=OpenAPIType.STRING, format=OpenAPIFormat.BINARY)
+    not_found = operation.responses["404"]
+    assert isinstance(not_found, OpenAPIResponse)  # hall.api.openapi.declare_errors made it
+    not_found.description = "No such hall or window, or not a number this hall can issue"
+    operation.responses.pop("503", None)  # the journal is not read: nothing here can stall
     operation.responses["200"] = OpenAPIResponse(
         description="The announcement",
         headers=headers,

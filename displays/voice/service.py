@@ -112,10 +112,14 @@ class VoiceService:
 
     async def _join(self, hall: str, number: str, window: str) -> Joined:
         config = self.configs[hall]
+        planned = plan(config, number, window) if self.speech else ()
+        # All asked at once: a call made during the pre-render gets its segments ahead of it.
+        needed = list(dict.fromkeys(s for sentence in planned for s in sentence))
+        found = dict(zip(needed, await asyncio.gather(*map(self._segment, needed)), strict=True))
         sentences: list[list[array[int]]] = []
         final = True
-        for sentence in plan(config, number, window) if self.speech else ():
-            spoken = [await self._segment(segment) for segment in sentence]
+        for sentence in planned:
+            spoken = [found[segment] for segment in sentence]
             if all(pcm is not None for pcm in spoken):
                 sentences.append([pcm for pcm in spoken if pcm is not None])
             elif not self._lost_for_good(sentence):

@@ -110,7 +110,14 @@ def main() -> None:
     except Exception as exc:  # no pyttsx3, no libespeak-ng, no sound data: say why and stop
         _send(channel, Hello(error=f"{type(exc).__name__}: {exc}"))
         return
-    _send(channel, Hello(voices=engine.voices))
+    try:
+        _send(channel, Hello(voices=engine.voices))
+        _serve(engine, channel)
+    except BrokenPipeError:  # the server is gone (killed): so is the reason to be
+        return
+
+
+def _serve(engine: _Engine, channel: BinaryIO) -> None:
     decoder = msgspec.json.Decoder(Render)
     for line in sys.stdin.buffer:
         try:
