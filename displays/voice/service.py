@@ -31,7 +31,7 @@ from hall.domain.errors import NotFound, UnknownHall, UnknownWindow
 log = logging.getLogger(__name__)
 
 INSTALL = "apt-get install espeak-ng"
-JOINED_BYTES = 32 * 2**20  # about 80 announcements of two languages
+JOINED_BYTES = 32 * 2**20  # about 65 announcements of two languages (~500 KiB each)
 MAX_STARTS = 3  # a worker that keeps dying (a broken voice crashing espeak-ng) is given up on
 
 
@@ -58,6 +58,7 @@ class VoiceService:
         self._joined = JoinedCache(joined_bytes)
         self._starting = asyncio.Lock()
         self._starts = 0
+        self._failures = 0  # segments that did not render (a retry may)
         self._no_engine: str | None = None  # why there is no speech at all
         self._missing: set[str] = set()  # configured voices espeak-ng does not have
         self._warming: asyncio.Task[None] | None = None
@@ -155,11 +156,18 @@ class VoiceService:
             if not await self._worker() or segment.voice in self._missing:
                 return None
             path = self.cache.path(segment)
-            path.parent.mkdir(parents=True, exist_ok=True)
             try:
+                path.parent.mkdir(parents=True, exist_ok=True)
                 await self.renderer.render(segment, path)
-            except RenderError as exc:
-                log.warning("voice: %r (%s) did not render: %s", segment.text, segment.voice, exc)
+            except (OSError, RenderError) as exc:
+                self._failures += 1
+                if self._failures == 1:  # the same cause fails every segment: say it once
+                    log.warning(
+                        "voice: %r (%s) did not render: %s (later failures: only counted)",
+                        segment.text,
+                        segment.voice,
+                        exc,
+                    )
                 return None
             pcm = self.cache.load(segment)
             if pcm is None:
@@ -221,10 +229,11 @@ class VoiceService:
         self.ready.set()
         spoken = sum(pcm is not None for pcm in results)
         log.info(
-            "voice: %d of %d segments ready (%d rendered, cache %s) in %.1f s",
+            "voice: %d of %d segments ready (%d rendered, %d failed, cache %s) in %.1f s",
             spoken,
             len(wanted),
             self.renderer.renders,
+            self._failures,
             self.cache.directory,
             time.perf_counter() - started,
         )

@@ -184,3 +184,26 @@ def test_a_missing_voice_or_speech_off_gives_the_chime_alone(
     assert "nowhere/zh-CN" in warnings[0] and "nowhere/en" in warnings[0]
     assert "apt-get install espeak-ng" in warnings[0]
     assert not list((tmp_path / "voice").glob("*.wav"))
+
+
+def test_a_cache_it_cannot_write_leaves_the_hall_the_chime_and_one_warning(
+    default_config: HallConfig, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    blocked = tmp_path / "a-file"
+    blocked.write_bytes(b"")
+
+    async def scenario() -> tuple[bytes, bool]:
+        service = VoiceService([default_config], blocked / "voice")
+        await service.start()
+        joined = await service.announcement(default_config.hall.id, *CALL)
+        await asyncio.wait_for(service.ready.wait(), 60)
+        await service.stop()
+        return joined.wav, joined.final
+
+    with caplog.at_level(logging.INFO, logger="displays.voice"):
+        wav, final = asyncio.run(scenario())
+    assert wav == encode(chime())
+    assert not final  # not kept: a later request tries again
+    warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(warnings) == 1 and "did not render" in warnings[0], warnings
+    assert any("0 of 72 segments ready" in r.getMessage() for r in caplog.records)
