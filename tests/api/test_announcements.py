@@ -18,7 +18,7 @@ from displays.voice.joiner import CHIME_GAP
 from displays.voice.wav import decode, encode, samples
 from hall.api.app import create_app
 from hall.settings import DEFAULT_CONFIG, Settings
-from tests.api.conftest import BASE, act, issue, login, make_app
+from tests.api.conftest import BASE, HALL, act, issue, login, make_app
 from tests.support.voice import needs_espeak, rms
 
 WAV = f"{BASE}/announcements"
@@ -109,3 +109,25 @@ def test_the_worker_renders_in_the_background_and_dies_with_the_server(tmp_path:
         assert not voice.ready.is_set()
     with pytest.raises(ProcessLookupError):
         os.kill(pid, 0)  # killed and reaped at stop
+
+
+@needs_espeak
+def test_the_audio_a_hall_screen_is_given_for_a_call_is_served(
+    client: TestClient[Litestar],
+) -> None:
+    issue(client, "tax")
+    staff = login(client, "8", "chenjing")
+    with client.websocket_connect(f"/ws/halls/{HALL}/screens/hall") as ws:
+        assert ws.receive_json(timeout=10)["type"] == "view"
+        act(client, "8", "call-next", staff)
+        calls: list[dict[str, str]] = []
+        for _ in range(20):
+            message = ws.receive_json(timeout=10)
+            calls = message.get("changes", {}).get("calls", [])
+            if calls:
+                break
+    (call,) = calls
+    response = client.get(call["audio"])
+    assert response.status_code == 200 and response.headers["content-type"] == "audio/wav"
+    assert response.content == client.get(f"{WAV}/{call['number']}/8.wav").content
+    assert rms(decode(response.content)[len(chime()) + samples(CHIME_GAP) :]) > 1000
