@@ -10,6 +10,7 @@ from litestar.datastructures import State
 from litestar.middleware import DefineMiddleware
 
 from displays import feed as screen_feeds
+from displays import pages
 from displays.voice import route as voice_route
 from hall import config as hall_config
 from hall.api import errors, openapi
@@ -58,6 +59,7 @@ def create_app(settings: Settings) -> Litestar:
             voice_route.announcement,
             openapi.viewer_assets(),
             *OPERATING,
+            *pages.routes(),
         ],
         after_exception=[service.metrics.after_exception],  # counts refused logins
         lifespan=[lifespan],
@@ -67,6 +69,7 @@ def create_app(settings: Settings) -> Litestar:
         middleware=[DefineMiddleware(BodyLimits), DefineMiddleware(Authorize, service=service)],
         request_max_body_size=MAX_BODY_BYTES,  # BodyLimits checks first; this if it is ever removed
         openapi_config=openapi.config(),
+        template_config=pages.template_config(),
         logging_config=None,
     )
     openapi.declare_errors(app)

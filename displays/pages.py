@@ -1,0 +1,121 @@
+"""The pages a hall server serves to browsers: the start page and the screens.
+
+Each page is a template over the hall file (names, time zone, the screen's settings); what changes
+comes from the screen feed of the same view model (``/ws/halls/{hall}/screens/...``) through
+``/static/feed.js``. Nothing is fetched from elsewhere: halls run on closed networks. The pages are
+not part of the API, so they stay out of the OpenAPI document.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import msgspec
+from litestar import get
+from litestar.datastructures import State
+from litestar.params import FromPath
+from litestar.response import Template
+from litestar.static_files import create_static_files_router
+from litestar.template.config import TemplateConfig
+
+from hall.config import HallConfig
+
+HERE = Path(__file__).parent
+TEMPLATES = HERE / "templates"
+STATIC = HERE / "static"
+
+
+class DevicePage(msgspec.Struct, frozen=True):
+    """A page a device opens (kiosk, caller, pad): listed on the start page under its hall.
+    ``path`` is formatted with ``hall`` (and ``window`` when ``per_window``)."""
+
+    path: str
+    name: str
+    name_en: str
+    about: str
+    about_en: str
+    per_window: bool = False
+
+
+# The device pages (kiosk, caller, pad) are added here by the issue that builds them; the start
+# page lists whatever is here.
+DEVICE_PAGES: tuple[DevicePage, ...] = ()
+
+
+def template_config() -> TemplateConfig[Any]:
+    from litestar.plugins.jinja import JinjaTemplateEngine
+
+    return TemplateConfig(directory=TEMPLATES, engine=JinjaTemplateEngine)
+
+
+def _configs(state: State) -> list[HallConfig]:
+    configs: list[HallConfig] = state.service.configs
+    return configs
+
+
+def _hall(state: State, hall: str) -> HallConfig | None:
+    return next((c for c in _configs(state) if c.hall.id == hall), None)
+
+
+def _not_found(what: str, what_en: str) -> Template:
+    return Template("not_found.html", context={"what": what, "what_en": what_en}, status_code=404)
+
+
+@get("/", include_in_schema=False, sync_to_thread=False)
+def start_page(state: State) -> Template:
+    return Template("start.html", context={"halls": _configs(state), "device_pages": DEVICE_PAGES})
+
+
+@get("/screens/{hall:str}", include_in_schema=False, sync_to_thread=False)
+def hall_screen(state: State, hall: FromPath[str]) -> Template:
+    config = _hall(state, hall)
+    if config is None:
+        return _not_found(f"没有大厅 {hall}", f"No hall {hall!r} on this server")
+    screen = config.screens.hall
+    return Template(
+        "hall.html",
+        context={
+            "config": config,
+            "title": screen.title or config.hall.name,
+            "title_en": screen.title_en or config.hall.name_en,
+            "settings": {
+                "hall": config.hall.id,
+                "timezone": config.hall.timezone,
+                "calls": screen.calls,
+                "feed": f"/ws/halls/{config.hall.id}/screens/hall",
+            },
+        },
+    )
+
+
+@get("/screens/{hall:str}/windows/{window:str}", include_in_schema=False, sync_to_thread=False)
+def window_screen(state: State, hall: FromPath[str], window: FromPath[str]) -> Template:
+    config = _hall(state, hall)
+    if config is None:
+        return _not_found(f"没有大厅 {hall}", f"No hall {hall!r} on this server")
+    defined = config.window(window)
+    if defined is None:
+        return _not_found(f"没有窗口 {window}", f"No window {window!r} in {config.hall.name_en}")
+    return Template(
+        "window.html",
+        context={
+            "config": config,
+            "window": defined,
+            "settings": {
+                "hall": config.hall.id,
+                "timezone": config.hall.timezone,
+                "feed": f"/ws/halls/{config.hall.id}/screens/windows/{defined.id}",
+            },
+        },
+    )
+
+
+def routes() -> list[Any]:
+    """The page handlers and ``/static/`` (feed.js, the pages' scripts and styles)."""
+    return [
+        start_page,
+        hall_screen,
+        window_screen,
+        create_static_files_router(path="/static", directories=[STATIC], include_in_schema=False),
+    ]
