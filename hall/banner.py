@@ -49,8 +49,10 @@ def ready(settings: Settings) -> str:
     base, feeds = f"http://{host}:{settings.port}", f"ws://{host}:{settings.port}/ws/halls"
     halls = [load_hall(path).hall.id for path in settings.configs]
     lines = [f"hall: ready, serving {', '.join(halls)}. Open:"]
+    lines.append(f"  start page         {base}/   (every page of every hall)")
     lines.append(f"  halls (API)        {base}/api/halls")
     for hall in halls:
+        lines.append(f"  hall screen        {base}/screens/{hall}   (window screens: /windows/N)")
         lines.append(f"  snapshot           {base}/api/halls/{hall}/snapshot")
         lines.append(f"  live feed          {feeds}/{hall}/events   (WebSocket)")
     lines += [

@@ -91,7 +91,7 @@ def test_ready_message_and_json_logs_without_personal_data(tmp_path: Path) -> No
         stop(process)
 
     banner = out.read_text()
-    assert f"{url}/api/halls" in banner
+    assert f"{url}/api/halls" in banner and f"{url}/screens/demo-county" in banner
     assert f"{url}/schema" in banner
     assert f"{url}/health" in banner
     assert f"SQLite, {tmp_path / 'journal.sqlite3'}" in banner
