@@ -70,17 +70,22 @@ function renderHero() {
   $("hero-recall").hidden = !call.recall;
   $("hero-category").textContent = `${call.category_name} · ${call.category_name_en}`;
   for (const li of $("calls").children) li.classList.toggle("current", li.dataset.call === key(call));
-  fit($("hero-number").parentElement);
+  fitHero();
 }
 
-// Shrink a line until it fits its box: window names differ in length from hall to hall.
-function fit(line) {
-  line.style.removeProperty("--hero-size");
-  const box = line.parentElement.clientWidth;
-  const width = line.getBoundingClientRect().width;
-  if (width > box) {
-    const size = parseFloat(getComputedStyle(line).fontSize);
-    line.style.setProperty("--hero-size", `${Math.floor((size * box * 0.98) / width)}px`);
+// Shrink the call's lines until they fit the hero: window names differ in length from hall to
+// hall ("16号窗口" is a third wider than "1号窗口"), and so do category names.
+function fitHero() {
+  const hero = $("hero");
+  const style = getComputedStyle(hero);
+  const box = hero.clientWidth - parseFloat(style.paddingLeft) - parseFloat(style.paddingRight);
+  for (const line of hero.querySelectorAll(".hero-call > p")) {
+    line.style.removeProperty("font-size");
+    const width = Math.max(line.scrollWidth, line.getBoundingClientRect().width);
+    if (width > box) {
+      const size = parseFloat(getComputedStyle(line).fontSize);
+      line.style.fontSize = `${Math.floor((size * box * 0.98) / width)}px`;
+    }
   }
 }
 

@@ -82,13 +82,23 @@ def test_a_screen_shows_it_is_stale_then_resyncs_by_itself(
     page.wait_for_selector("body.feed-stale", timeout=5_000)
     assert page.locator(".stale-note").inner_text() == "信息可能不是最新 / may be out of date"
     # What it shows is dimmed, not hidden: still useful, visibly not current.
-    dimmed = page.evaluate("getComputedStyle(document.querySelector('#hero')).opacity")
-    assert float(dimmed) < 1
+    for part in ("#hero", ".recent", ".queues", ".windows"):
+        dimmed = page.evaluate(f"getComputedStyle(document.querySelector('{part}')).opacity")
+        assert float(dimmed) < 1, part
+    # ...and said in large type, across the screen, not only by the small dot.
+    banner = page.locator(".stale-banner")
+    assert banner.is_visible() and "Screen offline" in banner.inner_text()
+    assert (
+        page.evaluate(
+            "parseFloat(getComputedStyle(document.querySelector('.stale-banner')).fontSize)"
+        )
+        >= 30
+    )
     screenshot(page, "hall-stale")
 
     server.start()  # the same port and journal
     wait_live(page, timeout=15_000)  # the page's next try: backoff grows to 10 s at most
-    assert page.locator(".stale-note").is_hidden()
+    assert page.locator(".stale-note").is_hidden() and banner.is_hidden()
     page.evaluate(LISTEN)
     with Api(server.url) as api:  # sessions do not outlive the process: log in again
         api.login("1", "zhangwei")

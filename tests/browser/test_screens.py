@@ -144,6 +144,31 @@ def test_two_calls_at_once_are_both_shown_and_spoken_in_order(
     print(f"two calls: {'one delta' if same_frame else 'two deltas'}")
 
 
+def test_a_two_digit_window_fits_the_call_box(page: Any, server: ServerProcess, api: Api) -> None:
+    """ "13号窗口" is a third wider than "1号窗口": the newest call still fits its box."""
+    open_screen(page, server, f"/screens/{HALL}")
+    api.login("13", "sunli")
+    number = api.issue("13", "household")
+    assert api.call_next("13") == number
+    page.locator(f"#hero-number:text-is('{number}')").wait_for()
+    for viewport in (HD, {"width": 1280, "height": 720}):
+        page.set_viewport_size(viewport)
+        page.wait_for_timeout(100)
+        sticking_out = page.evaluate(
+            """() => {
+                const hero = document.querySelector('#hero').getBoundingClientRect();
+                return [...document.querySelectorAll('.hero-call > p')]
+                    .filter((line) => { const r = line.getBoundingClientRect();
+                        return r.left < hero.left || r.right > hero.right; })
+                    .map((line) => line.className);
+            }"""
+        )
+        assert sticking_out == [], viewport
+    screenshot(page, "hall-window-13")
+    api.free("13")
+    api.act("13", "logout")
+
+
 def test_paused_and_closed_window_screens(page: Any, server: ServerProcess, api: Api) -> None:
     api.login("3", "manager")
     open_screen(page, server, f"/screens/{HALL}/windows/3")
