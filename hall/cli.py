@@ -213,6 +213,7 @@ def _serve(args: argparse.Namespace) -> int:
     from hall import banner
     from hall.api.app import create_app
     from hall.api.limits import uvicorn_limits
+    from hall.api.service import JournalInUse, claim_journal
 
     settings = _settings(args)
     log_config = logs.config(args.log_format)
@@ -220,6 +221,13 @@ def _serve(args: argparse.Namespace) -> int:
     if settings.redis_url is None:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
     app = create_app(settings)
+    try:  # said in one line now, not in a traceback from the app's start-up
+        lock = claim_journal(settings.journal_url)
+    except JournalInUse as exc:
+        print(f"hall: not serving: {exc}", file=sys.stderr)
+        return 3
+    if lock is not None:
+        lock.close()  # the app claims it again as it starts
 
     class Server(uvicorn.Server):
         async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:

@@ -50,7 +50,7 @@ class HallService:
     async def start(self) -> None:
         self.journal = open_journal(self.journal_url)
         try:
-            self._claim_journal()
+            self._claim = claim_journal(self.journal_url)
             await self._check_durability(self.journal)
             for config in self.configs:
                 engine = self._engine(config, self.journal)
@@ -76,24 +76,6 @@ class HallService:
         if self._claim is not None:
             self._claim.close()  # and the lock with it
             self._claim = None
-
-    def _claim_journal(self) -> None:
-        """One server per SQLite journal: a second one would write every hall too, and each would
-        answer from a state the other's appends leave behind. The lock dies with the process.
-        (A Redis journal shared by many servers needs a writer lease per hall instead.)"""
-        if self.journal_url.startswith(("redis://", "rediss://")) or self.journal_url == "memory:":
-            return
-        Path(self.journal_url).parent.mkdir(parents=True, exist_ok=True)  # as the journal does
-        claim = open(f"{self.journal_url}.lock", "a")  # noqa: SIM115 - held until stop()
-        try:
-            fcntl.flock(claim, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            claim.close()
-            raise JournalInUse(
-                f"another hall server is using the journal {self.journal_url}; stop it, or give "
-                "this one its own --data directory"
-            ) from None
-        self._claim = claim
 
     async def _check_durability(self, journal: Journal) -> None:
         problems = await journal.durability_problems()
@@ -128,6 +110,26 @@ class HallService:
         if engine is None:
             raise UnknownHall(f"no hall {hall!r} on this server", hall=hall)
         return engine
+
+
+def claim_journal(journal_url: str) -> TextIO | None:
+    """One server per SQLite journal: a second one would write every hall too, and each would
+    answer from a state the other's appends leave behind. The returned lock file holds the claim
+    until it is closed (or the process dies). A Redis journal shared by many servers needs a
+    writer lease per hall instead: None."""
+    if journal_url.startswith(("redis://", "rediss://")) or journal_url == "memory:":
+        return None
+    Path(journal_url).parent.mkdir(parents=True, exist_ok=True)  # as the journal does
+    claim = open(f"{journal_url}.lock", "a")  # noqa: SIM115 - held until the caller closes it
+    try:
+        fcntl.flock(claim, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        claim.close()
+        raise JournalInUse(
+            f"another hall server is using the journal {journal_url}; stop it, or give this "
+            "one its own data directory (--data DIR)"
+        ) from None
+    return claim
 
 
 class JournalInUse(JournalError):

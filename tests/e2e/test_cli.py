@@ -130,6 +130,8 @@ def test_a_second_server_on_one_sqlite_journal_is_refused(tmp_path: Path) -> Non
         second = hall("serve", "--data", str(tmp_path), "--port", str(free_port()))
         assert second.returncode != 0
         assert "another hall server is using the journal" in second.stderr
+        assert "Traceback" not in second.stderr and "--port" not in second.stderr  # one line
+        assert second.returncode == 3
         assert "ready" not in second.stdout
         assert httpx.get(f"{first.url}/ready", timeout=5).status_code == 200  # unharmed
     # Once the first is gone (even killed), the journal is free again.
