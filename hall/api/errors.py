@@ -41,6 +41,12 @@ class BodyTooDeep(domain.HallError):
     code = "invalid_request"
 
 
+class PathWithNul(domain.HallError):
+    """A path with a NUL character: no route or file has one (a file lookup would raise)."""
+
+    code = "invalid_request"
+
+
 class Busy(domain.HallError):
     """Too many costly checks (argon2) at once; ``detail.retry_after`` seconds, then try again."""
 

@@ -16,7 +16,7 @@ from typing import Any
 from litestar.enums import ScopeType
 from litestar.types import ASGIApp, Receive, ReceiveMessage, Scope, Send
 
-from hall.api.errors import BodyTooDeep, BodyTooLarge
+from hall.api.errors import BodyTooDeep, BodyTooLarge, PathWithNul
 
 MAX_BODY_BYTES = 16 * 1024
 MAX_BODY_DEPTH = 16
@@ -47,6 +47,8 @@ class BodyLimits:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if "\x00" in scope["path"]:  # %00: os.stat() of a static file raised, a 500
+            raise PathWithNul("a path may not contain a NUL character")
         if scope["type"] != ScopeType.HTTP:
             await self.app(scope, receive, send)
             return

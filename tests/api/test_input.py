@@ -58,7 +58,17 @@ def test_depth_counts_brackets_outside_strings_only() -> None:
 
 @pytest.mark.parametrize(
     "reason",
-    ["late\x00", "a\nb", "\x1b[2Jcleared", "\x85next", "abc\u202egnp.exe", "\u2028", "x" * 201, ""],
+    [
+        "late\x00",
+        "a\nb",
+        "trailing\n",
+        "\x1b[2Jcleared",
+        "\x85next",
+        "abc\u202egnp.exe",
+        "\u2028",
+        "x" * 201,
+        "",
+    ],
 )
 def test_free_text_with_control_characters_is_refused(
     client: TestClient[Litestar], reason: str
@@ -158,3 +168,10 @@ def test_a_missing_body_says_what_to_send(client: TestClient[Litestar]) -> None:
     response = client.post(f"{BASE}/windows/1/finish", headers=auth)
     _refused(response, 400, "invalid_request")
     assert "JSON object" in response.json()["message"], response.text
+
+
+@pytest.mark.parametrize("path", ["/static/feed.js%00.css", f"{BASE}/tickets/A%00"])
+def test_a_path_with_a_nul_character_is_refused_not_a_crash(
+    client: TestClient[Litestar], path: str
+) -> None:
+    _refused(client.get(path), 400, "invalid_request")
