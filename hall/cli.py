@@ -216,7 +216,7 @@ def _serve(args: argparse.Namespace) -> int:
     from hall.api.service import JournalInUse, claim_journal
 
     settings = _settings(args)
-    log_config = logs.config(args.log_format)
+    log_config = logs.config(args.log_format, connections=args.access_log)
     logging.config.dictConfig(log_config)
     if settings.redis_url is None:
         settings.data_dir.mkdir(parents=True, exist_ok=True)

@@ -51,8 +51,21 @@ class _RequestLine(logging.Filter):
         return True
 
 
-def config(log_format: LogFormat, level: str = "INFO") -> dict[str, Any]:
-    """A ``logging.config.dictConfig`` for the hall's loggers and uvicorn's (its ``log_config``)."""
+class _Connections(logging.Filter):
+    """Without ``--access-log``: no line per WebSocket (uvicorn logs three as each opens and
+    closes; a hall's screens reconnecting, or a client churning, would fill the log)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.msg if isinstance(record.msg, str) else ""
+        return not (
+            message.startswith('%s - "WebSocket')
+            or message in ("connection open", "connection closed")
+        )
+
+
+def config(log_format: LogFormat, level: str = "INFO", connections: bool = False) -> dict[str, Any]:
+    """A ``logging.config.dictConfig`` for the hall's loggers and uvicorn's (its ``log_config``);
+    ``connections``: a line as each WebSocket opens and closes, as with ``--access-log``."""
     formatter: dict[str, Any] = (
         {"()": JsonLines}
         if log_format == "json"
@@ -63,7 +76,7 @@ def config(log_format: LogFormat, level: str = "INFO") -> dict[str, Any]:
         "version": 1,
         "disable_existing_loggers": False,
         "formatters": {"hall": formatter},
-        "filters": {"request_line": {"()": _RequestLine}},
+        "filters": {"request_line": {"()": _RequestLine}, "connections": {"()": _Connections}},
         "handlers": {
             "default": handler,
             "access": {**handler, "filters": ["request_line"]},
@@ -72,7 +85,11 @@ def config(log_format: LogFormat, level: str = "INFO") -> dict[str, Any]:
         "loggers": {
             "uvicorn": {"handlers": [], "level": level, "propagate": True},
             "uvicorn.access": {"handlers": ["access"], "level": level, "propagate": False},
-            "uvicorn.error": {"filters": ["request_line"], "level": level, "propagate": True},
+            "uvicorn.error": {
+                "filters": ["request_line"] if connections else ["connections"],
+                "level": level,
+                "propagate": True,
+            },
         },
     }
 
