@@ -44,7 +44,7 @@ class BodyTooDeep(domain.HallError):
 class PathWithNul(domain.HallError):
     """A path with a NUL character: no route or file has one (a file lookup would raise)."""
 
-    code = "invalid_request"
+    code = "invalid_path"
 
 
 class Busy(domain.HallError):

@@ -174,4 +174,4 @@ def test_a_missing_body_says_what_to_send(client: TestClient[Litestar]) -> None:
 def test_a_path_with_a_nul_character_is_refused_not_a_crash(
     client: TestClient[Litestar], path: str
 ) -> None:
-    _refused(client.get(path), 400, "invalid_request")
+    _refused(client.get(path), 400, "invalid_path")
