@@ -6,7 +6,9 @@ found in the cache is read, one that is not is rendered by the worker. A request
 only those segments, so it never causes any other synthesis; one whose segments are not ready yet
 waits for them (asked of the worker at once, behind at most the segment it is rendering). The
 worker is started only when something is missing and closed once the set is complete: after that
-nothing can ever be asked of it. A hall whose voice or engine is missing still runs: the call's
+nothing can ever be asked of it (a segment that failed stays missing until a restart). A cache
+directory that cannot be written is replaced, for this run, by a private temporary one: one line
+says so, and the hall still speaks. A hall whose voice or engine is missing still runs: the call's
 WAV leaves out the languages it cannot speak, and is the chime alone when none is left.
 """
 
@@ -14,6 +16,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import shutil
+import tempfile
 import time
 from array import array
 from collections.abc import Iterable
@@ -48,7 +53,9 @@ class VoiceService:
         joined_bytes: int = JOINED_BYTES,
     ) -> None:
         self.configs = {config.hall.id: config for config in configs}
+        self.cache_dir = cache_dir
         self.cache = SegmentCache(cache_dir)
+        self._private: Path | None = None  # the temporary cache used instead, removed at stop
         self.speech = speech
         self.renderer = Renderer()
         self.ready = asyncio.Event()  # every segment tried, the worker closed (tests, bench)
@@ -62,16 +69,19 @@ class VoiceService:
         self._no_engine: str | None = None  # why there is no speech at all
         self._missing: set[str] = set()  # configured voices espeak-ng does not have
         self._warming: asyncio.Task[None] | None = None
+        self._over = False  # the pre-render is done: the worker is never started again
 
     async def start(self) -> None:
         """Begin rendering every hall's segments in the background; returns at once."""
         # Made in the running loop: an app may be started again, in another loop (tests).
         self.ready = asyncio.Event()
         self._starting = asyncio.Lock()
+        self._over = False
         if not self.speech:
             log.info("voice: speech is off; announcements are the chime alone")
             self.ready.set()
             return
+        self.cache = SegmentCache(self._writable_cache())
         self._warming = asyncio.create_task(self._warm(), name="voice-prerender")
 
     async def stop(self) -> None:
@@ -82,6 +92,31 @@ class VoiceService:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         await self.renderer.close()
+        if self._private is not None:
+            shutil.rmtree(self._private, ignore_errors=True)
+            self._private = None
+
+    def _writable_cache(self) -> Path:
+        """The cache directory, made if need be, if a file can be written and removed there;
+        else a private temporary directory (one line says why). Without this check, every
+        segment failed on its own, some only after the worker's timeout, for minutes."""
+        probe = self.cache_dir / f".probe-{os.getpid()}"
+        try:
+            self.cache_dir.mkdir(parents=True, exist_ok=True)
+            probe.write_bytes(b"")
+            probe.unlink()
+        except OSError as exc:
+            self._private = Path(tempfile.mkdtemp(prefix="hall-voice-"))
+            log.warning(
+                "voice: cannot write the segment cache %s (%s: %s); rendering into %s for this "
+                "run instead (removed at stop): fix the directory or pass --voice-cache DIR",
+                self.cache_dir,
+                type(exc).__name__,
+                exc.strerror or exc,
+                self._private,
+            )
+            return self._private
+        return self.cache_dir
 
     def check(self, hall: str, number: str, window: str | None) -> HallConfig:
         """The hall's config if ``number`` could be called to ``window`` there; else NotFound."""
@@ -134,8 +169,11 @@ class VoiceService:
         return joined
 
     def _lost_for_good(self, sentence: Iterable[Segment]) -> bool:
-        """A language that will never be spoken here (no engine, or no such voice)."""
-        return self._no_engine is not None or any(s.voice in self._missing for s in sentence)
+        """A language that will never be spoken here (no engine, no such voice, or a segment
+        that failed and the pre-render is over: nothing renders it until a restart)."""
+        if self._over or self._no_engine is not None:
+            return True
+        return any(s.voice in self._missing for s in sentence)
 
     async def _segment(self, segment: Segment) -> array[int] | None:
         """The prepared segment, rendered first if need be; None if it cannot be spoken."""
@@ -181,7 +219,8 @@ class VoiceService:
         async with self._starting:
             if self.renderer.running:
                 return True
-            if self._no_engine is not None or self._starts >= MAX_STARTS:
+            # After the pre-render, only a public request could ask: it must not start a process.
+            if self._over or self._no_engine is not None or self._starts >= MAX_STARTS:
                 return False
             self._starts += 1
             hello = await self.renderer.start()
@@ -225,6 +264,7 @@ class VoiceService:
         wanted = list(dict.fromkeys(s for c in self.configs.values() for s in segments(c)))
         results = [await self._segment(segment) for segment in wanted]
         async with self._starting:  # every segment any call can need is in memory now
+            self._over = True
             await self.renderer.close()
         self.ready.set()
         spoken = sum(pcm is not None for pcm in results)

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import os
 import sys
+import tempfile
 import threading
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -69,6 +70,9 @@ class _Engine:
         self.engine.setProperty("rate", request.rate)
         self.engine.setProperty("volume", VOLUME)
         try:
+            # pyttsx3 opens the file in its own thread: one it cannot write there is a traceback
+            # on stderr and no finished-utterance, i.e. TIMEOUT per segment. Fail at once here.
+            partial.write_bytes(b"")
             for attempt in range(1, ATTEMPTS + 1):
                 problem = self._once(request.text, partial)
                 if problem is None:
@@ -99,32 +103,60 @@ class _Engine:
         return None
 
 
+class _Stderr:
+    """The worker's stderr (fd 2, shared with the server's log) turned into an anonymous file:
+    pyttsx3's threads print tracebacks there, many lines per failed segment. A failure's
+    :class:`Done` carries the last line instead, and the server logs what it decides to."""
+
+    def __init__(self) -> None:
+        self._file = tempfile.TemporaryFile()  # noqa: SIM115 (open for the process's life)
+        os.dup2(self._file.fileno(), sys.stderr.fileno())
+
+    def last_line(self) -> str | None:
+        """The last line written since the previous call (then forgotten)."""
+        sys.stderr.flush()
+        fd = self._file.fileno()
+        os.lseek(fd, 0, os.SEEK_SET)
+        text = os.read(fd, os.fstat(fd).st_size).decode(errors="replace")
+        os.ftruncate(fd, 0)
+        lines = [line.strip() for line in text.splitlines() if line.strip()]
+        return lines[-1] if lines else None
+
+    def explain(self, exc: Exception) -> str:
+        """``exc`` in one line, with the last line printed since the previous call, if any."""
+        error = f"{type(exc).__name__}: {exc}"
+        printed = self.last_line()
+        return error if printed is None else f"{error} ({printed})"
+
+
 def main() -> None:
     # The protocol gets its own copy of stdout; the engine's chatter ("Audio saved to ...",
     # printed by pyttsx3) goes to /dev/null instead of into the protocol.
     channel = os.fdopen(os.dup(sys.stdout.fileno()), "wb", buffering=0)
     quiet = os.open(os.devnull, os.O_WRONLY)
     os.dup2(quiet, sys.stdout.fileno())
+    stderr = _Stderr()
     try:
         engine = _Engine()
     except Exception as exc:  # no pyttsx3, no libespeak-ng, no sound data: say why and stop
-        _send(channel, Hello(error=f"{type(exc).__name__}: {exc}"))
+        _send(channel, Hello(error=stderr.explain(exc)))  # with espeak-ng's complaint, if any
         return
     try:
         _send(channel, Hello(voices=engine.voices))
-        _serve(engine, channel)
+        _serve(engine, channel, stderr)
     except BrokenPipeError:  # the server is gone (killed): so is the reason to be
         return
 
 
-def _serve(engine: _Engine, channel: BinaryIO) -> None:
+def _serve(engine: _Engine, channel: BinaryIO, stderr: _Stderr) -> None:
     decoder = msgspec.json.Decoder(Render)
     for line in sys.stdin.buffer:
         try:
             engine.render(decoder.decode(line))
         except Exception as exc:
-            _send(channel, Done(error=f"{type(exc).__name__}: {exc}"))
+            _send(channel, Done(error=stderr.explain(exc)))
         else:
+            stderr.last_line()  # a warning of a segment that rendered: of no further use
             _send(channel, Done())
 
 

@@ -76,6 +76,20 @@ def test_anything_else_is_a_404_with_the_error_body(
     assert body["error"] == code and body["message"] and set(body) == {"error", "message", "detail"}
 
 
+def test_a_well_formed_number_no_ticket_has_today_is_a_404(client: TestClient[Litestar]) -> None:
+    """Else every prefix-and-digits number is a distinct URL that costs a fresh join."""
+    taken = issue(client, "general")["number"]
+    prefix, digits = taken[0], taken[1:]
+    never = f"{prefix}{int(digits) + 500:0{len(digits)}d}"
+    voice = client.app.state.service.voice
+    joined = len(voice._joined)
+    response = client.get(f"{WAV}/{never}/5.wav")
+    assert response.status_code == 404, response.text
+    assert response.json()["error"] == "unknown_number" and never in response.json()["message"]
+    assert len(voice._joined) == joined and not voice._joining  # nothing was joined for it
+    assert client.get(f"{WAV}/{taken}/5.wav").status_code == 200  # issued, even if not called
+
+
 def test_an_unknown_hall_is_a_404(client: TestClient[Litestar]) -> None:
     response = client.get("/api/halls/nowhere/announcements/A001/5.wav")
     assert response.status_code == 404 and response.json()["error"] == "unknown_hall"
@@ -84,7 +98,8 @@ def test_an_unknown_hall_is_a_404(client: TestClient[Litestar]) -> None:
 def test_with_speech_off_a_call_is_the_chime_alone(tmp_path: Path) -> None:
     settings = Settings(configs=(DEFAULT_CONFIG,), data_dir=tmp_path, speech=False)
     with TestClient(create_app(settings)) as client:
-        response = client.get(f"{WAV}/B123/7.wav")
+        number = issue(client, "tax")["number"]
+        response = client.get(f"{WAV}/{number}/7.wav")
         assert response.status_code == 200
         assert response.content == encode(chime())
         assert client.app.state.service.voice.renderer.pid is None  # no worker at all

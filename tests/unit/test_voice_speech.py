@@ -8,10 +8,16 @@ One module-wide run renders the demo hall's segments once (about a second); the 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 import logging
+import shutil
+import subprocess
+import sys
+import time
 import wave
 from array import array
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,7 +27,8 @@ import pytest
 from displays.voice.cache import SegmentCache
 from displays.voice.chime import chime
 from displays.voice.joiner import CHIME_GAP, join, prepare
-from displays.voice.plan import plan, segments
+from displays.voice.plan import Segment, plan, segments
+from displays.voice.renderer import Renderer, RenderError
 from displays.voice.service import VoiceService
 from displays.voice.wav import CHANNELS, RATE, WIDTH, decode, encode, samples
 from hall.config import HallConfig, Voice
@@ -186,24 +193,138 @@ def test_a_missing_voice_or_speech_off_gives_the_chime_alone(
     assert not list((tmp_path / "voice").glob("*.wav"))
 
 
-def test_a_cache_it_cannot_write_leaves_the_hall_the_chime_and_one_warning(
+@contextlib.contextmanager
+def immutable(directory: Path) -> Iterator[None]:
+    """``directory`` made immutable (chattr +i) while inside: nothing can be created in it, not
+    even by root (whom a mode of 0o500 does not stop, and the tests run as root)."""
+    if shutil.which("chattr") is None:
+        pytest.skip("SKIPPED: no chattr on this machine (apt-get install e2fsprogs)")
+    made = subprocess.run(["chattr", "+i", str(directory)], capture_output=True, text=True)
+    if made.returncode != 0:
+        pytest.skip(f"SKIPPED: chattr +i does not work here ({made.stderr.strip()})")
+    try:
+        yield
+    finally:
+        subprocess.run(["chattr", "-i", str(directory)], check=True)
+
+
+@pytest.mark.parametrize("kind", ["parent-is-a-file", "immutable"])
+def test_a_cache_it_cannot_write_is_replaced_by_a_temporary_one_said_in_one_line(
+    default_config: HallConfig, tmp_path: Path, caplog: pytest.LogCaptureFixture, kind: str
+) -> None:
+    if kind == "parent-is-a-file":
+        blocked = tmp_path / "a-file"
+        blocked.write_bytes(b"")
+        directory = blocked / "voice"
+        cause = "Not a directory"
+    else:
+        directory = tmp_path / "voice"
+        directory.mkdir()
+        cause = "Operation not permitted"
+
+    async def scenario() -> tuple[bytes, bool, float, Path]:
+        service = VoiceService([default_config], directory)
+        began = time.perf_counter()
+        await service.start()
+        await asyncio.wait_for(service.ready.wait(), 30)
+        took = time.perf_counter() - began
+        joined = await service.announcement(default_config.hall.id, *CALL)
+        private = service.cache.directory
+        assert private != directory and len(list(private.glob("*.wav"))) == 72
+        await service.stop()
+        return joined.wav, joined.final, took, private
+
+    with caplog.at_level(logging.INFO, logger="displays.voice"):
+        if kind == "immutable":
+            with immutable(directory):
+                wav, final, took, private = asyncio.run(scenario())
+        else:
+            wav, final, took, private = asyncio.run(scenario())
+    assert rms(speech(wav)) > LOUD and final  # the hall still speaks
+    assert took < 15  # rendered (~1 s here); not 72 segments each waiting for a timeout
+    warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(warnings) == 1, warnings
+    assert str(directory) in warnings[0] and cause in warnings[0], warnings
+    assert not private.exists()  # removed at stop
+    assert any("72 of 72 segments ready" in r.getMessage() for r in caplog.records)
+
+
+def test_a_render_that_cannot_write_fails_at_once_and_no_request_restarts_the_worker(
     default_config: HallConfig, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The cache could be written at start (the check passed) and no longer can be when the
+    segments are rendered: each fails at once with its cause, not after the worker's timeout;
+    pyttsx3's tracebacks stay out of the server's stderr; and once the pre-render is over, a
+    call does not start a worker again (nothing can be asked of it after start-up)."""
+    directory = tmp_path / "voice"
+    directory.mkdir()
+
+    async def scenario() -> tuple[bytes, bool, float, int | None, int]:
+        service = VoiceService([default_config], directory)
+        began = time.perf_counter()
+        await service.start()  # checks the directory; the pre-render has not begun yet
+        with immutable(directory):
+            await asyncio.wait_for(service.ready.wait(), 30)
+            took = time.perf_counter() - began
+            joined = await service.announcement(default_config.hall.id, "B321", "7")
+            pid = service.renderer.pid
+        await service.stop()
+        return joined.wav, joined.final, took, pid, service._starts
+
+    with caplog.at_level(logging.INFO, logger="displays.voice"):
+        wav, final, took, pid, starts = asyncio.run(scenario())
+    assert took < 10  # 72 segments failing, each at once
+    assert wav == encode(chime()) and final  # nothing will render it before a restart
+    assert pid is None and starts == 1  # the call started no worker
+    warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(warnings) == 1 and "did not render" in warnings[0], warnings
+    assert "PermissionError" in warnings[0] and str(directory) in warnings[0], warnings
+    assert any("0 of 72 segments ready" in r.getMessage() for r in caplog.records)
+
+
+def test_the_worker_answers_a_path_it_cannot_write_at_once_and_keeps_stderr_quiet(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str]
 ) -> None:
     blocked = tmp_path / "a-file"
     blocked.write_bytes(b"")
 
-    async def scenario() -> tuple[bytes, bool]:
-        service = VoiceService([default_config], blocked / "voice")
-        await service.start()
-        joined = await service.announcement(default_config.hall.id, *CALL)
-        await asyncio.wait_for(service.ready.wait(), 60)
-        await service.stop()
-        return joined.wav, joined.final
+    async def scenario() -> tuple[str, float, bool]:
+        renderer = Renderer()
+        assert (await renderer.start()).voices
+        began = time.perf_counter()
+        with pytest.raises(RenderError) as failed:
+            await renderer.render(Segment("五", "sit/cmn-latn-pinyin", 150), blocked / "x.wav")
+        took = time.perf_counter() - began
+        # The worker is still good for the next segment.
+        await renderer.render(Segment("五", "sit/cmn-latn-pinyin", 150), tmp_path / "x.wav")
+        running = renderer.running
+        await renderer.close()
+        return str(failed.value), took, running
 
-    with caplog.at_level(logging.INFO, logger="displays.voice"):
-        wav, final = asyncio.run(scenario())
-    assert wav == encode(chime())
-    assert not final  # not kept: a later request tries again
-    warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
-    assert len(warnings) == 1 and "did not render" in warnings[0], warnings
-    assert any("0 of 72 segments ready" in r.getMessage() for r in caplog.records)
+    message, took, running = asyncio.run(scenario())
+    assert "NotADirectoryError" in message and took < 2 and running
+    assert (tmp_path / "x.wav").stat().st_size > 1000
+    assert "Traceback" not in capfd.readouterr().err
+
+
+def test_what_the_worker_prints_on_stderr_becomes_one_line_of_its_answer() -> None:
+    """pyttsx3's threads print tracebacks on the worker's stderr, which is the server's: the
+    worker keeps them, and a failure's answer carries the last line."""
+    script = (
+        "import sys\n"
+        "from displays.voice.worker import _Stderr\n"
+        "stderr = _Stderr()\n"
+        "print('Traceback (most recent call last):', file=sys.stderr)\n"
+        "print('RuntimeError: Error saving WAV file: disk full', file=sys.stderr)\n"
+        "print(stderr.explain(TimeoutError('no finished-utterance within 10 s')))\n"
+        "print(stderr.explain(ValueError('later')))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=30, check=True
+    )
+    assert done.stderr == ""
+    assert done.stdout.splitlines() == [
+        "TimeoutError: no finished-utterance within 10 s "
+        "(RuntimeError: Error saving WAV file: disk full)",
+        "ValueError: later",  # what was printed before is not told twice
+    ]
