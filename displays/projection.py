@@ -148,7 +148,12 @@ class Projection(Protocol[V]):
     def view(self, state: HallState, now: datetime) -> V: ...
 
     def changes(
-        self, old: V, new: V, state: HallState, records: Sequence[Recorded]
+        self,
+        old: V,
+        new: V,
+        state: HallState,
+        records: Sequence[Recorded],
+        after: int | None = None,
     ) -> dict[str, Any]: ...
 
 
@@ -230,10 +235,15 @@ class HallScreen:
         )
 
     def changes(
-        self, old: HallView, new: HallView, state: HallState, records: Sequence[Recorded]
+        self,
+        old: HallView,
+        new: HallView,
+        state: HallState,
+        records: Sequence[Recorded],
+        after: int | None = None,
     ) -> dict[str, Any]:
         found: dict[str, Any] = {}
-        calls = self.calls(state, records)
+        calls = self.calls(state, records, after)
         if calls:
             found["calls"] = calls
         for key in ("queues", "zones", "windows"):
@@ -248,10 +258,20 @@ class HallScreen:
             found["day"] = new.day
         return found
 
-    def calls(self, state: HallState, records: Sequence[Recorded]) -> list[Call]:
-        """Every call and recall of a batch, oldest first (after the batch's new day, if any)."""
+    def calls(
+        self, state: HallState, records: Sequence[Recorded], after: int | None = None
+    ) -> list[Call]:
+        """Every call and recall since version ``after`` (by default: of the batch), oldest
+        first (after the batch's new day, if any).
+
+        ``after`` below the batch is a gap: events that became durable without being published
+        (the engine replayed them after a journal outage: a call that answered 503 but landed).
+        Those calls come from the day's last calls the state keeps, with their versions."""
         kept = {c.version: c for c in state.calls}
-        found: list[Call] = []
+        first = records[0].version if records else state.version + 1
+        found = [
+            self._call(c) for c in state.calls if after is not None and after < c.version < first
+        ]
         for record in records:
             event = record.event
             if isinstance(event, DayStarted):
@@ -310,7 +330,12 @@ class WindowScreen:
         )
 
     def changes(
-        self, old: WindowView, new: WindowView, state: HallState, records: Sequence[Recorded]
+        self,
+        old: WindowView,
+        new: WindowView,
+        state: HallState,
+        records: Sequence[Recorded],
+        after: int | None = None,
     ) -> dict[str, Any]:
         return {
             key: value

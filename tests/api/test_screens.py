@@ -22,6 +22,7 @@ from hall.api.app import create_app
 from hall.config import load
 from hall.domain.commands import CallNext
 from hall.engine import HallEngine
+from hall.journal.base import JournalUnavailable
 from hall.settings import DEFAULT_CONFIG, Settings
 from tests.api.conftest import BASE, HALL, KIOSK, PASSWORD, act, issue, login
 
@@ -159,6 +160,56 @@ def test_two_calls_in_one_batch_are_both_sent_in_order(
     calls = delta["changes"]["calls"]
     assert [(c["number"], c["window"]) for c in calls] == [("A001", "1"), ("A002", "2")]
     assert [c["version"] for c in calls] == [start + 1, start + 2]
+
+
+def test_calls_the_engine_replayed_after_a_journal_outage_come_in_one_delta(
+    app: Litestar, client: TestClient[Litestar], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A recall whose append landed but whose reply was lost (503), with the journal then silent
+    until the next call: the engine replays the recall without publishing it, so the next batch
+    starts past the hub's version. Both calls must still arrive as news, in one delta."""
+    issue(client)
+    issue(client)
+    first, second = login(client, "1"), login(client, "2", "lina")
+    act(client, "1", "call-next", first)
+    journal = app.state.service.engine(HALL).journal
+    append, version = journal.append, journal.version
+    down = False
+
+    async def lost_reply(*args: Any) -> int:
+        nonlocal down
+        await append(*args)  # durable: only the answer goes missing
+        down = True
+        raise JournalUnavailable("the store's reply was lost")
+
+    async def silent(hall: str) -> int:
+        if down:
+            raise JournalUnavailable("the store does not answer")
+        found: int = await version(hall)
+        return found
+
+    with client.websocket_connect(HALL_SCREEN) as ws:
+        start = frame(ws)["version"]
+        monkeypatch.setattr(journal, "append", lost_reply)
+        monkeypatch.setattr(journal, "version", silent)
+        act(client, "1", "recall", first, status=503)
+        monkeypatch.setattr(journal, "append", append)
+        down = False
+        act(client, "2", "call-next", second)
+        end = version_of(client)
+        frames = until(ws, lambda m: m.get("version") == end)
+    assert chained(start, frames) == end
+    calls = calls_in(frames)
+    assert [(c["number"], c["window"], c["recall"]) for c in calls] == [
+        ("A001", "1", True),
+        ("A002", "2", False),
+    ]
+    assert [c["version"] for c in calls] == [start + 1, end]
+    last = frames[-1]["changes"]
+    assert [(w["id"], w["number"]) for w in last["windows"]] == [("2", "A002")]
+    with client.websocket_connect(f"{HALL_SCREEN}?after={start}") as ws:  # the ring has it
+        resumed = until(ws, lambda m: m.get("version") == end)
+    assert chained(start, resumed) == end and calls_in(resumed) == calls
 
 
 def test_a_screen_resumes_from_the_ring_with_the_deltas_it_missed(
