@@ -6,12 +6,15 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import logging
+import socket
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+import uvicorn
 from litestar import Litestar
 from litestar.exceptions import WebSocketDisconnect
 from litestar.testing import TestClient
@@ -19,12 +22,14 @@ from litestar.testing.websocket_test_session import WebSocketTestSession
 
 from displays import hub
 from hall.api.app import create_app
+from hall.api.limits import uvicorn_limits
 from hall.config import load
-from hall.domain.commands import CallNext
+from hall.domain.commands import CallNext, IssueTicket
 from hall.engine import HallEngine
 from hall.journal.base import JournalUnavailable
 from hall.settings import DEFAULT_CONFIG, Settings
 from tests.api.conftest import BASE, HALL, KIOSK, PASSWORD, act, issue, login
+from tests.support.redis import free_port
 
 HALL_SCREEN = f"/ws/halls/{HALL}/screens/hall"
 WAIT = 5.0  # seconds a test waits for a frame the server owes it
@@ -342,7 +347,7 @@ def test_screens_are_capped_in_all_and_per_address(tmp_path: Path) -> None:
             with client.websocket_connect(window_screen("1")) as second:
                 frame(second)
                 message, code = refused(client, window_screen("2"))
-                assert (message["error"], code) == ("too_many_screens", 4429)
+                assert (message["error"], code) == ("too_many_connections", 4429)
                 assert "one address" in message["message"]
         # Both gone: their places are free again (once the server has seen them go).
         deadline = time.monotonic() + WAIT
@@ -354,8 +359,8 @@ def test_screens_are_capped_in_all_and_per_address(tmp_path: Path) -> None:
     with TestClient(create_app(settings)) as client, client.websocket_connect(HALL_SCREEN) as ws:
         frame(ws)
         message, code = refused(client, HALL_SCREEN)
-        assert (message["error"], code) == ("too_many_screens", 4429)
-        assert "at most 1 screens" in message["message"]
+        assert (message["error"], code) == ("too_many_connections", 4429)
+        assert "at most 1 feeds" in message["message"]
 
 
 # -- the notice ------------------------------------------------------------------------------
@@ -460,6 +465,32 @@ def test_the_event_feed_encodes_each_event_once_for_every_client(
     assert len(app.state.event_frames._frames) == 2  # one encoding per event, for both clients
 
 
+def test_event_feeds_are_capped_with_the_screens(tmp_path: Path) -> None:
+    feed = f"/ws/halls/{HALL}/events"
+    settings = Settings(
+        configs=(DEFAULT_CONFIG,), data_dir=tmp_path, max_screens=3, max_screens_per_address=2
+    )
+    app = create_app(settings)
+    with TestClient(app) as client:
+        with client.websocket_connect(feed) as first:
+            first.receive_json(timeout=WAIT)
+            with client.websocket_connect(HALL_SCREEN) as second:
+                frame(second)
+                for path in (feed, HALL_SCREEN):  # one count for both kinds
+                    with client.websocket_connect(f"{path}?after=0") as ws:
+                        message = frame(ws)
+                        with pytest.raises(WebSocketDisconnect) as closed:
+                            ws.receive(timeout=WAIT)
+                    assert (message["error"], closed.value.code) == ("too_many_connections", 4429)
+                    assert "one address" in message["message"]
+        deadline = time.monotonic() + WAIT
+        while app.state.connections.total and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert app.state.connections.per_address == {}
+        with client.websocket_connect(feed) as again:  # their places are free again
+            assert again.receive_json(timeout=WAIT)["type"] == "snapshot"
+
+
 def test_an_idle_screen_is_pinged_with_the_version(
     client: TestClient[Litestar], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -502,3 +533,53 @@ def test_a_hub_is_made_for_the_first_screen_and_dropped_after_the_last(
         time.sleep(0.02)
     assert len(hubs) == 0 and engine.after_batch == []
     issue(client)  # and the hall goes on without them
+
+
+async def eventually(done: Callable[[], bool]) -> bool:
+    deadline = time.monotonic() + WAIT
+    while not done() and time.monotonic() < deadline:  # noqa: ASYNC110 - no event to wait on
+        await asyncio.sleep(0.02)
+    return done()
+
+
+async def test_a_feed_the_server_closed_itself_ends_as_a_disconnect_not_an_error(
+    app: Litestar, caplog: pytest.LogCaptureFixture
+) -> None:
+    """uvicorn closes a client that answers no keepalive ping, and tells the app only once its
+    socket is gone: a send in between must end the feed quietly (and free its place)."""
+    port = free_port()
+    limits = {**uvicorn_limits(), "ws_ping_interval": 0.5, "ws_ping_timeout": 0.5}
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, **limits)
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        assert not task.done(), "uvicorn did not start"
+        await asyncio.sleep(0.01)
+    raw = socket.socket()
+    raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # it reads nothing after this
+    raw.connect(("127.0.0.1", port))
+    try:
+        raw.sendall(
+            f"GET /ws/halls/{HALL}/events HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
+            "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+            "Sec-WebSocket-Version: 13\r\n\r\n".encode()
+        )
+        engine: HallEngine = app.state.service.engine(HALL)
+        assert await eventually(lambda: app.state.connections.total == 1)  # admitted
+        (feed,) = [c for c in server.server_state.connections if hasattr(c, "close_sent")]
+        # Fill the kernel's buffers, so that what follows waits in uvicorn's (below its
+        # high-water mark: the feed is never blocked), and the close cannot complete.
+        while not feed.transport.get_write_buffer_size():
+            await asyncio.gather(
+                *(engine.execute(IssueTicket(category="general")) for _ in range(20))
+            )
+        assert await eventually(lambda: feed.close_sent)
+        assert feed.close_sent and not feed.disconnected  # closed by uvicorn; the app not told
+        await engine.execute(IssueTicket(category="general"))  # one more frame to send
+        assert await eventually(lambda: app.state.connections.total == 0)
+    finally:
+        raw.close()
+        server.should_exit = True
+        await task
+    errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert not errors, [r.getMessage() for r in errors]
