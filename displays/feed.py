@@ -6,8 +6,8 @@ and a close code it can act on: ``{"type": "error", "error", "message"}`` then 4
 ``after``), 4401 (a token needed and missing or unknown), 4403 (a token not for this screen),
 4404 (no such hall or window), 4429 (too many feeds, screens and event feeds counted together,
 on the server or from one address), 1013 (the hall's journal is unavailable: try again), 1001
-(the server is stopping), 1009 (a client frame larger than a ping). What is sent is
-:mod:`displays.hub`'s.
+(the server is stopping), 1008 (the screen sent a message: it has nothing to say; WebSocket
+pings are answered), 1009 (a frame over 4 KiB). What is sent is :mod:`displays.hub`'s.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ from hall.api import errors, feeds
 from hall.api.auth import device_principal
 from hall.api.errors import Unauthorized
 from hall.api.feeds import Connections
-from hall.api.halls import InvalidAfter, drain
+from hall.api.halls import InvalidAfter
 from hall.api.service import HallService
 from hall.config import HallConfig
 from hall.domain.errors import Forbidden, UnknownWindow
@@ -154,7 +154,7 @@ async def _serve(
 
 
 async def _send(socket: WebSocket[Any, Any, Any], client: Client) -> None:
-    receiver = asyncio.create_task(drain(socket))
+    receiver = asyncio.create_task(feeds.drain(socket))
     receiver.add_done_callback(lambda _: client.close())
     try:
         while (frame := await client.next()) is not None:

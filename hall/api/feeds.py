@@ -8,12 +8,25 @@ are ``hall serve --max-screens`` and ``--max-screens-per-address``.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from typing import Any
 
+import msgspec
 from litestar import WebSocket
 from litestar.exceptions import WebSocketDisconnect
 
 from hall.api.errors import TooManyAttempts
+
+CLOSE_SECONDS = 1.0  # how long a refusal may wait on a client that does not read
+
+_SPOKE = msgspec.json.encode(
+    {
+        "type": "error",
+        "error": "client_message",
+        "message": "a feed's client sends nothing (WebSocket pings are fine): closing (1008)",
+    }
+).decode()
 
 
 class TooManyConnections(TooManyAttempts):
@@ -67,3 +80,23 @@ async def send(socket: WebSocket[Any, Any, Any], text: str) -> None:
         if "after sending 'websocket.close'" not in str(exc):
             raise
         raise WebSocketDisconnect(detail="closed by the server") from exc
+
+
+async def drain(socket: WebSocket[Any, Any, Any]) -> None:
+    """Wait until the client goes away. A feed's client has nothing to say: its first text or
+    binary message closes the connection with 1008 (policy violation), after an error frame
+    saying why (90 screens once sent 694,000 small frames in 15 s, each read and ignored, and
+    slowed every command). WebSocket ping and pong frames never reach here: the protocol layer
+    answers them. Frames over 4 KiB are refused before (uvicorn's ws_max_size, 1009)."""
+    while True:
+        message = await socket.receive()
+        if message["type"] == "websocket.disconnect":
+            return
+        if message["type"] == "websocket.receive":
+            break
+    # Bounded: a client that floods and does not read must not hold this task.
+    with contextlib.suppress(WebSocketDisconnect, OSError, TimeoutError):
+        async with asyncio.timeout(CLOSE_SECONDS):
+            await send(socket, _SPOKE)
+            with contextlib.suppress(RuntimeError):  # uvicorn closed it already
+                await socket.close(code=1008, reason="clients send nothing")

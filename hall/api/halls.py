@@ -21,8 +21,7 @@ from litestar.exceptions import WebSocketDisconnect
 from litestar.params import FromPath
 
 from hall.api import errors
-from hall.api.feeds import Connections, address, send
-from hall.api.limits import MAX_FRAME_BYTES
+from hall.api.feeds import Connections, address, drain, send
 from hall.api.service import estimator
 from hall.bus import Lagged
 from hall.config import HallConfig
@@ -139,19 +138,6 @@ async def _after(engine: HallEngine, text: str | None) -> int | None:
     if not _VERSION.fullmatch(text) or int(text) > current:
         raise InvalidAfter(f"after must be a version 0..{current}", after=text[:20])
     return int(text)
-
-
-async def drain(socket: WebSocket[Any, Any, Any]) -> None:
-    """Read (and ignore) what the client sends, until it goes away; a client has nothing to say,
-    so a frame larger than any ping closes the connection (1009, message too big)."""
-    while True:
-        message = await socket.receive()
-        if message["type"] == "websocket.disconnect":
-            return
-        data: str | bytes = message.get("text") or message.get("bytes") or b""  # type: ignore[assignment]
-        if len(data) > MAX_FRAME_BYTES:
-            await socket.close(code=1009, reason="message too big")
-            return
 
 
 async def _feed(

@@ -4,17 +4,19 @@ codes; device tokens; caps; the manager's notice; and nothing personal in any fr
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
 import logging
 import socket
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import uvicorn
+import websockets
 from litestar import Litestar
 from litestar.exceptions import WebSocketDisconnect
 from litestar.testing import TestClient
@@ -272,15 +274,27 @@ def test_an_unknown_hall_or_window_is_refused_with_4404(
     assert (message["error"], code) == (error, 4404)
 
 
-def test_a_client_frame_larger_than_a_ping_closes_with_1009(client: TestClient[Litestar]) -> None:
-    with client.websocket_connect(HALL_SCREEN) as ws:
+@pytest.mark.parametrize("path", [HALL_SCREEN, window_screen("1")])
+def test_a_screen_that_sends_anything_is_closed_with_1008(
+    client: TestClient[Litestar], path: str
+) -> None:
+    with client.websocket_connect(path) as ws:
         frame(ws)
-        ws.send_text("ping")  # small frames are read and ignored
-        ws.send_text("x" * 5000)
+        ws.send_text("ping")  # even a small one: a screen has nothing to say
+        messages = []
         with pytest.raises(WebSocketDisconnect) as closed:
             while True:
-                ws.receive(timeout=WAIT)
-    assert closed.value.code == 1009
+                messages.append(frame(ws))
+    assert [m["error"] for m in messages if m["type"] == "error"] == ["client_message"]
+    assert closed.value.code == 1008
+    assert eventually_sync(lambda: client.app.state.connections.total == 0)  # its place freed
+
+
+def eventually_sync(done: Callable[[], bool]) -> bool:
+    deadline = time.monotonic() + WAIT
+    while not done() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return done()
 
 
 # -- device tokens and caps ----------------------------------------------------------------------
@@ -535,6 +549,39 @@ def test_a_hub_is_made_for_the_first_screen_and_dropped_after_the_last(
     issue(client)  # and the hall goes on without them
 
 
+@contextlib.asynccontextmanager
+async def uvicorn_serving(app: Litestar, **options: Any) -> AsyncIterator[uvicorn.Server]:
+    """The app behind a real uvicorn, as hall serve configures it (plus ``options``)."""
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=free_port(), log_config=None, **{**uvicorn_limits(), **options}
+    )
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        assert not task.done(), "uvicorn did not start"
+        await asyncio.sleep(0.01)
+    try:
+        yield server
+    finally:
+        server.should_exit = True
+        await task
+
+
+async def test_websocket_pings_are_answered_and_keep_the_feeds_open(app: Litestar) -> None:
+    async with uvicorn_serving(app) as server:
+        base = f"ws://127.0.0.1:{server.config.port}"
+        for path in (f"/ws/halls/{HALL}/events", HALL_SCREEN):
+            async with websockets.connect(base + path) as ws:
+                first = json.loads(await ws.recv())
+                assert first["type"] in {"snapshot", "view"}
+                for _ in range(3):
+                    latency = await asyncio.wait_for(await ws.ping(), WAIT)  # the pong came
+                    assert latency >= 0
+                await app.state.service.engine(HALL).execute(IssueTicket(category="general"))
+                after = json.loads(await asyncio.wait_for(ws.recv(), WAIT))
+                assert after["type"] in {"event", "delta"}  # still open, still fed
+
+
 async def eventually(done: Callable[[], bool]) -> bool:
     deadline = time.monotonic() + WAIT
     while not done() and time.monotonic() < deadline:  # noqa: ASYNC110 - no event to wait on
@@ -547,14 +594,14 @@ async def test_a_feed_the_server_closed_itself_ends_as_a_disconnect_not_an_error
 ) -> None:
     """uvicorn closes a client that answers no keepalive ping, and tells the app only once its
     socket is gone: a send in between must end the feed quietly (and free its place)."""
-    port = free_port()
-    limits = {**uvicorn_limits(), "ws_ping_interval": 0.5, "ws_ping_timeout": 0.5}
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, **limits)
-    server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        assert not task.done(), "uvicorn did not start"
-        await asyncio.sleep(0.01)
+    async with uvicorn_serving(app, ws_ping_interval=0.5, ws_ping_timeout=0.5) as server:
+        await _unread_feed_is_closed_quietly(app, server)
+    errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert not errors, [r.getMessage() for r in errors]
+
+
+async def _unread_feed_is_closed_quietly(app: Litestar, server: uvicorn.Server) -> None:
+    port = server.config.port
     raw = socket.socket()
     raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # it reads nothing after this
     raw.connect(("127.0.0.1", port))
@@ -579,7 +626,3 @@ async def test_a_feed_the_server_closed_itself_ends_as_a_disconnect_not_an_error
         assert await eventually(lambda: app.state.connections.total == 0)
     finally:
         raw.close()
-        server.should_exit = True
-        await task
-    errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
-    assert not errors, [r.getMessage() for r in errors]
