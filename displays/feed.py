@@ -35,7 +35,7 @@ from hall.api.feeds import Connections
 from hall.api.halls import InvalidAfter
 from hall.api.service import HallService
 from hall.config import HallConfig
-from hall.domain.errors import Forbidden, UnknownWindow
+from hall.domain.errors import ECHO_CHARS, Forbidden, UnknownWindow, shown
 
 _VERSION = re.compile(r"[0-9]{1,18}")  # ASCII digits only; 18 fit any journal's int64
 SHUTDOWN_SECONDS = 1.0  # how long a stopping server waits for its screens' close frames
@@ -187,7 +187,7 @@ def _projection(config: HallConfig, window: str | None) -> Callable[[], Projecti
     if window is None:
         return lambda: HallScreen(config)
     if config.window(window) is None:
-        raise UnknownWindow(f"no window {window!r} in this hall", window=window[:20])
+        raise UnknownWindow(f"no window {shown(window)} in this hall", window=window[:ECHO_CHARS])
     return lambda: WindowScreen(config, window)
 
 

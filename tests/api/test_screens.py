@@ -274,6 +274,41 @@ def test_an_unknown_hall_or_window_is_refused_with_4404(
     assert (message["error"], code) == (error, 4404)
 
 
+@pytest.mark.parametrize(
+    "path",
+    [
+        window_screen("x" * 5000),
+        window_screen("\u202e1"),
+        "/ws/halls/" + "\u202e" * 3 + "h" * 5000 + "/screens/hall",
+        f"/ws/halls/{'h' * 5000}/events",
+    ],
+)
+def test_a_refusal_echoes_an_id_cut_short_and_escaped(
+    client: TestClient[Litestar], path: str
+) -> None:
+    with client.websocket_connect(path) as ws:
+        message = frame(ws)
+        with pytest.raises(WebSocketDisconnect) as closed:
+            ws.receive(timeout=WAIT)
+    assert closed.value.code == 4404
+    text = message["message"]
+    assert len(text) < 100, text
+    assert "\u202e" not in text and "x" * 41 not in text and "h" * 41 not in text
+    assert "\\u202e" in text or "'xxxx" in text or "'hhhh" in text
+    assert all(len(str(value)) <= 40 for value in (message.get("detail") or {}).values())
+
+
+@pytest.mark.parametrize("window", ["%E2%80%AE1", "w" * 5000])
+def test_the_404_page_shows_an_unknown_window_cut_short_and_escaped(
+    client: TestClient[Litestar], window: str
+) -> None:
+    response = client.get(f"/screens/{HALL}/windows/{window}")
+    assert response.status_code == 404
+    page = response.text
+    assert "\u202e" not in page and "w" * 41 not in page
+    assert "\\u202e1" in page or "w" * 40 + "'…" in page.replace("&#39;", "'")
+
+
 @pytest.mark.parametrize("path", [HALL_SCREEN, window_screen("1")])
 def test_a_screen_that_sends_anything_is_closed_with_1008(
     client: TestClient[Litestar], path: str
