@@ -160,7 +160,8 @@ async def _send(socket: WebSocket[Any, Any, Any], client: Client) -> None:
         while (frame := await client.next()) is not None:
             await feeds.send(socket, frame)
         if not receiver.done():  # closed by us: the server is stopping
-            await socket.close(code=1001, reason="server shutting down")
+            with contextlib.suppress(RuntimeError):  # uvicorn closed it already (feeds.send)
+                await socket.close(code=1001, reason="server shutting down")
     except (WebSocketDisconnect, OSError):
         pass  # the screen went away; it reconnects with ?after=
     finally:

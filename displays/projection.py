@@ -7,9 +7,10 @@ numbers, windows and categories; a staff member only as the hall configures
 (``screens.window.staff_name``: masked by default), never by username.
 
 Hall screen delta ``changes``: ``calls`` the batch's new calls, oldest first (every call and
-recall, two in the same second included); ``queues``, ``zones``, ``windows`` the changed items
-only (replace by ``id``); ``notice`` and ``day`` whole when changed. A new ``day`` starts an
-empty list of calls. Window screen delta ``changes``: the top-level keys that changed, whole.
+recall, two in the same second included; after a gap, those since the old view's version too);
+``queues``, ``zones``, ``windows`` the changed items only (replace by ``id``); ``notice`` and
+``day`` whole when changed. A new ``day`` starts an empty list of calls. Window screen delta
+``changes``: the top-level keys that changed, whole.
 """
 
 from __future__ import annotations
