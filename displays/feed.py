@@ -4,9 +4,10 @@
 Each connection is accepted first, so that a refusal reaches the screen as a message it can show
 and a close code it can act on: ``{"type": "error", "error", "message"}`` then 4400 (a bad
 ``after``), 4401 (a token needed and missing or unknown), 4403 (a token not for this screen),
-4404 (no such hall or window), 4429 (too many screens, on the server or from one address), 1013
-(the hall's journal is unavailable: try again), 1001 (the server is stopping), 1009 (a client
-frame larger than a ping). What is sent is :mod:`displays.hub`'s.
+4404 (no such hall or window), 4429 (too many feeds, screens and event feeds counted together,
+on the server or from one address), 1013 (the hall's journal is unavailable: try again), 1001
+(the server is stopping), 1008 (the screen sent a message: it has nothing to say; WebSocket
+pings are answered), 1009 (a frame over 4 KiB). What is sent is :mod:`displays.hub`'s.
 """
 
 from __future__ import annotations
@@ -27,20 +28,17 @@ from prometheus_client.registry import Collector
 
 from displays.hub import Client, Hubs
 from displays.projection import HallScreen, Projection, WindowScreen
-from hall.api import errors
+from hall.api import errors, feeds
 from hall.api.auth import device_principal
-from hall.api.errors import TooManyAttempts, Unauthorized
-from hall.api.halls import InvalidAfter, drain
+from hall.api.errors import Unauthorized
+from hall.api.feeds import Connections
+from hall.api.halls import InvalidAfter
 from hall.api.service import HallService
 from hall.config import HallConfig
-from hall.domain.errors import Forbidden, UnknownWindow
+from hall.domain.errors import ECHO_CHARS, Forbidden, UnknownWindow, shown
 
 _VERSION = re.compile(r"[0-9]{1,18}")  # ASCII digits only; 18 fit any journal's int64
 SHUTDOWN_SECONDS = 1.0  # how long a stopping server waits for its screens' close frames
-
-
-class TooManyScreens(TooManyAttempts):
-    code = "too_many_screens"
 
 
 class ShuttingDown(Exception):
@@ -48,14 +46,14 @@ class ShuttingDown(Exception):
 
 
 class Screens:
-    """The screen feeds of one server: their hubs, the connection caps, and their shutdown."""
+    """The screen feeds of one server: their hubs, their share of the feed caps (counted with
+    the event feeds': :mod:`hall.api.feeds`), and their shutdown."""
 
-    def __init__(self, service: HallService, max_total: int, max_per_address: int) -> None:
+    def __init__(self, service: HallService, connections: Connections) -> None:
         self.service = service
-        self.max_total, self.max_per_address = max_total, max_per_address
+        self.connections = connections
         self.hubs = Hubs()
-        self.total = 0
-        self.per_address: dict[str, int] = {}
+        self.total = 0  # screens connected, for the shutdown to wait on
         self.closing = False
         self._gone = asyncio.Event()  # set whenever no screen is connected
         service.metrics.registry.register(_ScreenMetrics(self.hubs))
@@ -63,23 +61,13 @@ class Screens:
     def admit(self, address: str) -> None:
         if self.closing:
             raise ShuttingDown
-        if self.total >= self.max_total:
-            raise TooManyScreens(f"this server takes at most {self.max_total} screens")
-        if self.per_address.get(address, 0) >= self.max_per_address:
-            raise TooManyScreens(
-                f"this server takes at most {self.max_per_address} screens from one address"
-            )
+        self.connections.admit(address)
         self.total += 1
-        self.per_address[address] = self.per_address.get(address, 0) + 1
         self._gone.clear()
 
     def release(self, address: str) -> None:
+        self.connections.release(address)
         self.total -= 1
-        left = self.per_address[address] - 1
-        if left:
-            self.per_address[address] = left
-        else:
-            del self.per_address[address]
         if not self.total:
             self._gone.set()
 
@@ -140,7 +128,7 @@ async def _serve(
     socket: WebSocket[Any, Any, Any], screens: Screens, hall: str, window: str | None
 ) -> None:
     await socket.accept()
-    address = socket.client.host if socket.client else ""
+    address = feeds.address(socket)
     try:
         engine = screens.service.engine(hall)
         projection = _projection(engine.config, window)
@@ -166,13 +154,14 @@ async def _serve(
 
 
 async def _send(socket: WebSocket[Any, Any, Any], client: Client) -> None:
-    receiver = asyncio.create_task(drain(socket))
+    receiver = asyncio.create_task(feeds.drain(socket))
     receiver.add_done_callback(lambda _: client.close())
     try:
         while (frame := await client.next()) is not None:
-            await socket.send_text(frame)
+            await feeds.send(socket, frame)
         if not receiver.done():  # closed by us: the server is stopping
-            await socket.close(code=1001, reason="server shutting down")
+            with contextlib.suppress(RuntimeError):  # uvicorn closed it already (feeds.send)
+                await socket.close(code=1001, reason="server shutting down")
     except (WebSocketDisconnect, OSError):
         pass  # the screen went away; it reconnects with ?after=
     finally:
@@ -199,7 +188,7 @@ def _projection(config: HallConfig, window: str | None) -> Callable[[], Projecti
     if window is None:
         return lambda: HallScreen(config)
     if config.window(window) is None:
-        raise UnknownWindow(f"no window {window!r} in this hall", window=window[:20])
+        raise UnknownWindow(f"no window {shown(window)} in this hall", window=window[:ECHO_CHARS])
     return lambda: WindowScreen(config, window)
 
 

@@ -137,14 +137,20 @@ class ScreenHub(Generic[V]):
         """The engine's after-batch hook: project, diff and encode once; offer to every client."""
         now = records[-1].event.at
         new = self.projection.view(state, now)
-        if records[0].version != self.version + 1:  # a batch this hub never saw: start afresh
-            log.warning("screen hub at %d got versions from %d", self.version, records[0].version)
+        first = records[0].version
+        if first <= self.version:  # versions that went back (the engine refuses that): afresh
+            log.warning("screen hub at %d got versions from %d", self.version, first)
             self.view, self.version, self._view_json = new, state.version, None
             self.ring.clear()
             for client in self.clients:
                 client.restart()
             return
-        changes = self.projection.changes(self.view, new, state, records)
+        if first > self.version + 1:
+            log.info("screen hub at %d got versions from %d: one delta", self.version, first)
+        # A gap (first > version + 1): the engine replayed batches after a journal outage
+        # without publishing them. Still one delta from our version, its calls all the new
+        # ones since (a view would announce none of them), so the chain stays whole.
+        changes = self.projection.changes(self.view, new, state, records, self.version)
         frame = _encoder.encode(
             {
                 "type": "delta",

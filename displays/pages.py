@@ -20,6 +20,7 @@ from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
 
 from hall.config import HallConfig
+from hall.domain.errors import shown
 
 HERE = Path(__file__).parent
 TEMPLATES = HERE / "templates"
@@ -71,7 +72,7 @@ def start_page(state: State) -> Template:
 def hall_screen(state: State, hall: FromPath[str]) -> Template:
     config = _hall(state, hall)
     if config is None:
-        return _not_found(f"没有大厅 {hall}", f"No hall {hall!r} on this server")
+        return _not_found(f"没有大厅 {shown(hall)}", f"No hall {shown(hall)} on this server")
     screen = config.screens.hall
     return Template(
         "hall.html",
@@ -93,10 +94,12 @@ def hall_screen(state: State, hall: FromPath[str]) -> Template:
 def window_screen(state: State, hall: FromPath[str], window: FromPath[str]) -> Template:
     config = _hall(state, hall)
     if config is None:
-        return _not_found(f"没有大厅 {hall}", f"No hall {hall!r} on this server")
+        return _not_found(f"没有大厅 {shown(hall)}", f"No hall {shown(hall)} on this server")
     defined = config.window(window)
     if defined is None:
-        return _not_found(f"没有窗口 {window}", f"No window {window!r} in {config.hall.name_en}")
+        return _not_found(
+            f"没有窗口 {shown(window)}", f"No window {shown(window)} in {config.hall.name_en}"
+        )
     return Template(
         "window.html",
         context={

@@ -7,9 +7,10 @@ numbers, windows and categories; a staff member only as the hall configures
 (``screens.window.staff_name``: masked by default), never by username.
 
 Hall screen delta ``changes``: ``calls`` the batch's new calls, oldest first (every call and
-recall, two in the same second included); ``queues``, ``zones``, ``windows`` the changed items
-only (replace by ``id``); ``notice`` and ``day`` whole when changed. A new ``day`` starts an
-empty list of calls. Window screen delta ``changes``: the top-level keys that changed, whole.
+recall, two in the same second included; after a gap, those since the old view's version too);
+``queues``, ``zones``, ``windows`` the changed items only (replace by ``id``); ``notice`` and
+``day`` whole when changed. A new ``day`` starts an empty list of calls. Window screen delta
+``changes``: the top-level keys that changed, whole.
 """
 
 from __future__ import annotations
@@ -148,7 +149,12 @@ class Projection(Protocol[V]):
     def view(self, state: HallState, now: datetime) -> V: ...
 
     def changes(
-        self, old: V, new: V, state: HallState, records: Sequence[Recorded]
+        self,
+        old: V,
+        new: V,
+        state: HallState,
+        records: Sequence[Recorded],
+        after: int | None = None,
     ) -> dict[str, Any]: ...
 
 
@@ -230,10 +236,15 @@ class HallScreen:
         )
 
     def changes(
-        self, old: HallView, new: HallView, state: HallState, records: Sequence[Recorded]
+        self,
+        old: HallView,
+        new: HallView,
+        state: HallState,
+        records: Sequence[Recorded],
+        after: int | None = None,
     ) -> dict[str, Any]:
         found: dict[str, Any] = {}
-        calls = self.calls(state, records)
+        calls = self.calls(state, records, after)
         if calls:
             found["calls"] = calls
         for key in ("queues", "zones", "windows"):
@@ -248,10 +259,20 @@ class HallScreen:
             found["day"] = new.day
         return found
 
-    def calls(self, state: HallState, records: Sequence[Recorded]) -> list[Call]:
-        """Every call and recall of a batch, oldest first (after the batch's new day, if any)."""
+    def calls(
+        self, state: HallState, records: Sequence[Recorded], after: int | None = None
+    ) -> list[Call]:
+        """Every call and recall since version ``after`` (by default: of the batch), oldest
+        first (after the batch's new day, if any).
+
+        ``after`` below the batch is a gap: events that became durable without being published
+        (the engine replayed them after a journal outage: a call that answered 503 but landed).
+        Those calls come from the day's last calls the state keeps, with their versions."""
         kept = {c.version: c for c in state.calls}
-        found: list[Call] = []
+        first = records[0].version if records else state.version + 1
+        found = [
+            self._call(c) for c in state.calls if after is not None and after < c.version < first
+        ]
         for record in records:
             event = record.event
             if isinstance(event, DayStarted):
@@ -310,7 +331,12 @@ class WindowScreen:
         )
 
     def changes(
-        self, old: WindowView, new: WindowView, state: HallState, records: Sequence[Recorded]
+        self,
+        old: WindowView,
+        new: WindowView,
+        state: HallState,
+        records: Sequence[Recorded],
+        after: int | None = None,
     ) -> dict[str, Any]:
         return {
             key: value

@@ -83,14 +83,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         type=_positive,
         default=Settings.max_screens,
         metavar="N",
-        help="screen feeds connected at once, in all (default %(default)s)",
+        help="feeds (screens and event feeds) connected at once, in all (default %(default)s)",
     )
     serve.add_argument(
         "--max-screens-per-address",
         type=_positive,
         default=Settings.max_screens_per_address,
         metavar="N",
-        help="screen feeds connected at once from one client address (default %(default)s)",
+        help="feeds connected at once from one client address (default %(default)s)",
     )
     serve.add_argument(
         "--voice-cache",

@@ -31,7 +31,7 @@ from displays.voice.plan import Segment, is_number, plan, segments
 from displays.voice.renderer import Renderer, RenderError
 from displays.voice.wav import encode
 from hall.config import HallConfig
-from hall.domain.errors import NotFound, UnknownHall, UnknownWindow
+from hall.domain.errors import ECHO_CHARS, NotFound, UnknownHall, UnknownWindow, shown
 
 log = logging.getLogger(__name__)
 
@@ -122,13 +122,18 @@ class VoiceService:
         """The hall's config if ``number`` could be called to ``window`` there; else NotFound."""
         config = self.configs.get(hall)
         if config is None:
-            raise UnknownHall(f"no hall {hall!r} on this server", hall=hall[:40])
+            raise UnknownHall(f"no hall {shown(hall)} on this server", hall=hall[:ECHO_CHARS])
         if window is None or config.window(window) is None:
-            raise UnknownWindow(f"hall {hall} has no window {window!r}", window=(window or "")[:20])
+            window = window or ""
+            raise UnknownWindow(
+                f"hall {hall} has no window {shown(window)}", window=window[:ECHO_CHARS]
+            )
         if not is_number(config, number):
             digits = config.hall.number_digits
-            message = f"{number!r} is not a number of hall {hall}: a prefix and {digits} digits"
-            raise UnknownNumber(message, number=number[:20])
+            message = (
+                f"{shown(number)} is not a number of hall {hall}: a prefix and {digits} digits"
+            )
+            raise UnknownNumber(message, number=number[:ECHO_CHARS])
         return config
 
     async def announcement(self, hall: str, number: str, window: str | None) -> Joined:

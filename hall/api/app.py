@@ -15,6 +15,7 @@ from displays.voice import route as voice_route
 from hall import config as hall_config
 from hall.api import errors, openapi
 from hall.api.auth import Authorize
+from hall.api.feeds import Connections
 from hall.api.halls import EventFrames, HallController, event_feed
 from hall.api.limits import MAX_BODY_BYTES, BodyLimits
 from hall.api.managers import ManagerController
@@ -37,7 +38,8 @@ def create_app(settings: Settings) -> Litestar:
             )
         seen[config.hall.id] = str(path)
     service = HallService(configs, settings.journal_url, settings.feed_queue, settings)
-    screens = screen_feeds.Screens(service, settings.max_screens, settings.max_screens_per_address)
+    connections = Connections(settings.max_screens, settings.max_screens_per_address)
+    screens = screen_feeds.Screens(service, connections)
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
@@ -63,7 +65,14 @@ def create_app(settings: Settings) -> Litestar:
         ],
         after_exception=[service.metrics.after_exception],  # counts refused logins
         lifespan=[lifespan],
-        state=State({"service": service, "event_frames": EventFrames(), "screens": screens}),
+        state=State(
+            {
+                "service": service,
+                "event_frames": EventFrames(),
+                "screens": screens,
+                "connections": connections,
+            }
+        ),
         exception_handlers={Exception: errors.handle},
         # In this order: a body too large or too deep is refused before its token is looked at.
         middleware=[DefineMiddleware(BodyLimits), DefineMiddleware(Authorize, service=service)],

@@ -21,7 +21,7 @@ from litestar.exceptions import WebSocketDisconnect
 from litestar.params import FromPath
 
 from hall.api import errors
-from hall.api.limits import MAX_FRAME_BYTES
+from hall.api.feeds import Connections, address, drain, send
 from hall.api.service import estimator
 from hall.bus import Lagged
 from hall.config import HallConfig
@@ -87,26 +87,40 @@ _encoder = msgspec.json.Encoder()
 @websocket("/ws/halls/{hall:str}/events")
 async def event_feed(socket: WebSocket[Any, Any, Any], state: State, hall: FromPath[str]) -> None:
     # Accept first, so that a refusal reaches the client as a message and a close code it can
-    # act on (4000 + the HTTP status: 4404 unknown hall, 4400 bad ``after``), not a bare 403.
+    # act on (4000 + the HTTP status: 4404 unknown hall, 4400 bad ``after``, 4429 too many
+    # feeds), not a bare 403.
     await socket.accept()
+    connections: Connections = state.connections
+    client = address(socket)
     try:
         engine: HallEngine = state.service.engine(hall)
         after = await _after(engine, socket.query_params.get("after"))
+        connections.admit(client)
     except Exception as exc:
         status, body = errors.to_response(exc)
-        await socket.send_json({"type": "error", **body})
-        await socket.close(code=4000 + status)
+        with contextlib.suppress(WebSocketDisconnect, OSError):
+            await socket.send_json({"type": "error", **body})
+            await socket.close(code=4000 + status)
         return
-    frames: EventFrames = state.event_frames
+    try:
+        await _serve(socket, engine, after, state.event_frames)
+    finally:
+        connections.release(client)
+
+
+async def _serve(
+    socket: WebSocket[Any, Any, Any], engine: HallEngine, after: int | None, frames: EventFrames
+) -> None:
     sender = asyncio.create_task(_feed(socket, engine, after, frames))
     receiver = asyncio.create_task(drain(socket))
     done, pending = await asyncio.wait({sender, receiver}, return_when=asyncio.FIRST_COMPLETED)
     for task in pending:
         task.cancel()
-        with contextlib.suppress(asyncio.CancelledError, WebSocketDisconnect):
+        with contextlib.suppress(asyncio.CancelledError, WebSocketDisconnect, OSError):
             await task
     failure = sender.exception() if sender in done else None
-    if isinstance(failure, Exception) and not isinstance(failure, WebSocketDisconnect):
+    # A client gone (OSError: uvicorn's ClientDisconnected) is no failure of ours.
+    if isinstance(failure, Exception) and not isinstance(failure, WebSocketDisconnect | OSError):
         # A stalled journal (503) closes with 1013, "try again later": the page reconnects
         # with ?after= and misses nothing. Anything else is ours: 1011, logged.
         status, body = errors.to_response(failure)
@@ -126,19 +140,6 @@ async def _after(engine: HallEngine, text: str | None) -> int | None:
     return int(text)
 
 
-async def drain(socket: WebSocket[Any, Any, Any]) -> None:
-    """Read (and ignore) what the client sends, until it goes away; a client has nothing to say,
-    so a frame larger than any ping closes the connection (1009, message too big)."""
-    while True:
-        message = await socket.receive()
-        if message["type"] == "websocket.disconnect":
-            return
-        data: str | bytes = message.get("text") or message.get("bytes") or b""  # type: ignore[assignment]
-        if len(data) > MAX_FRAME_BYTES:
-            await socket.close(code=1009, reason="message too big")
-            return
-
-
 async def _feed(
     socket: WebSocket[Any, Any, Any], engine: HallEngine, after: int | None, frames: EventFrames
 ) -> None:
@@ -146,7 +147,8 @@ async def _feed(
     with engine.bus.subscribe(engine.hall) as subscription:
         if after is None:
             view = await read_snapshot(engine)
-            await socket.send_json({"type": "snapshot", "version": view.version, "snapshot": view})
+            snapshot = {"type": "snapshot", "version": view.version, "snapshot": view}
+            await send(socket, _encoder.encode(snapshot).decode())
             last = view.version
         else:
             last = await _catch_up(socket, engine, after, frames)
@@ -159,7 +161,7 @@ async def _feed(
             if record.version > last + 1:
                 last = await _catch_up(socket, engine, last, frames)
             if record.version == last + 1:
-                await socket.send_text(frames.frame(record, engine.config))
+                await send(socket, frames.frame(record, engine.config))
                 last = record.version
 
 
@@ -173,7 +175,7 @@ async def _catch_up(
     while True:
         records = await engine.history(last, CATCH_UP_PAGE)
         for record in records:
-            await socket.send_text(frames.frame(record, engine.config))
+            await send(socket, frames.frame(record, engine.config))
             last = record.version
         if len(records) < CATCH_UP_PAGE:
             return last

@@ -20,7 +20,8 @@ from hall.api.errors import BodyTooDeep, BodyTooLarge, PathWithNul
 
 MAX_BODY_BYTES = 16 * 1024
 MAX_BODY_DEPTH = 16
-# Clients of the feed only ever send tiny frames (if any): a screen never needs to send more.
+# Clients of the feeds send nothing but WebSocket pings: uvicorn refuses a larger frame (1009);
+# the app closes on any message (1008, hall/api/feeds.py).
 MAX_FRAME_BYTES = 4 * 1024
 
 _STRING = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)

@@ -14,7 +14,7 @@ from hall.api.auth import Sessions
 from hall.api.ratelimits import IssueLimiter
 from hall.bus import Bus
 from hall.config import HallConfig
-from hall.domain.errors import UnknownHall
+from hall.domain.errors import ECHO_CHARS, UnknownHall, shown
 from hall.engine import HallEngine
 from hall.journal import open_journal
 from hall.journal.base import Journal, JournalError
@@ -108,7 +108,7 @@ class HallService:
     def engine(self, hall: str) -> HallEngine:
         engine = self.engines.get(hall)
         if engine is None:
-            raise UnknownHall(f"no hall {hall!r} on this server", hall=hall)
+            raise UnknownHall(f"no hall {shown(hall)} on this server", hall=hall[:ECHO_CHARS])
         return engine
 
 

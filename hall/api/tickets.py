@@ -16,7 +16,7 @@ from hall.api.idempotency import request_key
 from hall.api.service import estimator
 from hall.api.types import AwareTime, Id, Text, aware_time
 from hall.domain.commands import CancelTicket, IssueTicket
-from hall.domain.errors import UnknownTicket
+from hall.domain.errors import ECHO_CHARS, UnknownTicket, shown
 from hall.domain.events import AnyEvent, TicketIssued
 from hall.domain.state import HallState
 from hall.engine import HallEngine, Reply
@@ -110,7 +110,7 @@ class TicketController(Controller):
         def view(hall_state: HallState) -> TicketView:
             found = hall_state.tickets.get(ticket)
             if found is None:
-                raise UnknownTicket(f"no ticket {ticket!r} today", ticket=ticket)
+                raise UnknownTicket(f"no ticket {shown(ticket)} today", ticket=ticket[:ECHO_CHARS])
             return ticket_view(hall_state, found, estimator(engine))
 
         engine = state.service.engine(hall)

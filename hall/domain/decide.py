@@ -344,19 +344,25 @@ def _held(state: HallState, window: WindowStatus, needed: WindowState, doing: st
 def _ticket(state: HallState, ticket_id: str) -> Ticket:
     ticket = state.tickets.get(ticket_id)
     if ticket is None:
-        raise errors.UnknownTicket(f"no ticket {ticket_id!r} today", ticket=ticket_id)
+        raise errors.UnknownTicket(
+            f"no ticket {errors.shown(ticket_id)} today", ticket=ticket_id[: errors.ECHO_CHARS]
+        )
     return ticket
 
 
 def _window(state: HallState, window_id: str) -> WindowStatus:
     window = state.windows.get(window_id)
     if window is None:
-        raise errors.UnknownWindow(f"no window {window_id!r}", window=window_id)
+        raise errors.UnknownWindow(
+            f"no window {errors.shown(window_id)}", window=window_id[: errors.ECHO_CHARS]
+        )
     return window
 
 
 def _category(state: HallState, category_id: str) -> Category:
     category = state.config.category(category_id)
     if category is None:
-        raise errors.UnknownCategory(f"no category {category_id!r}", category=category_id)
+        raise errors.UnknownCategory(
+            f"no category {errors.shown(category_id)}", category=category_id[: errors.ECHO_CHARS]
+        )
     return category

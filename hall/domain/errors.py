@@ -4,6 +4,14 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
+ECHO_CHARS = 40
+
+
+def shown(text: str) -> str:
+    """Client input echoed in a message or a page: at most ``ECHO_CHARS`` characters, as repr()
+    (control and bidi characters escaped: an id cannot reorder or hide the text around it)."""
+    return repr(text[:ECHO_CHARS]) + ("…" if len(text) > ECHO_CHARS else "")
+
 
 class HallError(Exception):
     """Root of every error a command can meet; nothing was changed when one is raised."""

@@ -151,16 +151,21 @@ def test_a_feed_for_an_unknown_hall_says_so_and_closes_4404(client: TestClient[L
     assert (message["type"], message["error"], code) == ("error", "unknown_hall", 4404)
 
 
-def test_the_feed_closes_on_a_frame_larger_than_a_client_needs(
-    client: TestClient[Litestar],
+@pytest.mark.parametrize("send", ["text", "bytes"])
+def test_the_feed_closes_on_the_first_message_a_client_sends(
+    client: TestClient[Litestar], send: str
 ) -> None:
     with client.websocket_connect(FEED) as ws:
         assert ws.receive_json()["type"] == "snapshot"
-        ws.send_text("ping")  # a small frame is fine
-        ws.send_text("x" * 100_000)
+        if send == "text":
+            ws.send_text("ping")  # even a small one: a feed's client has nothing to say
+        else:
+            ws.send_bytes(b"\x00")
+        message = ws.receive_json()
         with pytest.raises(WebSocketDisconnect) as closed:
             ws.receive_json()
-    assert closed.value.code == 1009
+    assert (message["type"], message["error"]) == ("error", "client_message")
+    assert closed.value.code == 1008
 
 
 def test_a_missing_body_says_what_to_send(client: TestClient[Litestar]) -> None:

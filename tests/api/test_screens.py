@@ -4,14 +4,19 @@ codes; device tokens; caps; the manager's notice; and nothing personal in any fr
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
+import logging
+import socket
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+import uvicorn
+import websockets
 from litestar import Litestar
 from litestar.exceptions import WebSocketDisconnect
 from litestar.testing import TestClient
@@ -19,11 +24,14 @@ from litestar.testing.websocket_test_session import WebSocketTestSession
 
 from displays import hub
 from hall.api.app import create_app
+from hall.api.limits import uvicorn_limits
 from hall.config import load
-from hall.domain.commands import CallNext
+from hall.domain.commands import CallNext, IssueTicket
 from hall.engine import HallEngine
+from hall.journal.base import JournalUnavailable
 from hall.settings import DEFAULT_CONFIG, Settings
 from tests.api.conftest import BASE, HALL, KIOSK, PASSWORD, act, issue, login
+from tests.support.redis import free_port
 
 HALL_SCREEN = f"/ws/halls/{HALL}/screens/hall"
 WAIT = 5.0  # seconds a test waits for a frame the server owes it
@@ -161,6 +169,56 @@ def test_two_calls_in_one_batch_are_both_sent_in_order(
     assert [c["version"] for c in calls] == [start + 1, start + 2]
 
 
+def test_calls_the_engine_replayed_after_a_journal_outage_come_in_one_delta(
+    app: Litestar, client: TestClient[Litestar], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A recall whose append landed but whose reply was lost (503), with the journal then silent
+    until the next call: the engine replays the recall without publishing it, so the next batch
+    starts past the hub's version. Both calls must still arrive as news, in one delta."""
+    issue(client)
+    issue(client)
+    first, second = login(client, "1"), login(client, "2", "lina")
+    act(client, "1", "call-next", first)
+    journal = app.state.service.engine(HALL).journal
+    append, version = journal.append, journal.version
+    down = False
+
+    async def lost_reply(*args: Any) -> int:
+        nonlocal down
+        await append(*args)  # durable: only the answer goes missing
+        down = True
+        raise JournalUnavailable("the store's reply was lost")
+
+    async def silent(hall: str) -> int:
+        if down:
+            raise JournalUnavailable("the store does not answer")
+        found: int = await version(hall)
+        return found
+
+    with client.websocket_connect(HALL_SCREEN) as ws:
+        start = frame(ws)["version"]
+        monkeypatch.setattr(journal, "append", lost_reply)
+        monkeypatch.setattr(journal, "version", silent)
+        act(client, "1", "recall", first, status=503)
+        monkeypatch.setattr(journal, "append", append)
+        down = False
+        act(client, "2", "call-next", second)
+        end = version_of(client)
+        frames = until(ws, lambda m: m.get("version") == end)
+    assert chained(start, frames) == end
+    calls = calls_in(frames)
+    assert [(c["number"], c["window"], c["recall"]) for c in calls] == [
+        ("A001", "1", True),
+        ("A002", "2", False),
+    ]
+    assert [c["version"] for c in calls] == [start + 1, end]
+    last = frames[-1]["changes"]
+    assert [(w["id"], w["number"]) for w in last["windows"]] == [("2", "A002")]
+    with client.websocket_connect(f"{HALL_SCREEN}?after={start}") as ws:  # the ring has it
+        resumed = until(ws, lambda m: m.get("version") == end)
+    assert chained(start, resumed) == end and calls_in(resumed) == calls
+
+
 def test_a_screen_resumes_from_the_ring_with_the_deltas_it_missed(
     client: TestClient[Litestar],
 ) -> None:
@@ -216,15 +274,62 @@ def test_an_unknown_hall_or_window_is_refused_with_4404(
     assert (message["error"], code) == (error, 4404)
 
 
-def test_a_client_frame_larger_than_a_ping_closes_with_1009(client: TestClient[Litestar]) -> None:
-    with client.websocket_connect(HALL_SCREEN) as ws:
+@pytest.mark.parametrize(
+    "path",
+    [
+        window_screen("x" * 5000),
+        window_screen("\u202e1"),
+        "/ws/halls/" + "\u202e" * 3 + "h" * 5000 + "/screens/hall",
+        f"/ws/halls/{'h' * 5000}/events",
+    ],
+)
+def test_a_refusal_echoes_an_id_cut_short_and_escaped(
+    client: TestClient[Litestar], path: str
+) -> None:
+    with client.websocket_connect(path) as ws:
+        message = frame(ws)
+        with pytest.raises(WebSocketDisconnect) as closed:
+            ws.receive(timeout=WAIT)
+    assert closed.value.code == 4404
+    text = message["message"]
+    assert len(text) < 100, text
+    assert "\u202e" not in text and "x" * 41 not in text and "h" * 41 not in text
+    assert "\\u202e" in text or "'xxxx" in text or "'hhhh" in text
+    assert all(len(str(value)) <= 40 for value in (message.get("detail") or {}).values())
+
+
+@pytest.mark.parametrize("window", ["%E2%80%AE1", "w" * 5000])
+def test_the_404_page_shows_an_unknown_window_cut_short_and_escaped(
+    client: TestClient[Litestar], window: str
+) -> None:
+    response = client.get(f"/screens/{HALL}/windows/{window}")
+    assert response.status_code == 404
+    page = response.text
+    assert "\u202e" not in page and "w" * 41 not in page
+    assert "\\u202e1" in page or "w" * 40 + "'…" in page.replace("&#39;", "'")
+
+
+@pytest.mark.parametrize("path", [HALL_SCREEN, window_screen("1")])
+def test_a_screen_that_sends_anything_is_closed_with_1008(
+    client: TestClient[Litestar], path: str
+) -> None:
+    with client.websocket_connect(path) as ws:
         frame(ws)
-        ws.send_text("ping")  # small frames are read and ignored
-        ws.send_text("x" * 5000)
+        ws.send_text("ping")  # even a small one: a screen has nothing to say
+        messages = []
         with pytest.raises(WebSocketDisconnect) as closed:
             while True:
-                ws.receive(timeout=WAIT)
-    assert closed.value.code == 1009
+                messages.append(frame(ws))
+    assert [m["error"] for m in messages if m["type"] == "error"] == ["client_message"]
+    assert closed.value.code == 1008
+    assert eventually_sync(lambda: client.app.state.connections.total == 0)  # its place freed
+
+
+def eventually_sync(done: Callable[[], bool]) -> bool:
+    deadline = time.monotonic() + WAIT
+    while not done() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return done()
 
 
 # -- device tokens and caps ----------------------------------------------------------------------
@@ -291,7 +396,7 @@ def test_screens_are_capped_in_all_and_per_address(tmp_path: Path) -> None:
             with client.websocket_connect(window_screen("1")) as second:
                 frame(second)
                 message, code = refused(client, window_screen("2"))
-                assert (message["error"], code) == ("too_many_screens", 4429)
+                assert (message["error"], code) == ("too_many_connections", 4429)
                 assert "one address" in message["message"]
         # Both gone: their places are free again (once the server has seen them go).
         deadline = time.monotonic() + WAIT
@@ -303,8 +408,8 @@ def test_screens_are_capped_in_all_and_per_address(tmp_path: Path) -> None:
     with TestClient(create_app(settings)) as client, client.websocket_connect(HALL_SCREEN) as ws:
         frame(ws)
         message, code = refused(client, HALL_SCREEN)
-        assert (message["error"], code) == ("too_many_screens", 4429)
-        assert "at most 1 screens" in message["message"]
+        assert (message["error"], code) == ("too_many_connections", 4429)
+        assert "at most 1 feeds" in message["message"]
 
 
 # -- the notice ------------------------------------------------------------------------------
@@ -409,6 +514,32 @@ def test_the_event_feed_encodes_each_event_once_for_every_client(
     assert len(app.state.event_frames._frames) == 2  # one encoding per event, for both clients
 
 
+def test_event_feeds_are_capped_with_the_screens(tmp_path: Path) -> None:
+    feed = f"/ws/halls/{HALL}/events"
+    settings = Settings(
+        configs=(DEFAULT_CONFIG,), data_dir=tmp_path, max_screens=3, max_screens_per_address=2
+    )
+    app = create_app(settings)
+    with TestClient(app) as client:
+        with client.websocket_connect(feed) as first:
+            first.receive_json(timeout=WAIT)
+            with client.websocket_connect(HALL_SCREEN) as second:
+                frame(second)
+                for path in (feed, HALL_SCREEN):  # one count for both kinds
+                    with client.websocket_connect(f"{path}?after=0") as ws:
+                        message = frame(ws)
+                        with pytest.raises(WebSocketDisconnect) as closed:
+                            ws.receive(timeout=WAIT)
+                    assert (message["error"], closed.value.code) == ("too_many_connections", 4429)
+                    assert "one address" in message["message"]
+        deadline = time.monotonic() + WAIT
+        while app.state.connections.total and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert app.state.connections.per_address == {}
+        with client.websocket_connect(feed) as again:  # their places are free again
+            assert again.receive_json(timeout=WAIT)["type"] == "snapshot"
+
+
 def test_an_idle_screen_is_pinged_with_the_version(
     client: TestClient[Litestar], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -451,3 +582,82 @@ def test_a_hub_is_made_for_the_first_screen_and_dropped_after_the_last(
         time.sleep(0.02)
     assert len(hubs) == 0 and engine.after_batch == []
     issue(client)  # and the hall goes on without them
+
+
+@contextlib.asynccontextmanager
+async def uvicorn_serving(app: Litestar, **options: Any) -> AsyncIterator[uvicorn.Server]:
+    """The app behind a real uvicorn, as hall serve configures it (plus ``options``)."""
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=free_port(), log_config=None, **{**uvicorn_limits(), **options}
+    )
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        assert not task.done(), "uvicorn did not start"
+        await asyncio.sleep(0.01)
+    try:
+        yield server
+    finally:
+        server.should_exit = True
+        await task
+
+
+async def test_websocket_pings_are_answered_and_keep_the_feeds_open(app: Litestar) -> None:
+    async with uvicorn_serving(app) as server:
+        base = f"ws://127.0.0.1:{server.config.port}"
+        for path in (f"/ws/halls/{HALL}/events", HALL_SCREEN):
+            async with websockets.connect(base + path) as ws:
+                first = json.loads(await ws.recv())
+                assert first["type"] in {"snapshot", "view"}
+                for _ in range(3):
+                    latency = await asyncio.wait_for(await ws.ping(), WAIT)  # the pong came
+                    assert latency >= 0
+                await app.state.service.engine(HALL).execute(IssueTicket(category="general"))
+                after = json.loads(await asyncio.wait_for(ws.recv(), WAIT))
+                assert after["type"] in {"event", "delta"}  # still open, still fed
+
+
+async def eventually(done: Callable[[], bool]) -> bool:
+    deadline = time.monotonic() + WAIT
+    while not done() and time.monotonic() < deadline:  # noqa: ASYNC110 - no event to wait on
+        await asyncio.sleep(0.02)
+    return done()
+
+
+async def test_a_feed_the_server_closed_itself_ends_as_a_disconnect_not_an_error(
+    app: Litestar, caplog: pytest.LogCaptureFixture
+) -> None:
+    """uvicorn closes a client that answers no keepalive ping, and tells the app only once its
+    socket is gone: a send in between must end the feed quietly (and free its place)."""
+    async with uvicorn_serving(app, ws_ping_interval=0.5, ws_ping_timeout=0.5) as server:
+        await _unread_feed_is_closed_quietly(app, server)
+    errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert not errors, [r.getMessage() for r in errors]
+
+
+async def _unread_feed_is_closed_quietly(app: Litestar, server: uvicorn.Server) -> None:
+    port = server.config.port
+    raw = socket.socket()
+    raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # it reads nothing after this
+    raw.connect(("127.0.0.1", port))
+    try:
+        raw.sendall(
+            f"GET /ws/halls/{HALL}/events HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
+            "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+            "Sec-WebSocket-Version: 13\r\n\r\n".encode()
+        )
+        engine: HallEngine = app.state.service.engine(HALL)
+        assert await eventually(lambda: app.state.connections.total == 1)  # admitted
+        (feed,) = [c for c in server.server_state.connections if hasattr(c, "close_sent")]
+        # Fill the kernel's buffers, so that what follows waits in uvicorn's (below its
+        # high-water mark: the feed is never blocked), and the close cannot complete.
+        while not feed.transport.get_write_buffer_size():
+            await asyncio.gather(
+                *(engine.execute(IssueTicket(category="general")) for _ in range(20))
+            )
+        assert await eventually(lambda: feed.close_sent)
+        assert feed.close_sent and not feed.disconnected  # closed by uvicorn; the app not told
+        await engine.execute(IssueTicket(category="general"))  # one more frame to send
+        assert await eventually(lambda: app.state.connections.total == 0)
+    finally:
+        raw.close()

@@ -223,7 +223,7 @@ def test_a_refused_screen_says_why(
 def test_an_unknown_screen_is_a_page_not_found(page: Any, server: ServerProcess) -> None:
     response = page.goto(f"{server.url}/screens/{HALL}/windows/99")
     assert response is not None and response.status == 404
-    assert "没有窗口 99" in page.locator("h1").inner_text()
+    assert "没有窗口 '99'" in page.locator("h1").inner_text()  # repr(): quoted, escaped
 
 
 def fits(page: Any, boxes: str, lines: str = "") -> list[str]:
