@@ -5,13 +5,13 @@ feed show. They carry no personal data: staff appear by window, never by name or
 from __future__ import annotations
 
 import itertools
+from dataclasses import replace
 from datetime import date, datetime
 from typing import Any, NamedTuple, TypeVar
 
 import msgspec
 
 from hall.config import OTHER, HallConfig, Reason, Window
-from hall.domain.events import Outcome
 from hall.domain.state import HallState, Step, Ticket, TicketState, targeted_queue
 from hall.journal.base import Recorded
 from scheduling.estimate import ServiceTimes, estimate_new, estimate_wait
@@ -170,26 +170,12 @@ def ticket_view(state: HallState, ticket: Ticket, estimator: Estimator) -> Ticke
 
 
 class TicketFacts(NamedTuple):
-    """What a ticket view shows that a later command may change, as of one moment: the ticket's
-    fields (commands change a ticket in place), its history (a step is never changed once added,
-    so a copy of the list will do) and its place. Taken inside the writer right after a command,
-    which is cheap; made into a view after the writer has moved on (render_ticket)."""
+    """What a ticket view shows that a later command may change, as of one moment: the ticket
+    (a copy: commands change a ticket in place; a step of its history is never changed once
+    added, so a copy of the list will do) and its place. Taken inside the writer right after a
+    command, which is cheap; made into a view after the writer has moved on (render_ticket)."""
 
-    id: str
-    number: str
-    category: str
-    priority: str
-    appointment: datetime | None
-    state: TicketState
-    issued_at: datetime
-    window: str | None
-    called_at: datetime | None
-    started_at: datetime | None
-    finished_at: datetime | None
-    recalls: int
-    transfers: int
-    outcome: Outcome | None
-    history: tuple[Step, ...]
+    ticket: Ticket
     ahead: int  # to be called before it from its queue (0 unless waiting)
     minutes: float | None  # its estimated wait
 
@@ -199,12 +185,7 @@ def ticket_facts(state: HallState, ticket: Ticket, estimator: Estimator) -> Tick
     if ticket.state is TicketState.WAITING:
         estimate = estimate_wait(state, ticket.id, estimator.now, estimator.times)
         ahead, minutes = estimate.ahead, _minutes(estimate.minutes)
-    t = ticket
-    return TicketFacts(
-        t.id, t.number, t.category, t.priority, t.appointment, t.state, t.issued_at, t.window,
-        t.called_at, t.started_at, t.finished_at, t.recalls, t.transfers, t.outcome,
-        tuple(t.history), ahead, minutes,
-    )  # fmt: skip
+    return TicketFacts(replace(ticket, history=list(ticket.history)), ahead, minutes)
 
 
 View = TypeVar("View", bound=TicketView)
@@ -212,29 +193,30 @@ View = TypeVar("View", bound=TicketView)
 
 def render_ticket(config: HallConfig, facts: TicketFacts, kind: type[View], **extra: Any) -> View:
     """The view (a ``kind``, with ``extra`` fields) of a ticket as ``facts`` saw it."""
-    category = config.category(facts.category)
+    ticket = facts.ticket
+    category = config.category(ticket.category)
     # A category retired from the config since the ticket was issued goes by its id.
-    names = (category.name, category.name_en) if category else (facts.category, facts.category)
+    names = (category.name, category.name_en) if category else (ticket.category, ticket.category)
     return kind(
-        id=facts.id,
-        number=facts.number,
-        category=facts.category,
+        id=ticket.id,
+        number=ticket.number,
+        category=ticket.category,
         category_name=names[0],
         category_name_en=names[1],
-        priority=facts.priority,
-        appointment=facts.appointment,
-        state=facts.state.value,
-        issued_at=facts.issued_at,
+        priority=ticket.priority,
+        appointment=ticket.appointment,
+        state=ticket.state.value,
+        issued_at=ticket.issued_at,
         ahead=facts.ahead,
         estimated_wait_minutes=facts.minutes,
-        window=facts.window,
-        called_at=facts.called_at,
-        started_at=facts.started_at,
-        finished_at=facts.finished_at,
-        recalls=facts.recalls,
-        transfers=facts.transfers,
-        outcome=facts.outcome.value if facts.outcome else None,
-        history=[_step(config, s) for s in facts.history],
+        window=ticket.window,
+        called_at=ticket.called_at,
+        started_at=ticket.started_at,
+        finished_at=ticket.finished_at,
+        recalls=ticket.recalls,
+        transfers=ticket.transfers,
+        outcome=ticket.outcome.value if ticket.outcome else None,
+        history=[_step(config, s) for s in ticket.history],
         **extra,
     )
 
