@@ -4,13 +4,12 @@ codes; device tokens; caps; the manager's notice; and nothing personal in any fr
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import json
 import logging
 import socket
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,14 +23,13 @@ from litestar.testing.websocket_test_session import WebSocketTestSession
 
 from displays import hub
 from hall.api.app import create_app
-from hall.api.limits import uvicorn_limits
 from hall.config import load
 from hall.domain.commands import CallNext, IssueTicket
 from hall.engine import HallEngine
 from hall.journal.base import JournalUnavailable
 from hall.settings import DEFAULT_CONFIG, Settings
 from tests.api.conftest import BASE, HALL, KIOSK, PASSWORD, act, issue, login
-from tests.support.redis import free_port
+from tests.support.inloop import uvicorn_serving
 
 HALL_SCREEN = f"/ws/halls/{HALL}/screens/hall"
 WAIT = 5.0  # seconds a test waits for a frame the server owes it
@@ -582,24 +580,6 @@ def test_a_hub_is_made_for_the_first_screen_and_dropped_after_the_last(
         time.sleep(0.02)
     assert len(hubs) == 0 and engine.after_batch == []
     issue(client)  # and the hall goes on without them
-
-
-@contextlib.asynccontextmanager
-async def uvicorn_serving(app: Litestar, **options: Any) -> AsyncIterator[uvicorn.Server]:
-    """The app behind a real uvicorn, as hall serve configures it (plus ``options``)."""
-    config = uvicorn.Config(
-        app, host="127.0.0.1", port=free_port(), log_config=None, **{**uvicorn_limits(), **options}
-    )
-    server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        assert not task.done(), "uvicorn did not start"
-        await asyncio.sleep(0.01)
-    try:
-        yield server
-    finally:
-        server.should_exit = True
-        await task
 
 
 async def test_websocket_pings_are_answered_and_keep_the_feeds_open(app: Litestar) -> None:

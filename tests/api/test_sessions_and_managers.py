@@ -15,14 +15,13 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import uvicorn
 from litestar import Litestar
 from litestar.testing import TestClient
 
 from hall.api.ratelimits import MAX_ADDRESS_FAILURES, MAX_FAILURES
 from hall.settings import DEFAULT_CONFIG
 from tests.api.conftest import BASE, HALL, PASSWORD, act, issue, login, make_app
-from tests.support.redis import free_port
+from tests.support.inloop import uvicorn_serving
 
 FEED = f"/ws/halls/{HALL}/events"
 
@@ -60,21 +59,11 @@ class _Peak:
 
 @contextlib.asynccontextmanager
 async def serving(app: Litestar) -> AsyncIterator[httpx.AsyncClient]:
-    """The app behind a real uvicorn on a free port, in this event loop; a client for it. (The
-    test clients hand requests to the app one at a time, so they cannot show a race.)"""
-    port = free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning")
-    server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        assert not task.done(), "uvicorn did not start"
-        await asyncio.sleep(0.01)
-    try:
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=60) as client:
+    """The app behind a real uvicorn (the test clients cannot show a race); a client for it."""
+    async with uvicorn_serving(app, log_level="warning") as server:
+        base = f"http://127.0.0.1:{server.config.port}"
+        async with httpx.AsyncClient(base_url=base, timeout=60) as client:
             yield client
-    finally:
-        server.should_exit = True
-        await task
 
 
 async def test_parallel_wrong_passwords_lock_after_five(app: Litestar) -> None:
