@@ -21,12 +21,12 @@ import msgspec
 
 from hall.config import HallConfig
 from hall.domain.events import AnyEvent
-from hall.domain.state import Answered, Called, HallState, Ticket, WindowStatus
+from hall.domain.state import Answered, Called, DeviceHealth, HallState, Ticket, WindowStatus
 from scheduling.estimate import ServiceTimes
 
 log = logging.getLogger(__name__)
 
-FORMAT = 2  # bump when the state's shape changes: older checkpoints are then ignored
+FORMAT = 3  # bump when the state's shape changes: older checkpoints are then ignored
 
 
 class _Checkpoint(msgspec.Struct, frozen=True, array_like=True):
@@ -47,6 +47,8 @@ class _Checkpoint(msgspec.Struct, frozen=True, array_like=True):
     passwords: dict[str, str] = {}  # changed passwords' hashes, which outlive days
     notice: tuple[str, str] | None = None  # the hall screen's notice a manager posted
     calls: list[Called] = []  # the day's last calls, for hall screens
+    printing: dict[str, list[str]] = {}  # tickets each printer has yet to print
+    devices: dict[str, DeviceHealth] = {}  # each device's last reported status
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,6 +122,8 @@ def encode(
             passwords=state.passwords,
             notice=state.notice,
             calls=state.calls,
+            printing=state.printing,
+            devices=state.devices,
         )
     )
 
@@ -183,6 +187,8 @@ def _restore(found: _Lazy, tickets: list[Ticket], config: HallConfig) -> Restore
         passwords=found.passwords,
         notice=found.notice,
         calls=found.calls,
+        printing=found.printing,
+        devices=found.devices,
     )
     for queue, ids in found.queues.items():
         lanes = state.lanes.setdefault(queue, {})

@@ -77,6 +77,9 @@ class PriorityClass(Struct, frozen=True):
     # Appointment classes (预约): the slot length; the class counts only for a ticket issued no
     # later than its slot's end, and only from the slot's start. 0: not an appointment class.
     slot_minutes: Annotated[int, msgspec.Meta(ge=0, le=480)] = 0
+    # A visitor this old or older (by the birth date of the ID number entered at the kiosk) gets
+    # this class unasked; the highest rank among the classes they qualify for. None: no rule.
+    min_age: Annotated[int, msgspec.Meta(ge=1, le=150)] | None = None
 
 
 class Window(Struct, frozen=True):
@@ -111,7 +114,8 @@ class Device(Struct, frozen=True):
     id: Ident
     kind: Literal["kiosk", "caller", "pad", "printer", "speaker", "screen"]
     token_sha256: Annotated[str, msgspec.Meta(pattern=r"^[0-9a-f]{64}$")]
-    window: str | None = None
+    window: str | None = None  # a pad's (required), a caller's or a window screen's window
+    printer: Ident | None = None  # a kiosk's ticket printer: the id of a device of kind printer
 
 
 class Reason(Struct, frozen=True):
@@ -137,6 +141,25 @@ CANCEL_REASONS = (
     Reason(code="wrong-category", name="取错类别", name_en="Wrong category"),
     OTHER,
 )
+
+
+RATING_REASONS = (
+    Reason(code="slow", name="办理时间太长", name_en="Took too long"),
+    Reason(code="attitude", name="服务态度不好", name_en="Unfriendly service"),
+    Reason(code="unclear", name="告知不清楚", name_en="Unclear explanation"),
+    Reason(code="runaround", name="多次跑动", name_en="Had to come back again"),
+    Reason(code="wait", name="排队太久", name_en="Waited too long"),
+    OTHER,
+)
+
+
+class Rating(Struct, frozen=True):
+    """好差评: every finished transaction is rated once, on the window's pad or the phone."""
+
+    # Offered for the two lowest levels (不满意, 非常不满意); one at least must be chosen there.
+    reasons: tuple[Reason, ...] = RATING_REASONS
+    # How long the pad offers the rating after a transaction before recording "not rated".
+    pad_seconds: Annotated[float, msgspec.Meta(ge=10, le=600)] = 60.0
 
 
 class Issuing(Struct, frozen=True):
@@ -226,6 +249,7 @@ class HallConfig(Struct, frozen=True):
     pause_reasons: tuple[Reason, ...] = PAUSE_REASONS
     cancel_reasons: tuple[Reason, ...] = CANCEL_REASONS
     issuing: Issuing = Issuing()
+    rating: Rating = Rating()
     screens: Screens = Screens()
     voice: Voice = Voice()
 
@@ -247,6 +271,12 @@ class HallConfig(Struct, frozen=True):
 
     def cancel_reason(self, code: str) -> Reason | None:
         return next((r for r in self.cancel_reasons if r.code == code), None)
+
+    def rating_reason(self, code: str) -> Reason | None:
+        return next((r for r in self.rating.reasons if r.code == code), None)
+
+    def device(self, device_id: str) -> Device | None:
+        return next((d for d in self.devices if d.id == device_id), None)
 
     def priority_rank(self, priority: str) -> int | None:
         if priority == "normal":
@@ -355,13 +385,18 @@ def _problems(config: HallConfig) -> Iterable[tuple[str, str]]:
         ("devices", config.devices, "id"),
         ("pause_reasons", config.pause_reasons, "code"),
         ("cancel_reasons", config.cancel_reasons, "code"),
+        ("rating.reasons", config.rating.reasons, "code"),
     ):
         for index, dup in _duplicates(getattr(item, attr) for item in items):
             yield f"{name}[{index}].{attr}", f"duplicate {attr} {dup!r}"
     if not config.categories:
         yield "categories", "a hall needs at least one category"
-    for name in ("pause_reasons", "cancel_reasons"):
-        if not getattr(config, name):
+    for name, listed in (
+        ("pause_reasons", config.pause_reasons),
+        ("cancel_reasons", config.cancel_reasons),
+        ("rating.reasons", config.rating.reasons),
+    ):
+        if not listed:
             yield name, 'list at least one reason (e.g. code "other")'
     if any(p.id == "normal" for p in config.priorities):
         yield "priorities", "'normal' is built in and cannot be redefined"
@@ -391,6 +426,14 @@ def _problems(config: HallConfig) -> Iterable[tuple[str, str]]:
     for i, device in enumerate(config.devices):
         if device.window is not None and device.window not in windows:
             yield f"devices[{i}].window", f"unknown window {device.window!r}"
+        if device.kind == "pad" and device.window is None:
+            yield f"devices[{i}].window", "a pad rates one window's transactions: name it"
+        if device.printer is not None:
+            printer = config.device(device.printer)
+            if device.kind != "kiosk":
+                yield f"devices[{i}].printer", "only a kiosk has a ticket printer"
+            elif printer is None or printer.kind != "printer":
+                yield f"devices[{i}].printer", f"no device {device.printer!r} of kind printer"
     for i, zone_id in enumerate(config.screens.hall.zones):
         if zone_id not in zones:
             yield f"screens.hall.zones[{i}]", f"unknown zone {zone_id!r}"

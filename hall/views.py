@@ -11,7 +11,7 @@ from typing import Any, NamedTuple, TypeVar
 
 import msgspec
 
-from hall.config import OTHER, HallConfig, Reason, Window
+from hall.config import OTHER, Device, HallConfig, Reason, Window
 from hall.domain.state import HallState, Step, Ticket, TicketState, targeted_queue
 from hall.journal.base import Recorded
 from scheduling.estimate import ServiceTimes, estimate_new, estimate_wait
@@ -19,9 +19,12 @@ from scheduling.priority import call_order, priority_table
 
 # Fields of events that name a person (an idempotency key is scoped by one), hold free text, a
 # secret or a hash: the public feed leaves them out.
-PRIVATE_FIELDS = frozenset({"staff", "by", "note", "password_hash", "secret", "request"})
-# Events that are nobody's business on a public screen, not even their time.
-PRIVATE_EVENTS = frozenset({"password_changed"})
+PRIVATE_FIELDS = frozenset(
+    {"staff", "by", "note", "password_hash", "secret", "request", "person", "comment"}
+)
+# Events that are nobody's business on a public screen, not even their time: a rating is an
+# assessment of a named staff member, for the hall's managers.
+PRIVATE_EVENTS = frozenset({"password_changed", "ticket_rated"})
 # Events whose ``reason`` is a code of this list of the hall config (free text before codes).
 REASON_LISTS = {"window_paused": "pause_reasons", "ticket_cancelled": "cancel_reasons"}
 
@@ -53,6 +56,16 @@ class WindowView(msgspec.Struct, frozen=True, kw_only=True):
     transferred_waiting: int  # tickets transferred to this window by name
 
 
+class DeviceView(msgspec.Struct, frozen=True, kw_only=True):
+    id: str
+    kind: str
+    window: str | None
+    # "online", "offline" (also: never connected since the journal began), or a hardware state
+    # the device reported: "paper_out", "paper_low", "printer_offline", "error".
+    status: str
+    since: datetime | None
+
+
 class HallSnapshot(msgspec.Struct, frozen=True, kw_only=True):
     hall: str
     name: str
@@ -61,6 +74,7 @@ class HallSnapshot(msgspec.Struct, frozen=True, kw_only=True):
     day: date | None
     queues: list[QueueView]
     windows: list[WindowView]
+    devices: list[DeviceView]
 
 
 class StepView(msgspec.Struct, frozen=True, kw_only=True):
@@ -89,6 +103,8 @@ class TicketView(msgspec.Struct, frozen=True, kw_only=True):
     recalls: int
     transfers: int
     outcome: str | None
+    served_at: str | None  # the window that finished its transaction
+    rated: bool  # the visitor has rated it (one rating per transaction)
     history: list[StepView]
 
 
@@ -126,6 +142,18 @@ def snapshot(state: HallState, estimator: Estimator) -> HallSnapshot:
             for c in config.categories
         ],
         windows=[_window_view(state, w) for w in config.windows],
+        devices=[device_view(state, d) for d in config.devices],
+    )
+
+
+def device_view(state: HallState, device: Device) -> DeviceView:
+    health = state.devices.get(device.id)
+    return DeviceView(
+        id=device.id,
+        kind=device.kind,
+        window=device.window,
+        status=health.status if health else "offline",
+        since=health.since if health else None,
     )
 
 
@@ -216,6 +244,8 @@ def render_ticket(config: HallConfig, facts: TicketFacts, kind: type[View], **ex
         recalls=ticket.recalls,
         transfers=ticket.transfers,
         outcome=ticket.outcome.value if ticket.outcome else None,
+        served_at=ticket.served_at,
+        rated=ticket.rating is not None,
         history=[_step(config, s) for s in ticket.history],
         **extra,
     )

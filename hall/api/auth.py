@@ -1,18 +1,23 @@
 """Who may do what: staff sessions (argon2 passwords, random bearer tokens) and device tokens.
 
-Sessions live in memory: after a restart staff log in again (their windows stay as they were,
-since logging in again at one's own window changes nothing). Only token hashes are kept. Limits on
-guessing and on costly checks are in hall/api/limits.py.
+Sessions are kept by token hash only, in memory and (when the server has a data directory) in
+``DATA/sessions.json``, rewritten at each login and logout, so a restart does not log out staff
+in the middle of a transaction. Limits on guessing and on costly checks are in
+hall/api/limits.py.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import json
+import logging
+import os
 import secrets
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any, Literal
 
 from argon2 import PasswordHasher
@@ -26,6 +31,8 @@ from hall.api.idempotency import HEADER, STATE_KEY, checked_key
 from hall.api.ratelimits import LoginLimiter
 from hall.config import HallConfig
 from hall.domain.errors import Forbidden
+
+log = logging.getLogger(__name__)
 
 Role = Literal["staff", "manager", "device"]
 SESSION_SECONDS = 12 * 3600  # one working day and its overtime
@@ -52,13 +59,23 @@ class Sessions:
     """Bearer tokens for logged-in staff, by hash, with an expiry; indexed by person too, since
     logging out, a forced logout and a password change end every session of that person."""
 
-    def __init__(self, clock: Any = time.monotonic, limiter: LoginLimiter | None = None) -> None:
+    def __init__(
+        self,
+        clock: Any = time.monotonic,
+        limiter: LoginLimiter | None = None,
+        store: Path | None = None,
+        wall: Callable[[], float] = time.time,
+    ) -> None:
         self._by_hash: dict[str, tuple[Principal, float]] = {}
         self._of: dict[tuple[str, str], set[str]] = {}  # (hall, username) -> token hashes
         self._epochs: dict[tuple[str, str], int] = {}  # (hall, username) -> sessions ended
         self._clock = clock
+        self._wall = wall  # expiries are kept on disk in wall-clock time, in memory in ``clock``'s
         self._hasher = PasswordHasher()
         self.limiter = limiter or LoginLimiter(clock)
+        self._store = store
+        if store is not None:
+            self._load(store)
 
     async def verify_password(
         self,
@@ -112,6 +129,7 @@ class Sessions:
             del self._by_hash[old]
         self._by_hash[digest] = (principal, now + SESSION_SECONDS)
         mine.add(digest)
+        self._save()
         return token
 
     def revoke_user(self, hall: str, name: str) -> int:
@@ -121,6 +139,7 @@ class Sessions:
         digests = self._of.pop((hall, name), set())
         for digest in digests:
             self._by_hash.pop(digest, None)
+        self._save()
         return len(digests)
 
     def renewed(self, principal: Principal) -> Principal:
@@ -138,6 +157,53 @@ class Sessions:
             self._of.get((principal.hall, principal.name), set()).discard(digest)
             return None
         return principal
+
+    def _save(self) -> None:
+        """Write the sessions (hashes, never tokens) and epochs where a restart finds them: to a
+        temporary file, fsync'd, then renamed over the old one, so a crash leaves one or the
+        other whole. Logins are a few a minute, so a rewrite each time costs nothing."""
+        if self._store is None:
+            return
+        now, wall = self._clock(), self._wall()
+        body = {
+            "sessions": [
+                [digest, p.hall, p.role, p.name, wall + expires - now]
+                for digest, (p, expires) in self._by_hash.items()
+                if expires > now
+            ],
+            "epochs": [[hall, name, n] for (hall, name), n in self._epochs.items()],
+        }
+        temporary = self._store.with_suffix(".tmp")
+        try:
+            self._store.parent.mkdir(parents=True, exist_ok=True)
+            descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(descriptor, "w") as file:
+                json.dump(body, file)
+                file.flush()
+                os.fsync(file.fileno())
+            os.replace(temporary, self._store)
+        except OSError as exc:  # the sessions still work; only a restart would end them
+            log.warning("cannot keep sessions in %s: %s", self._store, exc.strerror)
+
+    def _load(self, store: Path) -> None:
+        try:
+            body = json.loads(store.read_text())
+            now, wall = self._clock(), self._wall()
+            for hall, name, n in body["epochs"]:
+                self._epochs[(str(hall), str(name))] = int(n)
+            for digest, hall, role, name, expires_at in body["sessions"]:
+                if role not in ("staff", "manager") or float(expires_at) <= wall:
+                    continue
+                principal = Principal(str(hall), role, str(name))
+                principal = replace(principal, epoch=self._epochs.get((hall, name), 0))
+                self._by_hash[str(digest)] = (principal, now + float(expires_at) - wall)
+                self._of.setdefault((principal.hall, principal.name), set()).add(str(digest))
+        except FileNotFoundError:
+            return
+        except (OSError, ValueError, KeyError, TypeError) as exc:  # staff log in again
+            log.warning("ignoring the sessions in %s (%s): staff log in again", store, exc)
+            self._by_hash.clear()
+            self._of.clear()
 
 
 _DUMMY_HASH = PasswordHasher().hash(secrets.token_hex(16))

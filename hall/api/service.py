@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import fcntl
 import logging
+import os
+import secrets
 from pathlib import Path
 from typing import TextIO
 
@@ -39,13 +41,24 @@ class HallService:
         self.journal_url = journal_url
         self.settings = settings or Settings()
         self.bus = Bus(feed_queue)
-        self.sessions = Sessions()
+        # Sessions outlive a restart where the server keeps a data directory (not in tests that
+        # run on a journal in memory).
+        self.sessions = Sessions(
+            store=None if journal_url == "memory:" else self.settings.data_dir / "sessions.json"
+        )
         self.issue_limits = IssueLimiter()
         self.journal: Journal | None = None
         self.engines: dict[str, HallEngine] = {}
         self.metrics = Metrics(self.engines, self.bus)  # Prometheus series, at /metrics
         self.voice = VoiceService(configs, self.settings.voice_dir, self.settings.speech)
         self._claim: TextIO | None = None  # the lock file of a SQLite journal, while serving
+        # The key of the ID-number hashes (hall/identity.py): one per deployment, kept in the
+        # data directory, so a restart still knows who holds a ticket.
+        self.person_key = (
+            secrets.token_bytes(32)
+            if journal_url == "memory:"
+            else deployment_key(self.settings.data_dir / "person.key")
+        )
 
     async def start(self) -> None:
         self.journal = open_journal(self.journal_url)
@@ -110,6 +123,25 @@ class HallService:
         if engine is None:
             raise UnknownHall(f"no hall {shown(hall)} on this server", hall=hall[:ECHO_CHARS])
         return engine
+
+
+def deployment_key(path: Path) -> bytes:
+    """32 random bytes kept in ``path`` (made on first use, readable by this user only)."""
+    try:
+        return bytes.fromhex(path.read_text().strip())
+    except FileNotFoundError:
+        pass
+    path.parent.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_bytes(32)
+    try:
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:  # another process made it meanwhile: use theirs
+        return bytes.fromhex(path.read_text().strip())
+    with os.fdopen(descriptor, "w") as file:
+        file.write(key.hex())
+        file.flush()
+        os.fsync(file.fileno())
+    return key
 
 
 def claim_journal(journal_url: str) -> TextIO | None:

@@ -15,11 +15,12 @@ from hall.api.auth import principal_of, requires
 from hall.api.idempotency import request_key
 from hall.api.service import estimator
 from hall.api.types import AwareTime, Id, Text, aware_time
-from hall.domain.commands import CancelTicket, IssueTicket
+from hall.domain.commands import CancelTicket, IssueTicket, Rate
 from hall.domain.errors import ECHO_CHARS, UnknownTicket, shown
 from hall.domain.events import AnyEvent, TicketIssued
 from hall.domain.state import HallState
 from hall.engine import HallEngine, Reply
+from hall.identity import age_on, birth_date, person_hash
 from hall.views import Estimator, TicketFacts, TicketView, render_ticket, ticket_facts, ticket_view
 
 
@@ -28,10 +29,32 @@ class IssueRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     priority: Id = "normal"
     # The slot's start, with its time zone, for an appointment priority (预约); else absent.
     appointment: AwareTime | None = None
+    # The visitor's resident ID number (18 characters), if they entered it: one live ticket per
+    # person and category, and the age rules of the priorities (绿色通道 from 70). Checked, then
+    # kept only as a keyed hash; never echoed, logged or shown.
+    id_number: Annotated[str, msgspec.Meta(min_length=1, max_length=18)] | None = None
 
     def __post_init__(self) -> None:
         if self.appointment is not None:
             aware_time(self.appointment)  # a real date and time, or a 400
+
+
+class RatingRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """A pad's rating: 5 非常满意, 4 满意, 3 基本满意, 2 不满意, 1 非常不满意; null: the visitor
+    left without rating (recorded as not rated)."""
+
+    level: Annotated[int, msgspec.Meta(ge=1, le=5)] | None
+    reasons: Annotated[list[Id], msgspec.Meta(max_length=10)] = []  # for levels 1 and 2
+    comment: Text | None = None  # the visitor's words; for the hall's managers only
+
+
+class VisitorRatingRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """The visitor's rating from their phone (扫码评), with the secret printed on the ticket."""
+
+    secret: Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
+    level: Annotated[int, msgspec.Meta(ge=1, le=5)]
+    reasons: Annotated[list[Id], msgspec.Meta(max_length=10)] = []
+    comment: Text | None = None
 
 
 class CancelRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -63,7 +86,10 @@ def _issued(engine: HallEngine) -> Reply[tuple[TicketFacts, str]]:
     return reply
 
 
-async def _cancel(engine: HallEngine, command: CancelTicket, key: str | None) -> TicketView:
+async def _on_ticket(
+    engine: HallEngine, command: CancelTicket | Rate, key: str | None
+) -> TicketView:
+    """Run a command about one ticket; answer the ticket as it left it."""
     done = await engine.execute(
         command,
         lambda s, _: ticket_facts(s, s.tickets[command.ticket], estimator(engine)),
@@ -93,11 +119,20 @@ class TicketController(Controller):
             service.issue_limits.take(
                 hall, principal.name, limit.device_seconds, limit.device_burst
             )
+        person, age = "", None
+        if data.id_number is not None:
+            today = engine.clock().astimezone(engine.config.tz).date()
+            age = age_on(birth_date(data.id_number, today), today)
+            person = person_hash(service.person_key, data.id_number)
+        device = engine.config.device(principal.name) if principal.role == "device" else None
         command = IssueTicket(
             category=data.category,
             priority=data.priority,
             appointment=None if data.appointment is None else aware_time(data.appointment),
             secret=secrets.token_urlsafe(16),  # 128 bits: unguessable, short enough for a QR
+            person=person,
+            age=age,
+            printer=device.printer if device is not None else None,
         )
         done = await engine.execute(command, _issued(engine), key=key)
         facts, secret = done.reply
@@ -134,7 +169,52 @@ class TicketController(Controller):
             by=principal.name,
             waiting_only=principal.role == "device",
         )
-        return await _cancel(request.app.state.service.engine(hall), command, request_key(request))
+        return await _on_ticket(
+            request.app.state.service.engine(hall), command, request_key(request)
+        )
+
+    @post("/{ticket:str}/rating", opt=requires("device:pad"), status_code=200)
+    async def rate(
+        self,
+        request: Request[Any, Any, Any],
+        hall: FromPath[str],
+        ticket: FromPath[str],
+        data: JSONBody[RatingRequest],
+    ) -> TicketView:
+        """The pad of the window that finished the transaction rates it, once (好差评, 一次一评);
+        a level of null records that the visitor left without rating."""
+        engine = request.app.state.service.engine(hall)
+        principal = principal_of(request)
+        device = engine.config.device(principal.name)
+        command = Rate(
+            ticket=ticket,
+            level=data.level,
+            reasons=tuple(data.reasons),
+            comment=data.comment,
+            by=principal.name,
+            window=device.window if device is not None else None,
+        )
+        return await _on_ticket(engine, command, request_key(request))
+
+    @post("/{ticket:str}/visitor-rating", status_code=200)
+    async def visitor_rate(
+        self,
+        state: State,
+        hall: FromPath[str],
+        ticket: FromPath[str],
+        data: JSONBody[VisitorRatingRequest],
+    ) -> TicketView:
+        """The visitor rates their finished transaction from the phone page (扫码评), with the
+        secret printed on the ticket; one rating per transaction, pad or phone."""
+        command = Rate(
+            ticket=ticket,
+            level=data.level,
+            reasons=tuple(data.reasons),
+            comment=data.comment,
+            by="visitor",
+            secret=data.secret,
+        )
+        return await _on_ticket(state.service.engine(hall), command, None)
 
     @post("/{ticket:str}/visitor-cancel", status_code=200)
     async def visitor_cancel(
@@ -152,4 +232,4 @@ class TicketController(Controller):
             waiting_only=True,
             secret=data.secret,
         )
-        return await _cancel(state.service.engine(hall), command, None)
+        return await _on_ticket(state.service.engine(hall), command, None)

@@ -23,6 +23,9 @@ class IssueTicket(Command, frozen=True, tag="issue_ticket"):
     # The start of the visitor's appointment slot (预约), if they hold one; aware datetime.
     appointment: datetime | None = None
     secret: str = ""  # printed on the ticket, drawn at the edge (randomness is an input)
+    person: str = ""  # a keyed hash of the visitor's ID number (see TicketIssued)
+    age: int | None = None  # the visitor's age from that ID number, for the age rules
+    printer: str | None = None  # the issuing kiosk's printer
 
 
 class CancelTicket(Command, frozen=True, tag="cancel_ticket"):
@@ -34,6 +37,29 @@ class CancelTicket(Command, frozen=True, tag="cancel_ticket"):
     waiting_only: bool = False
     # The visitor proves the ticket is theirs by the secret printed on it; None: not the visitor.
     secret: str | None = None
+
+
+class MarkPrinted(Command, frozen=True, tag="mark_printed"):
+    ticket: str
+    printer: str
+
+
+class Rate(Command, frozen=True, kw_only=True, tag="rate"):
+    """A rating of a finished transaction, from the pad of ``window`` (which must be where it
+    was finished) or from the visitor's phone (``secret``: the one printed on the ticket)."""
+
+    ticket: str
+    level: int | None  # 1..5; None: "not rated" (pads only)
+    reasons: tuple[str, ...] = ()
+    comment: str | None = None
+    by: str
+    window: str | None = None  # the pad's window; None from the phone
+    secret: str | None = None  # the phone's proof; None from a pad
+
+
+class ReportDevice(Command, frozen=True, tag="report_device"):
+    device: str
+    status: str
 
 
 class WindowCommand(Command, frozen=True):
@@ -139,4 +165,7 @@ AnyCommand = (
     | ForceClose
     | ChangePassword
     | PostNotice
+    | MarkPrinted
+    | Rate
+    | ReportDevice
 )

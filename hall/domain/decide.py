@@ -23,11 +23,14 @@ from hall.domain.commands import (
     IssueTicket,
     Login,
     Logout,
+    MarkPrinted,
     NoShow,
     OpenDay,
     Pause,
     PostNotice,
+    Rate,
     Recall,
+    ReportDevice,
     Resume,
     Start,
     Transfer,
@@ -36,6 +39,7 @@ from hall.domain.commands import (
 from hall.domain.events import (
     AnyEvent,
     DayStarted,
+    DeviceReported,
     NoticePosted,
     PasswordChanged,
     ProfileChanged,
@@ -45,6 +49,8 @@ from hall.domain.events import (
     TicketCancelled,
     TicketIssued,
     TicketNoShow,
+    TicketPrinted,
+    TicketRated,
     TicketRecalled,
     TicketTransferred,
     WindowClosed,
@@ -134,6 +140,19 @@ def decide(state: HallState, command: AnyCommand, now: datetime, policy: Policy)
             return [ProfileChanged(at=now, window=window_id, categories=categories, by=by)]
         case PostNotice(text=text, text_en=text_en, by=by):
             return [NoticePosted(at=now, text=text, text_en=text_en, by=by)]
+        case MarkPrinted(ticket=ticket_id, printer=printer):
+            if ticket_id not in state.printing.get(printer, ()):
+                return []  # printed and acked before (an ack sent again), or of another day
+            return [TicketPrinted(at=now, ticket=ticket_id, printer=printer)]
+        case Rate():
+            return [_rate(state, command, now)]
+        case ReportDevice(device=device, status=status):
+            if state.config.device(device) is None:
+                raise errors.InvalidInput(f"no device {errors.shown(device)}")
+            known = state.devices.get(device)
+            if known is not None and known.status == status:
+                return []
+            return [DeviceReported(at=now, device=device, status=status)]
         case Login():
             return _login(state, command, now)
         case WindowCommand():
@@ -170,19 +189,99 @@ def _cancel(state: HallState, command: CancelTicket, now: datetime) -> TicketCan
     )
 
 
+LEVELS = range(1, 6)  # 1 非常不满意 .. 5 非常满意
+LOW_LEVELS = range(1, 3)  # 差评: a reason is asked, and the hall follows it up
+
+
+def _rate(state: HallState, command: Rate, now: datetime) -> TicketRated:
+    ticket = _ticket(state, command.ticket)
+    if command.secret is not None and not (
+        ticket.secret and hmac.compare_digest(ticket.secret.encode(), command.secret.encode())
+    ):
+        raise errors.WrongSecret("that is not this ticket's secret", ticket=ticket.id)
+    level = command.level
+    if level is None and command.window is None:
+        raise errors.InvalidInput("only a pad records a transaction as not rated")
+    if level is not None and level not in LEVELS:
+        raise errors.InvalidInput("a rating is a level from 1 to 5", level=level)
+    if level is not None and level in LOW_LEVELS:
+        if not command.reasons:
+            raise errors.InvalidInput("a rating of 1 or 2 needs at least one reason")
+        for code in command.reasons:
+            if state.config.rating_reason(code) is None:
+                known = [r.code for r in state.config.rating.reasons]
+                raise errors.UnknownReason(
+                    f"unknown rating reason {errors.shown(code)}", known=known
+                )
+        if len(set(command.reasons)) != len(command.reasons):
+            raise errors.InvalidInput("a rating lists each reason once")
+    elif command.reasons:
+        raise errors.InvalidInput("reasons go with a rating of 1 or 2 only")
+    if level is None and command.comment is not None:
+        raise errors.InvalidInput("a transaction not rated has no comment")
+    if ticket.state is not TicketState.FINISHED or ticket.served_at is None:
+        raise errors.NotRatable(
+            f"ticket {ticket.number} has no finished transaction to rate", ticket=ticket.id
+        )
+    if command.window is not None and command.window != ticket.served_at:
+        raise errors.NotServedHere(
+            f"ticket {ticket.number} was not served at window {command.window}", ticket=ticket.id
+        )
+    if ticket.rating is not None or (level is None and ticket.not_rated):
+        raise errors.AlreadyRated(
+            f"ticket {ticket.number} is rated already: one rating per transaction",
+            ticket=ticket.id,
+        )
+    return TicketRated(
+        at=now,
+        ticket=ticket.id,
+        window=ticket.served_at,
+        staff=ticket.served_by or "",
+        level=level,
+        reasons=command.reasons,
+        comment=command.comment,
+        by=command.by,
+        channel="pad" if command.secret is None else "phone",
+    )
+
+
+def _age_priority(state: HallState, command: IssueTicket) -> str:
+    """The priority a ticket gets: the one asked for, or, for an ordinary ticket whose visitor's
+    age is known, the highest-ranked class whose ``min_age`` that age reaches (绿色通道)."""
+    if command.priority != "normal" or command.age is None:
+        return command.priority
+    qualifying = [
+        p for p in state.config.priorities if p.min_age is not None and command.age >= p.min_age
+    ]
+    return max(qualifying, key=lambda p: p.rank).id if qualifying else command.priority
+
+
 def _issue(state: HallState, command: IssueTicket, now: datetime) -> TicketIssued:
     config = state.config
     category = _category(state, command.category)
-    if config.priority_rank(command.priority) is None:
-        raise errors.UnknownPriority(
-            f"unknown priority {command.priority!r}", priority=command.priority
+    if command.person:
+        held = next(
+            (
+                t
+                for t in state.tickets.values()
+                if t.person == command.person and t.category == category.id and t.state in ACTIVE
+            ),
+            None,
         )
-    slotted = any(p.id == command.priority and p.slot_minutes for p in config.priorities)
+        if held is not None:
+            raise errors.AlreadyHolding(
+                f"this ID number already holds ticket {held.number} for {category.name}",
+                number=held.number,
+            )
+    priority = _age_priority(state, command)
+    if config.priority_rank(priority) is None:
+        raise errors.UnknownPriority(f"unknown priority {priority!r}", priority=priority)
+    slotted = any(p.id == priority and p.slot_minutes for p in config.priorities)
     if slotted != (command.appointment is not None):
         raise errors.InvalidInput(
-            f"an appointment time goes with an appointment priority ({command.priority!r} "
+            f"an appointment time goes with an appointment priority ({priority!r} "
             + ("needs one)" if slotted else "takes none)"),
-            priority=command.priority,
+            priority=priority,
         )
     if command.appointment is not None and command.appointment.tzinfo is None:
         raise errors.InvalidInput("an appointment time must carry its time zone")
@@ -209,9 +308,11 @@ def _issue(state: HallState, command: IssueTicket, now: datetime) -> TicketIssue
         category=category.id,
         seq=seq,
         day=day,
-        priority=command.priority,
+        priority=priority,
         appointment=command.appointment,
         secret=command.secret,
+        person=command.person,
+        printer=command.printer,
     )
 
 

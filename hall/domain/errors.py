@@ -104,6 +104,22 @@ class QuotaReached(Conflict):
     code = "quota_reached"
 
 
+class AlreadyHolding(Conflict):
+    """The person (by their ID number) already holds a live ticket of this category."""
+
+    code = "already_holding"
+
+
+class NotRatable(Conflict):
+    """The ticket's transaction is not finished (or was rated already)."""
+
+    code = "not_ratable"
+
+
+class AlreadyRated(Conflict):
+    code = "already_rated"
+
+
 class Forbidden(HallError):
     """The person is known but may not act on this window."""
 
@@ -116,6 +132,12 @@ class NotYourWindow(Forbidden):
 
 class StaffNotAllowed(Forbidden):
     code = "staff_not_allowed"
+
+
+class NotServedHere(Forbidden):
+    """A pad rates only transactions its own window finished."""
+
+    code = "not_served_here"
 
 
 class WrongSecret(Forbidden):

@@ -52,6 +52,41 @@ class TicketIssued(Event, frozen=True, tag="ticket_issued"):
     # none). Kept here, never on a public view: a retried issue, or a reprint after a restart,
     # must print the same one.
     secret: str = ""
+    # A keyed hash of the visitor's ID number when one was entered at the kiosk ("": none), so
+    # a person holds one live ticket per category; the number itself is never kept.
+    person: str = ""
+    # The printer device that prints the ticket (the kiosk's), or None: nothing to print.
+    printer: str | None = None
+
+
+class TicketPrinted(Event, frozen=True, tag="ticket_printed"):
+    """The printer's agent acknowledged the ticket as printed: it is not sent again."""
+
+    ticket: str
+    printer: str
+
+
+class TicketRated(Event, frozen=True, tag="ticket_rated"):
+    """好差评: the visitor's rating of a finished transaction, bound to the ticket (办件) and to
+    the window and staff member who finished it. ``level`` 5 (非常满意) to 1 (非常不满意); None:
+    the pad offered the rating and nobody gave one ("not rated", never a made-up level)."""
+
+    ticket: str
+    window: str
+    staff: str  # never public
+    level: int | None
+    reasons: tuple[str, ...] = ()  # codes of the hall's rating reasons (the two lowest levels)
+    comment: str | None = None  # the visitor's words; never public
+    by: str = ""  # the pad's device id, or "visitor" (the phone); never public
+    channel: str = "pad"  # "pad" or "phone"
+
+
+class DeviceReported(Event, frozen=True, tag="device_reported"):
+    """A device came online, went offline, or its hardware changed state (a printer out of
+    paper): ``status`` is "online", "offline" or what the device reported."""
+
+    device: str
+    status: str
 
 
 class TicketCalled(Event, frozen=True, tag="ticket_called"):
@@ -164,6 +199,9 @@ AnyEvent = (
     | ProfileChanged
     | PasswordChanged
     | NoticePosted
+    | TicketPrinted
+    | TicketRated
+    | DeviceReported
 )
 
 _encoder = msgspec.json.Encoder()

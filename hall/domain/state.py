@@ -18,6 +18,7 @@ from hall.config import HallConfig
 from hall.domain.events import (
     AnyEvent,
     DayStarted,
+    DeviceReported,
     NoticePosted,
     Outcome,
     PasswordChanged,
@@ -28,6 +29,8 @@ from hall.domain.events import (
     TicketCancelled,
     TicketIssued,
     TicketNoShow,
+    TicketPrinted,
+    TicketRated,
     TicketRecalled,
     TicketTransferred,
     WindowClosed,
@@ -89,6 +92,11 @@ class Ticket:
     appointment: datetime | None = None  # the appointment slot's start, if the visitor holds one
     history: list[Step] = field(default_factory=list)
     secret: str = ""  # printed on the ticket (see TicketIssued); never on a public view
+    person: str = ""  # keyed hash of the visitor's ID number (see TicketIssued); never public
+    served_at: str | None = None  # the window that finished its transaction (what is rated)
+    served_by: str | None = None  # the staff member there
+    rating: int | None = None  # the visitor's level, 1..5, once rated
+    not_rated: bool = False  # the pad offered a rating and got none
 
     @property
     def order_key(self) -> tuple[datetime, date, int]:
@@ -105,6 +113,12 @@ class WindowStatus:
     ticket: str | None = None
     pause_reason: str | None = None
     since: datetime | None = None
+
+
+@dataclass(slots=True)
+class DeviceHealth:
+    status: str  # "online", "offline" or a hardware state the device reported
+    since: datetime
 
 
 @dataclass(slots=True)
@@ -157,6 +171,9 @@ class HallState:
     # The hall screen's notice a manager posted (text, text_en); None: the hall file's.
     notice: tuple[str, str] | None = None
     calls: list[Called] = field(default_factory=list)  # today's last calls, oldest first
+    # Today's tickets each printer has yet to print, in issue order (its agent acks each).
+    printing: dict[str, list[str]] = field(default_factory=dict)
+    devices: dict[str, DeviceHealth] = field(default_factory=dict)  # as last reported
 
     @classmethod
     def initial(cls, config: HallConfig) -> HallState:
@@ -208,6 +225,7 @@ def apply(state: HallState, event: AnyEvent) -> HallState:
             state.sequences = {}
             state.answered = {}
             state.calls = []
+            state.printing = {}  # yesterday's unprinted tickets are for nobody now
         case TicketIssued():
             ticket = Ticket(
                 id=event.ticket,
@@ -220,10 +238,27 @@ def apply(state: HallState, event: AnyEvent) -> HallState:
                 appointment=event.appointment,
                 history=[Step(event.at, "issued", detail=event.category)],
                 secret=event.secret,
+                person=event.person,
             )
             state.tickets[ticket.id] = ticket
             state.sequences[event.category] = event.seq
             _enqueue(state, ticket)
+            if event.printer is not None:
+                state.printing.setdefault(event.printer, []).append(ticket.id)
+        case TicketPrinted(ticket=ticket_id, printer=printer):
+            queue = state.printing.get(printer)
+            if queue is not None and ticket_id in queue:
+                queue.remove(ticket_id)  # the head, but for a job acked out of order
+                if not queue:
+                    del state.printing[printer]
+        case TicketRated(ticket=ticket_id, level=level):
+            ticket = state.tickets[ticket_id]
+            if level is None:
+                ticket.not_rated = True
+            else:
+                ticket.rating = level
+        case DeviceReported(device=device, status=status):
+            state.devices[device] = DeviceHealth(status, event.at)
         case TicketCalled(ticket=ticket_id, window=window_id):
             ticket = state.tickets[ticket_id]
             _dequeue(state, ticket)
@@ -242,9 +277,12 @@ def apply(state: HallState, event: AnyEvent) -> HallState:
             ticket.state, ticket.started_at = TicketState.SERVING, event.at
             ticket.history.append(Step(event.at, "started", window_id))
             _set_window(state, window_id, WindowState.SERVING, event.at, ticket=ticket_id)
-        case ServiceFinished(ticket=ticket_id, outcome=outcome):
+        case ServiceFinished(ticket=ticket_id, outcome=outcome, window=window_id):
             ticket = state.tickets[ticket_id]
             ticket.outcome = outcome
+            ticket.served_at = window_id
+            window = state.windows.get(window_id)
+            ticket.served_by = window.staff if window is not None else None
             _leave_window(state, ticket, event.at)
             _settle(ticket, TicketState.FINISHED, event, outcome.value)
         case TicketNoShow(ticket=ticket_id):

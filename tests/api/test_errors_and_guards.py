@@ -26,6 +26,11 @@ IN_BODY = {
         "unauthorized",
     ),
     "/api/halls/{hall}/tickets/{ticket}/visitor-cancel": ({"secret": "x"}, 403, "wrong_secret"),
+    "/api/halls/{hall}/tickets/{ticket}/visitor-rating": (
+        {"secret": "x", "level": 5},
+        403,
+        "wrong_secret",
+    ),
 }
 MANAGERS_ONLY = ("/profile", "/force-close", "/staff/{username}/logout")
 
