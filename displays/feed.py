@@ -36,6 +36,7 @@ from hall.api.halls import InvalidAfter
 from hall.api.service import HallService
 from hall.config import HallConfig
 from hall.domain.errors import ECHO_CHARS, Forbidden, UnknownWindow, shown
+from hall.engine import HallEngine
 
 _VERSION = re.compile(r"[0-9]{1,18}")  # ASCII digits only; 18 fit any journal's int64
 SHUTDOWN_SECONDS = 1.0  # how long a stopping server waits for its screens' close frames
@@ -111,37 +112,58 @@ class _ScreenMetrics(Collector):
 
 @websocket("/ws/halls/{hall:str}/screens/hall")
 async def hall_screen(socket: WebSocket[Any, Any, Any], state: State, hall: FromPath[str]) -> None:
-    await _serve(socket, state.screens, hall, None)
+    await serve(socket, state.screens, hall, ("hall",), None, lambda e: HallScreen(e.config))
 
 
 @websocket("/ws/halls/{hall:str}/screens/windows/{window:str}")
 async def window_screen(
     socket: WebSocket[Any, Any, Any], state: State, hall: FromPath[str], window: FromPath[str]
 ) -> None:
-    await _serve(socket, state.screens, hall, window)
+    await serve(
+        socket,
+        state.screens,
+        hall,
+        ("window", window),
+        window,
+        lambda engine: WindowScreen(engine.config, window),
+    )
 
 
 ROUTES = [hall_screen, window_screen]
 
 
-async def _serve(
-    socket: WebSocket[Any, Any, Any], screens: Screens, hall: str, window: str | None
+async def serve(
+    socket: WebSocket[Any, Any, Any],
+    screens: Screens,
+    hall: str,
+    kind: tuple[str, ...],
+    window: str | None,
+    projection: Callable[[HallEngine], Projection[Any]],
 ) -> None:
+    """Serve one screen feed: the hub of ``(hall, *kind)``, made with ``projection`` (of the
+    hall's engine: its config, its running service times) when it is the first screen of its
+    kind. ``window`` is the window the screen shows, if any (checked
+    to exist, and against a device token bound to one). Any screen-like feed (a desk, a
+    visitor's ticket) is served by this, with the same caps, frames and close codes."""
     await socket.accept()
     address = feeds.address(socket)
     try:
         engine = screens.service.engine(hall)
-        projection = _projection(engine.config, window)
-        _check_token(engine.config, socket.query_params.get("token"), window)
+        config = engine.config
+        if window is not None and config.window(window) is None:
+            raise UnknownWindow(
+                f"no window {shown(window)} in this hall", window=window[:ECHO_CHARS]
+            )
+        _check_token(config, socket.query_params.get("token"), window)
         after = _after(socket.query_params.get("after"))
         screens.admit(address)
     except Exception as exc:
         await _refuse(socket, exc)
         return
     try:
-        key = (hall, "hall") if window is None else (hall, "window", window)
+        key = (hall, *kind)
         try:
-            client = await screens.hubs.join(engine, key, projection, after)
+            client = await screens.hubs.join(engine, key, lambda: projection(engine), after)
         except Exception as exc:
             await _refuse(socket, exc)
             return
@@ -181,15 +203,6 @@ async def _refuse(socket: WebSocket[Any, Any, Any], exc: Exception) -> None:
             {"type": "error", "error": body["error"], "message": body["message"]}
         )
         await socket.close(code=code)
-
-
-def _projection(config: HallConfig, window: str | None) -> Callable[[], Projection[Any]]:
-    """How to make the hub's projection, if it has to be made (the window checked now)."""
-    if window is None:
-        return lambda: HallScreen(config)
-    if config.window(window) is None:
-        raise UnknownWindow(f"no window {shown(window)} in this hall", window=window[:ECHO_CHARS])
-    return lambda: WindowScreen(config, window)
 
 
 def _check_token(config: HallConfig, token: str | None, window: str | None) -> None:

@@ -11,7 +11,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import msgspec
 from litestar import get
 from litestar.datastructures import State
 from litestar.params import FromPath
@@ -27,27 +26,11 @@ TEMPLATES = HERE / "templates"
 STATIC = HERE / "static"
 
 
-class DevicePage(msgspec.Struct, frozen=True):
-    """A page a device opens (kiosk, caller, pad): listed on the start page under its hall.
-    ``path`` is formatted with ``hall`` (and ``window`` when ``per_window``)."""
-
-    path: str
-    name: str
-    name_en: str
-    about: str
-    about_en: str
-    per_window: bool = False
-
-
-# The device pages (kiosk, caller, pad) are added here by the issue that builds them; the start
-# page lists whatever is here.
-DEVICE_PAGES: tuple[DevicePage, ...] = ()
-
-
-def template_config() -> TemplateConfig[Any]:
+def template_config(*more: Path) -> TemplateConfig[Any]:
+    """Jinja over this package's templates and ``more`` directories (the device pages')."""
     from litestar.plugins.jinja import JinjaTemplateEngine
 
-    return TemplateConfig(directory=TEMPLATES, engine=JinjaTemplateEngine)
+    return TemplateConfig(directory=[TEMPLATES, *more], engine=JinjaTemplateEngine)
 
 
 def _configs(state: State) -> list[HallConfig]:
@@ -55,24 +38,26 @@ def _configs(state: State) -> list[HallConfig]:
     return configs
 
 
-def _hall(state: State, hall: str) -> HallConfig | None:
+def hall_config(state: State, hall: str) -> HallConfig | None:
     return next((c for c in _configs(state) if c.hall.id == hall), None)
 
 
-def _not_found(what: str, what_en: str) -> Template:
+def not_found(what: str, what_en: str) -> Template:
     return Template("not_found.html", context={"what": what, "what_en": what_en}, status_code=404)
 
 
 @get("/", include_in_schema=False, sync_to_thread=False)
 def start_page(state: State) -> Template:
-    return Template("start.html", context={"halls": _configs(state), "device_pages": DEVICE_PAGES})
+    # The device pages (kiosk, caller, pad) are the devices package's: the app lists them here.
+    pages = state.get("device_pages", ())
+    return Template("start.html", context={"halls": _configs(state), "device_pages": pages})
 
 
 @get("/screens/{hall:str}", include_in_schema=False, sync_to_thread=False)
 def hall_screen(state: State, hall: FromPath[str]) -> Template:
-    config = _hall(state, hall)
+    config = hall_config(state, hall)
     if config is None:
-        return _not_found(f"没有大厅 {shown(hall)}", f"No hall {shown(hall)} on this server")
+        return not_found(f"没有大厅 {shown(hall)}", f"No hall {shown(hall)} on this server")
     screen = config.screens.hall
     return Template(
         "hall.html",
@@ -92,12 +77,12 @@ def hall_screen(state: State, hall: FromPath[str]) -> Template:
 
 @get("/screens/{hall:str}/windows/{window:str}", include_in_schema=False, sync_to_thread=False)
 def window_screen(state: State, hall: FromPath[str], window: FromPath[str]) -> Template:
-    config = _hall(state, hall)
+    config = hall_config(state, hall)
     if config is None:
-        return _not_found(f"没有大厅 {shown(hall)}", f"No hall {shown(hall)} on this server")
+        return not_found(f"没有大厅 {shown(hall)}", f"No hall {shown(hall)} on this server")
     defined = config.window(window)
     if defined is None:
-        return _not_found(
+        return not_found(
             f"没有窗口 {shown(window)}", f"No window {shown(window)} in {config.hall.name_en}"
         )
     return Template(

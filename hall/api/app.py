@@ -9,6 +9,7 @@ from litestar import Litestar
 from litestar.datastructures import State
 from litestar.middleware import DefineMiddleware
 
+from devices import pages as device_pages
 from displays import feed as screen_feeds
 from displays import pages
 from displays.voice import route as voice_route
@@ -62,6 +63,7 @@ def create_app(settings: Settings) -> Litestar:
             openapi.viewer_assets(),
             *OPERATING,
             *pages.routes(),
+            *device_pages.routes(),
         ],
         after_exception=[service.metrics.after_exception],  # counts refused logins
         lifespan=[lifespan],
@@ -71,6 +73,7 @@ def create_app(settings: Settings) -> Litestar:
                 "event_frames": EventFrames(),
                 "screens": screens,
                 "connections": connections,
+                "device_pages": device_pages.DEVICE_PAGES,
             }
         ),
         exception_handlers={Exception: errors.handle},
@@ -78,7 +81,7 @@ def create_app(settings: Settings) -> Litestar:
         middleware=[DefineMiddleware(BodyLimits), DefineMiddleware(Authorize, service=service)],
         request_max_body_size=MAX_BODY_BYTES,  # BodyLimits checks first; this if it is ever removed
         openapi_config=openapi.config(),
-        template_config=pages.template_config(),
+        template_config=pages.template_config(device_pages.TEMPLATES),
         logging_config=None,
     )
     openapi.declare_errors(app)

@@ -113,6 +113,7 @@ class WindowStatus:
     ticket: str | None = None
     pause_reason: str | None = None
     since: datetime | None = None
+    served: str | None = None  # the ticket whose transaction it finished last (the pad rates it)
 
 
 @dataclass(slots=True)
@@ -283,6 +284,8 @@ def apply(state: HallState, event: AnyEvent) -> HallState:
             ticket.served_at = window_id
             window = state.windows.get(window_id)
             ticket.served_by = window.staff if window is not None else None
+            if window is not None:
+                window.served = ticket_id
             _leave_window(state, ticket, event.at)
             _settle(ticket, TicketState.FINISHED, event, outcome.value)
         case TicketNoShow(ticket=ticket_id):

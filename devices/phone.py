@@ -1,0 +1,8 @@
+"""The phone page (built by issue 8)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+ROUTES: list[Any] = []
+PAGES: tuple[Any, ...] = ()
