@@ -39,6 +39,9 @@ class HallInfo(Struct, frozen=True):
     languages: tuple[str, ...] = ("zh", "en")
     # How far ahead an appointment (预约) slot may be booked; later slots are refused.
     booking_days: Annotated[int, msgspec.Meta(ge=1, le=366)] = 30
+    # The address visitors' phones reach this hall server at, for the QR code on each ticket
+    # (e.g. "http://192.168.1.10:8000"). None: the address the printer's agent connected to.
+    public_url: Annotated[str, msgspec.Meta(pattern=r"^https?://[^\s/?#]+$")] | None = None
 
 
 class Zone(Struct, frozen=True):
