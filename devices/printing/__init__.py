@@ -1,0 +1,1 @@
+"""Ticket printing: the ticket's layout and the printer agent."""
