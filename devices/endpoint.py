@@ -381,7 +381,8 @@ class Link:
             try:
                 await self.engine.execute(command)
             except JournalError as exc:
-                log.warning("device %s: ack of %s not journaled: %s", self.device, job_id, exc)
+                name = self.device.device
+                log.warning("device %s: ack of %s not journaled: %s", name, job_id, exc)
                 return False
         elif self.device.kind == "speaker":
             self.links.play_done(self.hall, self.device.device, job_id)
