@@ -291,8 +291,9 @@ class Link:
                         await self._lost(message.get("code"))
                         return
                     receiving = asyncio.ensure_future(self.socket.receive())
-                    frame = message.get("text")
-                    effects += self._received(frame if frame is not None else message["bytes"], now)
+                    text = message.get("text")
+                    frame = text if text is not None else message.get("bytes") or b""
+                    effects += self._received(frame, now)
                 effects += session.tick(now)
                 if not await self._apply(effects) or not await self._fill():
                     return
@@ -300,6 +301,8 @@ class Link:
             await self._lost(None)  # gone while being sent to
         finally:
             receiving.cancel()
+            if receiving.done() and not receiving.cancelled():
+                receiving.exception()  # retrieved: a receive after the end is no news
 
     # -- what the session's effects do ---------------------------------------------------------
 
