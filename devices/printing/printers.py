@@ -195,6 +195,11 @@ class Printer:
     def __repr__(self) -> str:
         return f"Printer({str(self.address)!r})"
 
+    @property
+    def answers(self) -> bool | None:
+        """Whether the printer answers status queries; None until it has been asked one."""
+        return self._answers
+
     def send(self, data: bytes) -> None:
         """Hand the bytes to the printer, or raise :class:`PrinterUnavailable`."""
         with self._lock:
