@@ -258,8 +258,9 @@ def _serve(args: argparse.Namespace) -> int:
 
     class Server(uvicorn.Server):
         async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
-            # Screens first, with 1001 (going away: reconnect later), before uvicorn closes
-            # every WebSocket with its own 1012.
+            # Devices and screens first, with 1001 (going away: reconnect later), before uvicorn
+            # closes every WebSocket with its own 1012.
+            await app.state.devices.close()
             await app.state.screens.close()
             await super().shutdown(sockets)
 
