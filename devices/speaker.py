@@ -123,8 +123,9 @@ class Speaker:
                 process.kill()
                 await process.wait()
         if process.returncode != 0:
-            said = errors.decode(errors="replace").strip().splitlines() or [""]
-            raise JobFailed("error", f"the player exited with {process.returncode}: {said[-1]}")
+            said = errors.decode(errors="replace").strip().splitlines()
+            last = f": {said[-1]}" if said else ""
+            raise JobFailed("error", f"the player exited with {process.returncode}{last}")
 
 
 async def serve(settings: Settings, token: str, stop: asyncio.Event) -> None:
