@@ -257,6 +257,9 @@ class Printer:
                     # escpos's Network.open() leaks the socket when the connection is refused
                     where = (self.address.host, self.address.port)
                     printer.device = socket.create_connection(where, self.timeout)
+                    # A status query is three bytes after a ticket: with Nagle's algorithm it
+                    # waits for the ticket's ACK, which the printer delays (40 ms on Linux).
+                    printer.device.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
                 else:
                     printer.open()
             except (EscposError, OSError, ValueError) as error:  # pyusb: ValueError, no backend
