@@ -62,7 +62,6 @@ from hall.journal.base import JournalError, Recorded
 
 log = logging.getLogger(__name__)
 
-HEARTBEAT: Final = 10.0
 HELLO_SECONDS: Final = 5.0
 RETRY: Final = 5.0
 SHUTDOWN_SECONDS: Final = 1.0  # how long a stopping server waits for its links to close
@@ -89,7 +88,7 @@ class DeviceLinks:
     def __init__(self, service: HallService, connections: Connections) -> None:
         self.service = service
         self.connections = connections
-        self.heartbeat = HEARTBEAT
+        self.heartbeat = service.settings.device_heartbeat
         self.hello_seconds = HELLO_SECONDS
         self.retry = RETRY
         self.current: dict[tuple[str, str], Link] = {}  # (hall, device) -> its live link

@@ -32,6 +32,10 @@ _CUTTABLE: Final = (
     "priority_name",
 )
 _ELLIPSIS: Final = "…"
+# More than a ticket has room for (a line of 80 mm paper holds 24 Chinese characters): a name
+# longer than this is cut to it first, so one long name does not crowd out the rest.
+NAME_CHARS: Final = 80
+NOTICE_CHARS: Final = 400
 
 
 def print_job(state: HallState, ticket_id: str, estimator: Estimator, base_url: str) -> Print:
@@ -49,27 +53,30 @@ def print_job(state: HallState, ticket_id: str, estimator: Estimator, base_url: 
     job = Print(
         id=ticket.id,
         ticket=PrintTicket(
-            hall_name=config.hall.name,
-            hall_name_en=config.hall.name_en,
+            hall_name=_cut(config.hall.name, NAME_CHARS),
+            hall_name_en=_cut(config.hall.name_en, NAME_CHARS),
             number=ticket.number,
-            category_name=names[0],
-            category_name_en=names[1],
-            priority_name=priority,
+            category_name=_cut(names[0], NAME_CHARS),
+            category_name_en=_cut(names[1], NAME_CHARS),
+            priority_name=None if priority is None else _cut(priority, NAME_CHARS),
             ahead=facts.ahead,
             wait_minutes=facts.minutes,
             issued_at=ticket.issued_at.astimezone(config.tz).strftime("%Y-%m-%d %H:%M"),
             url=f"{base_url}/phone/{config.hall.id}/{ticket.id}{fragment}",
-            notice=text,
-            notice_en=text_en,
+            notice=_cut(text, NOTICE_CHARS),
+            notice_en=_cut(text_en, NOTICE_CHARS),
         ),
     )
     return fit(job)
 
 
+def _cut(text: str, chars: int) -> str:
+    return text if len(text) <= chars else text[: chars - 1] + _ELLIPSIS
+
+
 def fit(job: Print) -> Print:
     """``job`` cut to fit one frame of the link (4 KiB): the longest of its names and notices
-    loses what is too much (and ends in "…"), as often as needed. A hall's names are short;
-    a long notice is what usually needs cutting."""
+    loses what is too much (and ends in "…"), as often as needed."""
     while (excess := len(encode(job).encode()) - MAX_FRAME) > 0:
         ticket = job.ticket
         texts = [(name, getattr(ticket, name) or "") for name in _CUTTABLE]

@@ -96,6 +96,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="feeds connected at once from one client address (default %(default)s)",
     )
     serve.add_argument(
+        "--device-heartbeat",
+        type=_seconds,
+        default=Settings.device_heartbeat,
+        metavar="SECONDS",
+        help="heartbeat of the device link: a device silent for three is offline "
+        "(default %(default)s)",
+    )
+    serve.add_argument(
         "--voice-cache",
         type=Path,
         default=os.environ.get("HALL_VOICE_CACHE") or None,
@@ -174,6 +182,17 @@ def _positive(text: str) -> int:
     return int(text)
 
 
+def _seconds(text: str) -> float:
+    """Seconds as the device link's welcome may carry them: over 0, at most an hour."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not 0 < value <= 3600:
+        raise argparse.ArgumentTypeError(f"expected seconds over 0 and at most 3600, not {text!r}")
+    return value
+
+
 def _add_hall_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--config",
@@ -211,6 +230,7 @@ def _settings(args: argparse.Namespace) -> Settings:
         max_screens_per_address=getattr(
             args, "max_screens_per_address", Settings.max_screens_per_address
         ),
+        device_heartbeat=getattr(args, "device_heartbeat", Settings.device_heartbeat),
         voice_cache=getattr(args, "voice_cache", None),
         speech=getattr(args, "speech", True),
     )
