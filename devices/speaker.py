@@ -8,7 +8,7 @@ line, ``{file}`` replaced, no shell), waits for the player to end, and acks. The
 one at a time in call order, each after the one before was acked, so they are heard in order and
 never over each other. A fetch or a player that fails (or outlasts ``play_seconds``) fails the job
 as "error"; the hall sends it again. Played ids go to the done file as printed tickets do, so a
-call is not announced twice after an agent restart or a lost ack.
+call is not announced twice after a lost ack or a quick restart of the agent.
 """
 
 from __future__ import annotations
@@ -19,7 +19,9 @@ import contextlib
 import logging
 import os
 import shlex
+import signal
 import tempfile
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterable
@@ -34,6 +36,7 @@ from devices.protocol import Job, Play
 log = logging.getLogger(__name__)
 
 AGENT = "speaker-agent/1"
+FORGET_SECONDS = 600  # a done file not written for this long is dropped at start
 MAX_WAV = 16 * 1024 * 1024  # an announcement is about 0.5 MB; more is not one
 
 
@@ -88,6 +91,7 @@ class Speaker:
             with urllib.request.urlopen(request, timeout=self.fetch_seconds) as response:
                 wav: bytes = response.read(MAX_WAV + 1)
         except urllib.error.HTTPError as exc:
+            exc.close()  # it holds the response, and so the connection
             raise JobFailed("error", f"the announcement: HTTP {exc.code}") from None
         except (OSError, urllib.error.URLError) as exc:
             raise JobFailed("error", f"cannot fetch the announcement: {exc}") from None
@@ -110,6 +114,7 @@ class Speaker:
                 stdin=asyncio.subprocess.DEVNULL,
                 stdout=asyncio.subprocess.DEVNULL,
                 stderr=asyncio.subprocess.PIPE,
+                start_new_session=True,  # its own process group: a timeout stops all of it
             )
         except OSError as exc:
             raise JobFailed("error", f"cannot run the player {command[0]}: {exc}") from None
@@ -120,7 +125,9 @@ class Speaker:
             raise JobFailed("error", f"the player ran over {self.play_seconds:g} s") from None
         finally:
             if process.returncode is None:  # timed out, or the agent is stopping
-                process.kill()
+                # A wrapper script's children would play on, and hold the pipe open.
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(process.pid, signal.SIGKILL)
                 await process.wait()
         if process.returncode != 0:
             said = errors.decode(errors="replace").strip().splitlines()
@@ -130,7 +137,13 @@ class Speaker:
 
 async def serve(settings: Settings, token: str, stop: asyncio.Event) -> None:
     """Play the hall's calls until ``stop`` is set."""
-    store = DoneStore(Path(settings.state) / "done.txt")
+    done = Path(settings.state) / "done.txt"
+    # Play ids ("call-<version>") carry no date, and a hall sends again only the calls of the last
+    # minute: older ids guard against nothing, and a journal started afresh would reuse them.
+    with contextlib.suppress(FileNotFoundError):
+        if time.time() - done.stat().st_mtime > FORGET_SECONDS:
+            done.unlink()
+    store = DoneStore(done)
     speaker = Speaker(agent_cli.http_base(settings.hall_url), settings)
     log.info("playing with %s", speaker.player[0])
     try:

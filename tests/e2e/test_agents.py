@@ -12,8 +12,10 @@ import contextlib
 import os
 import signal
 import socket
+import statistics
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections import Counter
@@ -24,7 +26,14 @@ from types import TracebackType
 import httpx
 import pytest
 
+from devices.link import JobFailed
+from devices.printing.agent import TicketPrinter
+from devices.printing.printers import Printer
+from devices.protocol import Play
+from devices.speaker import Settings as SpeakerSettings
+from devices.speaker import Speaker
 from hall.settings import DEFAULT_CONFIG
+from tests.e2e.test_device_link import job
 from tests.support.fake_printer import FakePrinter, qr_codes
 from tests.support.redis import free_port
 from tests.support.server import ROOT, ServerProcess
@@ -121,9 +130,13 @@ class Agent:
             )
         return self
 
-    def kill9(self) -> None:
+    def signal(self, number: int) -> None:
         assert self.process is not None
-        self.process.send_signal(signal.SIGKILL)
+        self.process.send_signal(number)
+
+    def kill9(self) -> None:
+        self.signal(signal.SIGKILL)
+        assert self.process is not None
         self.process.wait()
 
     def stop(self) -> int:
@@ -223,8 +236,12 @@ def test_tickets_print_in_order_once_each_through_a_killed_hall(
         assert url.startswith(f"{hall.url}/phone/{HALL}/") and "#s=" in url
         eventually(lambda: device_status(hall, "printer-1") == "online")
 
-        issued += issue(hall, 20)  # the hall dies while printing these
-        eventually(lambda: len(printer.tickets()) >= 6)
+        # Tickets pile up while the agent is frozen; the hall dies while it prints them.
+        agent.signal(signal.SIGSTOP)
+        issued += issue(hall, 30)
+        agent.signal(signal.SIGCONT)
+        while len(printer.tickets()) < 6:
+            time.sleep(0.001)
         hall.kill9()
         assert len(printer.tickets()) < len(issued)
         hall.start()
@@ -286,6 +303,57 @@ def test_a_killed_agent_does_not_print_again_what_it_printed(
         if agent.process is not None:
             agent.stop()
         proxy.close()
+
+
+async def test_a_ticket_does_not_wait_for_the_printers_delayed_ack(printer: FakePrinter) -> None:
+    # The status query after each ticket (the proof that it arrived) waited, by Nagle's algorithm,
+    # for the ACK of the ticket's bytes, which the printer's side delays by 40 ms.
+    tickets = TicketPrinter(Printer(printer.address), 80)
+    took = []
+    for n in range(1, 11):
+        started = time.perf_counter()
+        await tickets.perform(job(n))
+        took.append(time.perf_counter() - started)
+    assert [f"A{n:03d}" for n in range(1, 11)] == printer.numbers()
+    assert statistics.median(took) < 0.02, took
+
+
+def test_a_call_not_fetched_or_not_played_fails_as_an_error(
+    hall: ServerProcess, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    temporary = tmp_path / "tmp"
+    temporary.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(temporary))
+
+    def speaker(player: str) -> Speaker:
+        settings = SpeakerSettings(
+            hall_url=f"ws://127.0.0.1:{hall.port}/ws/halls/{HALL}/devices",
+            token="t",
+            player=player,
+            play_seconds=0.5,
+            state=str(tmp_path),
+        )
+        return Speaker(hall.url, settings)
+
+    def play(number: str) -> Play:
+        url = f"/api/halls/{HALL}/announcements/{number}/1.wav"
+        return Play(id="call-1", url=url, number=number, window="1")
+
+    (number,) = issue(hall, 1)
+    copied = tmp_path / "copied.wav"
+    asyncio.run(speaker(f"cp {{file}} {copied}").perform(play(number)))
+    assert copied.read_bytes()[:4] == b"RIFF"
+    failures = {
+        "HTTP 404": (speaker("true {file}"), play("Z999")),
+        "ran over 0.5 s": (speaker("/bin/sh -c 'sleep 5' {file}"), play(number)),
+        "exited with 1": (speaker("/bin/sh -c 'exit 1' {file}"), play(number)),
+        "cannot run the player": (speaker("/nonexistent/player {file}"), play(number)),
+    }
+    for said, (one, call) in failures.items():
+        with pytest.raises(JobFailed) as failed:
+            asyncio.run(one.perform(call))
+        assert failed.value.status == "error" and said in failed.value.detail
+    assert not list(temporary.iterdir())  # no announcement left behind
 
 
 @needs_espeak
