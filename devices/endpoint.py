@@ -26,8 +26,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import re
+from collections import deque
 from collections.abc import Sequence
 from typing import Any, Final, get_args, get_type_hints
 
@@ -37,7 +39,7 @@ from litestar.exceptions import WebSocketDisconnect
 from litestar.params import FromPath
 
 from devices import jobs
-from devices.protocol import Error, Job, encode
+from devices.protocol import Error, Job, Print, encode
 from devices.session import (
     SILENT_BEATS,
     Acked,
@@ -239,6 +241,9 @@ class Link:
         self.device: DeviceInfo | None = None
         self.status = "online"  # what this link says of its device, once it said hello
         self._offers: list[Job] = []  # from the hall's batches, for the loop to hand the session
+        # A printer's tickets to print, oldest first: each job is made as the one before is acked
+        # (so its place and wait are current, and a reconnect with thousands waiting makes one).
+        self._backlog: deque[str] = deque()
         self._wakeup: asyncio.Future[None] = loop.create_future()
         self._ending: tuple[int, str, str] | None = None  # (code, error, message) from outside
         self._hooked = False
@@ -289,7 +294,7 @@ class Link:
                     frame = message.get("text")
                     effects += self._received(frame if frame is not None else message["bytes"], now)
                 effects += session.tick(now)
-                if not await self._apply(effects):
+                if not await self._apply(effects) or not await self._fill():
                     return
         except (WebSocketDisconnect, OSError, TimeoutError):
             await self._lost(None)  # gone while being sent to
@@ -331,12 +336,28 @@ class Link:
             log.warning("device %s connected again: closing its older connection", device.device)
             old.kick(REPLACED, "replaced", "a newer connection of this device took over")
         try:
-            pending = await self.engine.read(self._attach)
+            await self.engine.read(self._attach)
         except JournalError as exc:
             log.warning("device %s: its jobs cannot be read: %s", device.device, exc)
             return False
-        self._offer(pending)
         await self._report("online")
+        return True
+
+    async def _fill(self) -> bool:
+        """Give the session a printer's next job once it has none; False if the link ends."""
+        session = self.session
+        while self._backlog and not session.pending and not session.closed:
+            ticket = self._backlog[0]
+            try:
+                job = await self.engine.read(functools.partial(self._print, ticket=ticket))
+            except JournalError:
+                return await self._apply(
+                    self._end(UNAVAILABLE, "unavailable", _UNAVAILABLE, offline=False)
+                )
+            self._backlog.popleft()
+            if job is not None and self._ending is None:
+                loop = asyncio.get_running_loop()
+                return await self._apply(session.offer(job, loop.time()))
         return True
 
     async def _report(self, status: str) -> None:
@@ -411,37 +432,39 @@ class Link:
         window = defined.window if defined is not None else None
         return DeviceInfo(device=principal.name, kind=principal.device_kind, window=window)
 
-    def _attach(self, state: HallState) -> list[Job]:
+    def _attach(self, state: HallState) -> None:
         """Under the engine's lock, with no await: the jobs pending now, and a hook for those of
         every later batch (none can slip in between)."""
         device = self.device
         if device is None or self._ending is not None or device.kind not in ("printer", "speaker"):
-            return []
-        pending: list[Job] = []
+            return
         if device.kind == "printer":
-            pending += jobs.pending_prints(
-                state, device.device, estimator(self.engine), self.base_url
-            )
+            self._backlog.extend(state.printing.get(device.device, ()))
         else:
             played = self.links.played.get((self.hall, device.device), {})
-            pending += jobs.recent_plays(state, self.engine.clock(), played)
+            self._offers += jobs.recent_plays(state, self.engine.clock(), played)
         self.engine.after_batch.append(self._on_batch)
         self._hooked = True
-        return pending
+        self._wake()
 
     def _on_batch(self, state: HallState, records: Sequence[Recorded]) -> None:
         device = self.device
         assert device is not None
-        found: list[Job] = []
         if device.kind == "printer":
-            found += jobs.new_prints(
-                state, records, device.device, estimator(self.engine), self.base_url
-            )
+            issued = jobs.issued_for(records, device.device)
+            if issued:
+                self._backlog.extend(issued)
+                self._wake()
         else:
-            found += jobs.new_plays(state, records)
-        self._offer(found)
+            self._offer(jobs.new_plays(state, records))
 
-    def _offer(self, offered: list[Job]) -> None:
+    def _print(self, state: HallState, ticket: str) -> Print | None:
+        assert self.device is not None
+        return jobs.print_job(
+            state, ticket, self.device.device, estimator(self.engine), self.base_url
+        )
+
+    def _offer(self, offered: Sequence[Job]) -> None:
         if offered:
             self._offers += offered
             self._wake()

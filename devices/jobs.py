@@ -1,6 +1,6 @@
-"""The jobs the hall gives its devices, made from the hall's state as it is when they are offered:
-a ``Print`` per ticket for a printer, a ``Play`` per call or recall for a speaker. Pure: the
-device endpoint (devices/endpoint.py) reads the state and sends them.
+"""The jobs the hall gives its devices, made from the hall's state: a ``Print`` per ticket for a
+printer (made as it is sent, so its place and wait are current), a ``Play`` per call or recall for
+a speaker. Pure: the device endpoint (devices/endpoint.py) reads the state and sends them.
 """
 
 from __future__ import annotations
@@ -38,9 +38,14 @@ NAME_CHARS: Final = 80
 NOTICE_CHARS: Final = 400
 
 
-def print_job(state: HallState, ticket_id: str, estimator: Estimator, base_url: str) -> Print:
-    """The print job of a ticket: its id is the ticket's; ``base_url`` is where visitors' phones
-    reach the hall (config ``hall.public_url``, else the address the printer's agent used)."""
+def print_job(
+    state: HallState, ticket_id: str, printer: str, estimator: Estimator, base_url: str
+) -> Print | None:
+    """The print job of a ticket ``printer`` has yet to print (None: it has not, any more): its
+    id is the ticket's; ``base_url`` is where visitors' phones reach the hall (config
+    ``hall.public_url``, else the address the printer's agent used)."""
+    if ticket_id not in state.printing.get(printer, ()):
+        return None  # acked meanwhile, or of a day gone by
     config = state.config
     ticket = state.tickets[ticket_id]
     facts = ticket_facts(state, ticket, estimator)
@@ -95,23 +100,10 @@ def fit(job: Print) -> Print:
     return job
 
 
-def pending_prints(
-    state: HallState, printer: str, estimator: Estimator, base_url: str
-) -> list[Print]:
-    """The jobs of the tickets ``printer`` has yet to print (today's, in issue order)."""
-    return [print_job(state, t, estimator, base_url) for t in state.printing.get(printer, ())]
-
-
-def new_prints(
-    state: HallState,
-    records: Sequence[Recorded],
-    printer: str,
-    estimator: Estimator,
-    base_url: str,
-) -> list[Print]:
-    """The jobs of the tickets issued in a batch for ``printer``."""
+def issued_for(records: Sequence[Recorded], printer: str) -> list[str]:
+    """The tickets issued in a batch for ``printer`` to print."""
     return [
-        print_job(state, record.event.ticket, estimator, base_url)
+        record.event.ticket
         for record in records
         if isinstance(record.event, TicketIssued) and record.event.printer == printer
     ]
