@@ -35,9 +35,7 @@ def job(**texts: str) -> Print:
 
 
 @settings(max_examples=60, deadline=None)
-@given(
-    hall=texts, hall_en=texts, category=texts, category_en=texts, notice=texts, notice_en=texts
-)
+@given(hall=texts, hall_en=texts, category=texts, category_en=texts, notice=texts, notice_en=texts)
 def test_any_job_is_cut_to_fit_a_frame_and_reads_back(
     hall: str, hall_en: str, category: str, category_en: str, notice: str, notice_en: str
 ) -> None:
