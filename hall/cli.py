@@ -1,4 +1,5 @@
-"""The ``hall`` command: serve halls, check hall files, replay a journal, make credentials."""
+"""The ``hall`` command: serve halls, check hall files, replay a journal, make credentials, run
+the printer and speaker agents."""
 
 from __future__ import annotations
 
@@ -18,13 +19,15 @@ from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 
+from devices import agent_cli
 from hall import config as hall_config
 from hall import logs, simulate_cli
 from hall.settings import DEFAULT_CONFIG, DEFAULT_DATA, ROOT, Settings, load_hall
 
 DESCRIPTION = """\
 Queue management for government service halls: serve halls over HTTP, check hall files, replay a
-hall's journal, simulate calling policies, and make staff passwords and device tokens.
+hall's journal, simulate calling policies, make staff passwords and device tokens, and run the
+agents that print tickets and play announcements next to their hardware.
 
 Start with:  hall serve        (the demo hall of config/default.toml on http://127.0.0.1:8000)
 Help on one command:  hall COMMAND --help
@@ -93,6 +96,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="feeds connected at once from one client address (default %(default)s)",
     )
     serve.add_argument(
+        "--device-heartbeat",
+        type=_seconds,
+        default=Settings.device_heartbeat,
+        metavar="SECONDS",
+        help="heartbeat of the device link: a device silent for three is offline "
+        "(default %(default)s)",
+    )
+    serve.add_argument(
         "--voice-cache",
         type=Path,
         default=os.environ.get("HALL_VOICE_CACHE") or None,
@@ -132,6 +143,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     simulate_cli.add_arguments(simulate)
     simulate.set_defaults(run=simulate_cli.run)
 
+    # The agents run next to their hardware, not in the hall server; devices/ holds them.
+    for kind, about in AGENTS.items():
+        agent = commands.add_parser(f"{kind}-agent", help=about, description=about)
+        agent_cli.add_arguments(agent, kind)
+        agent.set_defaults(run=_printer_agent if kind == "printer" else _speaker_agent)
+
     args = parser.parse_args(argv)
     try:
         code: int = args.run(args)
@@ -141,10 +158,39 @@ def main(argv: Sequence[str] | None = None) -> int:
     return code
 
 
+AGENTS: dict[agent_cli.Kind, str] = {
+    "printer": "print the hall's tickets on a printer beside this machine (a printer device)",
+    "speaker": "play the hall's call announcements on this machine (a speaker device)",
+}
+
+
+def _printer_agent(args: argparse.Namespace) -> int:
+    from devices.printing import agent  # python-escpos takes a quarter of a second to import
+
+    return agent.main(args)
+
+
+def _speaker_agent(args: argparse.Namespace) -> int:
+    from devices import speaker
+
+    return speaker.main(args)
+
+
 def _positive(text: str) -> int:
     if not text.isascii() or not text.isdigit() or int(text) < 1:
         raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, not {text!r}")
     return int(text)
+
+
+def _seconds(text: str) -> float:
+    """Seconds as the device link's welcome may carry them: over 0, at most an hour."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not 0 < value <= 3600:
+        raise argparse.ArgumentTypeError(f"expected seconds over 0 and at most 3600, not {text!r}")
+    return value
 
 
 def _add_hall_options(parser: argparse.ArgumentParser) -> None:
@@ -184,6 +230,7 @@ def _settings(args: argparse.Namespace) -> Settings:
         max_screens_per_address=getattr(
             args, "max_screens_per_address", Settings.max_screens_per_address
         ),
+        device_heartbeat=getattr(args, "device_heartbeat", Settings.device_heartbeat),
         voice_cache=getattr(args, "voice_cache", None),
         speech=getattr(args, "speech", True),
     )
@@ -231,8 +278,9 @@ def _serve(args: argparse.Namespace) -> int:
 
     class Server(uvicorn.Server):
         async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
-            # Screens first, with 1001 (going away: reconnect later), before uvicorn closes
-            # every WebSocket with its own 1012.
+            # Devices and screens first, with 1001 (going away: reconnect later), before uvicorn
+            # closes every WebSocket with its own 1012.
+            await app.state.devices.close()
             await app.state.screens.close()
             await super().shutdown(sockets)
 

@@ -30,6 +30,9 @@ class Settings:
     # Refuse to start on a Redis that may lose acknowledged appends (no AOF, appendfsync other
     # than always, an eviction policy) unless the operator accepts it (tests, demos).
     allow_volatile_redis: bool = False
+    # Seconds between heartbeats on the device link (devices/endpoint.py): a device silent for
+    # three is offline.
+    device_heartbeat: float = 10.0
     # Seconds an append (or a replay after a failed one) may take before it counts as failed,
     # and a read may wait behind the writer before it is answered 503.
     store_timeout: float = 2.0

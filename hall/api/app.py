@@ -9,6 +9,7 @@ from litestar import Litestar
 from litestar.datastructures import State
 from litestar.middleware import DefineMiddleware
 
+from devices import endpoint as device_endpoint
 from devices import pages as device_pages
 from displays import feed as screen_feeds
 from displays import pages
@@ -42,13 +43,16 @@ def create_app(settings: Settings) -> Litestar:
     service = HallService(configs, settings.journal_url, settings.feed_queue, settings)
     connections = Connections(settings.max_screens, settings.max_screens_per_address)
     screens = screen_feeds.Screens(service, connections)
+    devices = device_endpoint.DeviceLinks(service, connections)
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         await service.start()
+        devices.start()
         try:
             yield
         finally:
+            await devices.close()  # 1001 to each device, journaling nothing: they come back
             await screens.close()  # 1001 to each screen, before the halls stop
             await service.stop()
 
@@ -61,6 +65,7 @@ def create_app(settings: Settings) -> Litestar:
             DeviceController,
             event_feed,
             *screen_feeds.ROUTES,
+            *device_endpoint.ROUTES,
             voice_route.announcement,
             openapi.viewer_assets(),
             *OPERATING,
@@ -74,6 +79,7 @@ def create_app(settings: Settings) -> Litestar:
                 "service": service,
                 "event_frames": EventFrames(),
                 "screens": screens,
+                "devices": devices,
                 "connections": connections,
                 "device_pages": device_pages.DEVICE_PAGES,
             }

@@ -33,7 +33,8 @@ def test_help_has_no_markup_and_every_serve_option_a_default(
     assert options == ["--config", "--data", "--redis", "--host", "--port", "--access-log",
                        "--log-format", "--allow-volatile-redis", "--store-timeout",
                        "--read-timeout", "--max-screens",
-                       "--max-screens-per-address", "--voice-cache", "--no-speech"]  # fmt: skip
+                       "--max-screens-per-address", "--device-heartbeat", "--voice-cache",
+                       "--no-speech"]  # fmt: skip
     for option in options:
         described = text[text.index(f"  {option}") :].split("\n  --")[0]
         assert "default" in described, described
