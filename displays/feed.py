@@ -16,7 +16,7 @@ import asyncio
 import contextlib
 import hashlib
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
 from litestar import WebSocket, websocket
@@ -139,12 +139,15 @@ async def serve(
     kind: tuple[str, ...],
     window: str | None,
     projection: Callable[[HallEngine], Projection[Any]],
+    admit: Callable[[HallEngine], Awaitable[None]] | None = None,
 ) -> None:
     """Serve one screen feed: the hub of ``(hall, *kind)``, made with ``projection`` (of the
     hall's engine: its config, its running service times) when it is the first screen of its
     kind. ``window`` is the window the screen shows, if any (checked
     to exist, and against a device token bound to one). Any screen-like feed (a desk, a
-    visitor's ticket) is served by this, with the same caps, frames and close codes."""
+    visitor's ticket) is served by this, with the same caps, frames and close codes.
+    ``admit``, if given, replaces the screens' device-token check: it raises to refuse (a
+    visitor's unknown ticket: 4404) before any hub is joined, so a refused feed makes none."""
     await socket.accept()
     address = feeds.address(socket)
     try:
@@ -154,7 +157,10 @@ async def serve(
             raise UnknownWindow(
                 f"no window {shown(window)} in this hall", window=window[:ECHO_CHARS]
             )
-        _check_token(config, socket.query_params.get("token"), window)
+        if admit is None:
+            _check_token(config, socket.query_params.get("token"), window)
+        else:
+            await admit(engine)
         after = _after(socket.query_params.get("after"))
         screens.admit(address)
     except Exception as exc:
