@@ -18,6 +18,9 @@ from scheduling.lookahead import callable_count, next_calls
 from scheduling.policy import Policy
 
 QUEUE_SHOWN = 10  # the next numbers a desk lists
+# How often a desk's view is projected again with no event: under the weighted policy the call
+# order changes with time alone (displays.hub, refresh_seconds).
+REFRESH_SECONDS = 2.0
 
 
 class Held(_View, frozen=True):
@@ -61,6 +64,8 @@ class DeskView(WindowView, frozen=True, kw_only=True):
 
 class DeskScreen(WindowScreen):
     """One window's desk: the window screen's view and the desk's additions."""
+
+    refresh_seconds = REFRESH_SECONDS
 
     def __init__(self, config: HallConfig, policy: Policy, window: str) -> None:
         super().__init__(config, window)
