@@ -294,6 +294,63 @@ def test_a_pad_with_no_answer_records_not_rated(pages: Pages, api: Api) -> None:
     assert staff  # the window stays open for the next test
 
 
+def holding(frames: list[str], sockets: list[Any], down: dict[str, bool]) -> Any:
+    """A route for a page's feed that keeps the hall's frames from it while ``down["on"]``
+    (a network gone for a moment); ``sockets`` gets the routes, to deliver them later."""
+
+    def route(ws: Any) -> None:
+        sockets.append(ws)
+        server = ws.connect_to_server()
+
+        def from_hall(message: str) -> None:
+            if down["on"]:
+                frames.append(message)
+            else:
+                ws.send(message)
+
+        server.on_message(from_hall)
+        ws.on_message(server.send)
+
+    return route
+
+
+def test_a_pad_says_when_the_phone_rated_first(pages: Pages, api: Api) -> None:
+    """The pad's feed lags (the network), the visitor rates on the phone meanwhile, then taps
+    the pad: the hall refuses the second rating and the pad says so, then is idle again."""
+    held: list[str] = []
+    sockets: list[Any] = []
+    down = {"on": False}
+    pad = pages.open(
+        f"/pad/{HALL}#token=demo-pad-1-token",
+        PAD,
+        before=lambda page: page.route_web_socket(
+            re.compile(r".*/screens/windows/1"), holding(held, sockets, down)
+        ),
+    )
+    api.login("1", "zhangwei")
+    api.free("1")
+    ticket = take(api)
+    assert api.call_next("1") == ticket["number"]
+    api.act("1", "start")
+    api.act("1", "finish", {"outcome": "done"})
+    pad.wait_for_selector("body[data-step='rate']")
+    down["on"] = True
+    phone = api.http.post(
+        f"/tickets/{ticket['id']}/visitor-rating", json={"secret": ticket["secret"], "level": 4}
+    )
+    assert phone.status_code == 200, phone.text
+    pad.locator(".level-5").click()
+    pad.wait_for_selector("body[data-step='message'][data-message='refused']")
+    assert "已评价过" in pad.locator("#message-zh").inner_text()
+    assert "rated already" in pad.locator("#message-en").inner_text()
+    screenshot(pad, "pad-refused")
+    down["on"] = False
+    for message in held:
+        sockets[-1].send(message)
+    pad.wait_for_selector("body[data-step='idle']", timeout=10_000)
+    assert [(r["level"], r["channel"]) for r in ratings(api, ticket["id"])] == [(4, "phone")]
+
+
 def test_a_press_without_an_answer_is_retried_under_the_same_key(pages: Pages, api: Api) -> None:
     """The hall did the call but neither its answer nor the feed reached the page (a network
     gone for a moment): the page still shows the window open, so the staff press again, and
@@ -301,26 +358,14 @@ def test_a_press_without_an_answer_is_retried_under_the_same_key(pages: Pages, a
     api.login("1", "zhangwei")
     api.free("1")
     held: list[str] = []  # the feed's frames kept from the page while "the network is down"
-    feed = {"down": False}
     sockets: list[Any] = []
-
-    def route_feed(ws: Any) -> None:
-        sockets.append(ws)
-        server = ws.connect_to_server()
-
-        def from_hall(message: str) -> None:
-            if feed["down"]:
-                held.append(message)
-            else:
-                ws.send(message)
-
-        server.on_message(from_hall)
-        ws.on_message(server.send)
-
+    down = {"on": False}
     caller = pages.open(
         f"/caller/{HALL}/1",
         DESK,
-        before=lambda page: page.route_web_socket(re.compile(r".*/screens/desks/1"), route_feed),
+        before=lambda page: page.route_web_socket(
+            re.compile(r".*/screens/desks/1"), holding(held, sockets, down)
+        ),
     )
     log_in(caller, "zhangwei")  # logged in already at this window: a new token, nothing else
     state(caller, "open")
@@ -338,7 +383,7 @@ def test_a_press_without_an_answer_is_retried_under_the_same_key(pages: Pages, a
             route.continue_()
 
     caller.route("**/windows/1/call-next", lost_answer)
-    feed["down"] = True
+    down["on"] = True
     caller.keyboard.press("n")
     caller.wait_for_selector(".message.retry")
     assert "不会重复执行" in caller.locator("#message").inner_text()
@@ -349,7 +394,7 @@ def test_a_press_without_an_answer_is_retried_under_the_same_key(pages: Pages, a
     caller.wait_for_selector(f".message.info:has-text('{tickets[0]}')")
     assert len(keys) == 2 and keys[0] is not None and keys[0] == keys[1]
     # The network is back: the frames held meanwhile arrive, and the page shows the call.
-    feed["down"] = False
+    down["on"] = False
     for message in held:
         sockets[-1].send(message)
     state(caller, "calling")
@@ -363,6 +408,7 @@ def test_a_press_without_an_answer_is_retried_under_the_same_key(pages: Pages, a
 
 
 def test_choosers_take_keypad_digits_and_refusals_are_said(pages: Pages, api: Api) -> None:
+    api.login("1", "zhangwei")
     api.login("2", "lina")
     api.free("2")
     caller = pages.open(f"/caller/{HALL}/2", DESK)
@@ -454,3 +500,29 @@ def test_a_pad_without_a_token_says_how_to_set_it_up(browser: Any, server: Serve
     page.goto(f"{server.url}/pad/{HALL}#token=not-a-token")  # given to the open page
     page.wait_for_selector("#setup-zh:text('令牌无效')")
     page.close()
+
+
+def test_a_server_restart_mid_service_keeps_the_staff_logged_in(
+    pages: Pages, api: Api, server: ServerProcess
+) -> None:
+    caller = pages.open(f"/caller/{HALL}/1", DESK)
+    log_in(caller, "zhangwei")
+    state(caller, "open")
+    api.login("1", "zhangwei")
+    drain(api, "1")
+    number = take(api)["number"]
+    caller.locator(f"#queue li[data-number='{number}']").wait_for()
+    press(caller, "n", "calling")
+    assert caller.locator("#held-number").inner_text() == number
+
+    server.stop()
+    caller.wait_for_selector("body.feed-stale", timeout=5_000)
+    server.start()  # the same port and data: the journal, and the sessions
+    caller.wait_for_selector("body.feed-live", timeout=15_000)
+    assert caller.locator("#login").is_hidden()
+    press(caller, "s", "serving")  # the token from before the restart still acts
+    caller.keyboard.press("f")
+    press(caller, "3", "open")  # 3: 退回 (returned)
+    assert caller.locator("#login").is_hidden()
+    finished = api.http.get(f"/tickets/{ISSUED[number]['id']}").json()
+    assert (finished["state"], finished["outcome"]) == ("finished", "returned")
