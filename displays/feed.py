@@ -126,6 +126,8 @@ async def window_screen(
         ("window", window),
         window,
         lambda engine: WindowScreen(engine.config, window),
+        # A window's evaluation pad follows its screen: the staff card, the rating to offer.
+        admit=window_devices(socket, window, ("pad",)),
     )
 
 
@@ -227,6 +229,25 @@ def _check_token(config: HallConfig, token: str | None, window: str | None) -> N
     bound = next(d.window for d in config.devices if d.id == device.name)
     if bound is not None and bound != window:
         raise Forbidden("this screen's token opens only its own window's screen")
+
+
+def window_devices(
+    socket: WebSocket[Any, Any, Any], window: str, kinds: tuple[str, ...]
+) -> Callable[[HallEngine], Awaitable[None]]:
+    """An ``admit`` for :func:`serve`: where the hall requires devices, the screens' tokens and
+    also those of ``kinds`` bound to ``window`` (its pad, its caller) open a window's feed."""
+
+    async def admit(engine: HallEngine) -> None:
+        config, token = engine.config, socket.query_params.get("token")
+        digest = hashlib.sha256(token.encode()).hexdigest() if token else ""
+        found = device_principal(config, digest) if config.screens.require_device else None
+        device = config.device(found.name) if found is not None else None
+        if device is None or device.kind not in kinds:
+            _check_token(config, token, window)  # a screen's token, or the screens' refusals
+        elif device.window != window:
+            raise Forbidden("this device's token opens only its own window's feeds")
+
+    return admit
 
 
 def _after(text: str | None) -> int | None:
