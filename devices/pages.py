@@ -10,26 +10,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import msgspec
 from litestar.static_files import create_static_files_router
 
 from devices import caller, kiosk, pad, phone
+from devices.listed import DevicePage
 
 HERE = Path(__file__).parent
 TEMPLATES = HERE / "templates"
 STATIC = HERE / "static"
-
-
-class DevicePage(msgspec.Struct, frozen=True):
-    """A page a device opens, listed on the start page under its hall. ``path`` is formatted
-    with ``hall`` (and ``window`` when ``per_window``)."""
-
-    path: str
-    name: str
-    name_en: str
-    about: str
-    about_en: str
-    per_window: bool = False
 
 
 DEVICE_PAGES: tuple[DevicePage, ...] = (*kiosk.PAGES, *caller.PAGES, *pad.PAGES)

@@ -16,7 +16,7 @@ import asyncio
 import contextlib
 import hashlib
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
 from litestar import WebSocket, websocket
@@ -126,6 +126,8 @@ async def window_screen(
         ("window", window),
         window,
         lambda engine: WindowScreen(engine.config, window),
+        # A window's evaluation pad follows its screen: the staff card, the rating to offer.
+        admit=window_devices(socket, window, ("pad",)),
     )
 
 
@@ -139,12 +141,15 @@ async def serve(
     kind: tuple[str, ...],
     window: str | None,
     projection: Callable[[HallEngine], Projection[Any]],
+    admit: Callable[[HallEngine], Awaitable[None]] | None = None,
 ) -> None:
     """Serve one screen feed: the hub of ``(hall, *kind)``, made with ``projection`` (of the
     hall's engine: its config, its running service times) when it is the first screen of its
     kind. ``window`` is the window the screen shows, if any (checked
     to exist, and against a device token bound to one). Any screen-like feed (a desk, a
-    visitor's ticket) is served by this, with the same caps, frames and close codes."""
+    visitor's ticket) is served by this, with the same caps, frames and close codes.
+    ``admit``, if given, replaces the screens' device-token check: it raises to refuse (a
+    visitor's unknown ticket: 4404) before any hub is joined, so a refused feed makes none."""
     await socket.accept()
     address = feeds.address(socket)
     try:
@@ -154,7 +159,10 @@ async def serve(
             raise UnknownWindow(
                 f"no window {shown(window)} in this hall", window=window[:ECHO_CHARS]
             )
-        _check_token(config, socket.query_params.get("token"), window)
+        if admit is None:
+            _check_token(config, socket.query_params.get("token"), window)
+        else:
+            await admit(engine)
         after = _after(socket.query_params.get("after"))
         screens.admit(address)
     except Exception as exc:
@@ -215,11 +223,31 @@ def _check_token(config: HallConfig, token: str | None, window: str | None) -> N
     device = device_principal(config, hashlib.sha256(token.encode()).hexdigest())
     if device is None:
         raise Unauthorized("unknown device token")
-    if device.device_kind != "screen":
+    # A kiosk follows the hall screen's feed too: the waiting counts on its buttons.
+    if device.device_kind not in (("screen", "kiosk") if window is None else ("screen",)):
         raise Forbidden("this token is not a screen's")
     bound = next(d.window for d in config.devices if d.id == device.name)
     if bound is not None and bound != window:
         raise Forbidden("this screen's token opens only its own window's screen")
+
+
+def window_devices(
+    socket: WebSocket[Any, Any, Any], window: str, kinds: tuple[str, ...]
+) -> Callable[[HallEngine], Awaitable[None]]:
+    """An ``admit`` for :func:`serve`: where the hall requires devices, the screens' tokens and
+    also those of ``kinds`` bound to ``window`` (its pad, its caller) open a window's feed."""
+
+    async def admit(engine: HallEngine) -> None:
+        config, token = engine.config, socket.query_params.get("token")
+        digest = hashlib.sha256(token.encode()).hexdigest() if token else ""
+        found = device_principal(config, digest) if config.screens.require_device else None
+        device = config.device(found.name) if found is not None else None
+        if device is None or device.kind not in kinds:
+            _check_token(config, token, window)  # a screen's token, or the screens' refusals
+        elif device.window != window:
+            raise Forbidden("this device's token opens only its own window's feeds")
+
+    return admit
 
 
 def _after(text: str | None) -> int | None:

@@ -14,6 +14,12 @@ Frames (JSON text): ``{"type": "view", "version", "now", "view"}``, ``{"type": "
 "version", "now", "changes"}``, ``{"type": "ping", "version", "now"}`` (after ``PING_SECONDS``
 with nothing else sent, give or take ``PING_CHECK_SECONDS``, and at once to a client that resumes
 already current).
+
+A projection whose view changes with time alone (a desk's call order: under the weighted policy
+a ticket's claim grows at its category's own rate, so two categories' heads can swap with no
+event) sets ``refresh_seconds``: while its hub has clients, it is projected again that often
+(under ``engine.read``, on durable state only) and, if the view changed, a delta goes out whose
+``from`` and ``version`` are both the hall's current version.
 """
 
 from __future__ import annotations
@@ -33,7 +39,7 @@ from displays.projection import Projection, V
 from hall.api.halls import InvalidAfter
 from hall.domain.state import HallState
 from hall.engine import HallEngine
-from hall.journal.base import Recorded
+from hall.journal.base import JournalError, Recorded
 
 log = logging.getLogger(__name__)
 
@@ -132,6 +138,8 @@ class ScreenHub(Generic[V]):
         self._view_json: str | None = None
         self._drop: asyncio.TimerHandle | None = None
         self._pinger: asyncio.TimerHandle | None = None
+        self.refresh_seconds: float | None = getattr(projection, "refresh_seconds", None)
+        self.refresher: asyncio.Task[None] | None = None
 
     def publish(self, state: HallState, records: Sequence[Recorded]) -> None:
         """The engine's after-batch hook: project, diff and encode once; offer to every client."""
@@ -162,6 +170,29 @@ class ScreenHub(Generic[V]):
         ).decode()
         self.ring.append((self.version, frame))
         self.view, self.version, self._view_json = new, state.version, None
+        for client in self.clients:
+            client.offer(frame)
+
+    def refresh(self, state: HallState) -> None:
+        """Project again at the clock's time, with no new event (see the module); a delta to
+        every client if the view changed. Run under ``engine.read``: the state is durable and
+        its version is the hub's."""
+        now = self.clock()
+        new = self.projection.view(state, now)
+        if new == self.view:
+            return
+        changes = self.projection.changes(self.view, new, state, [], self.version)
+        frame = _encoder.encode(
+            {
+                "type": "delta",
+                "from": self.version,
+                "version": self.version,
+                "now": now,
+                "changes": changes,
+            }
+        ).decode()
+        self.ring.append((self.version, frame))
+        self.view, self._view_json = new, None
         for client in self.clients:
             client.offer(frame)
 
@@ -258,7 +289,17 @@ class Hubs:
             return hub.join(after)
 
         client: Client = await engine.read(attach)
+        hub = client.hub
+        if hub.refresh_seconds and hub.refresher is None:
+            hub.refresher = asyncio.create_task(self._refresh(engine, hub, hub.refresh_seconds))
         return client
+
+    @staticmethod
+    async def _refresh(engine: HallEngine, hub: ScreenHub[Any], seconds: float) -> None:
+        while True:
+            await asyncio.sleep(seconds)
+            with contextlib.suppress(JournalError):  # the next turn tries again
+                await engine.read(hub.refresh)
 
     def leave(self, engine: HallEngine, key: Key, client: Client) -> None:
         client.close()
@@ -266,6 +307,9 @@ class Hubs:
         if hub is None or client.hub is not hub:
             return
         hub.clients.discard(client)
+        if not hub.clients and hub.refresher is not None:
+            hub.refresher.cancel()
+            hub.refresher = None
         if not hub.clients and hub._drop is None:
             loop = asyncio.get_running_loop()
             hub._drop = loop.call_later(LINGER, self._forget, engine, key, hub)

@@ -10,7 +10,8 @@ Hall screen delta ``changes``: ``calls`` the batch's new calls, oldest first (ev
 recall, two in the same second included; after a gap, those since the old view's version too);
 ``queues``, ``zones``, ``windows`` the changed items only (replace by ``id``); ``notice`` and
 ``day`` whole when changed. A new ``day`` starts an empty list of calls. Window screen delta
-``changes``: the top-level keys that changed, whole.
+``changes``: the top-level keys that changed, whole. A window view's ``rating`` is the
+transaction its pad may offer to rate (the one it finished last, while unrated).
 """
 
 from __future__ import annotations
@@ -131,6 +132,15 @@ class PauseReason(_View, frozen=True):
     name_en: str
 
 
+class RatingDue(_View, frozen=True):
+    """The transaction the window finished last, while neither rated nor recorded as not rated:
+    what its evaluation pad offers to rate (within ``[rating] pad_seconds`` of ``finished_at``)."""
+
+    ticket: str  # the ticket's id (the day and the number: public, like the number)
+    number: str
+    finished_at: datetime
+
+
 class WindowView(_View, frozen=True):
     hall: WindowHall
     window: WindowInfo
@@ -138,6 +148,7 @@ class WindowView(_View, frozen=True):
     staff: OnDuty | None  # None: nobody on duty
     ticket: AtWindow | None
     pause_reason: PauseReason | None
+    rating: RatingDue | None = None
 
 
 V = TypeVar("V", bound=_View)
@@ -328,6 +339,7 @@ class WindowScreen:
             staff=self._staff(window.staff),
             ticket=self._ticket(state, window.ticket),
             pause_reason=reason,
+            rating=_rating_due(state, window.served),
         )
 
     def changes(
@@ -371,6 +383,15 @@ class WindowScreen:
             state=ticket.state.value,
             since=ticket.started_at if serving else ticket.called_at,
         )
+
+
+def _rating_due(state: HallState, ticket_id: str | None) -> RatingDue | None:
+    ticket = state.tickets.get(ticket_id) if ticket_id else None
+    if ticket is None or ticket.finished_at is None:
+        return None
+    if ticket.rating is not None or ticket.not_rated:  # one rating (or "not rated") each
+        return None
+    return RatingDue(ticket=ticket.id, number=ticket.number, finished_at=ticket.finished_at)
 
 
 def _number(state: HallState, ticket_id: str | None) -> str | None:

@@ -1,4 +1,5 @@
-"""The ``hall`` command: serve halls, check hall files, replay a journal, make credentials."""
+"""The ``hall`` command: serve halls, check hall files, replay a journal, make credentials, run
+the printer and speaker agents."""
 
 from __future__ import annotations
 
@@ -18,13 +19,15 @@ from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 
+from devices import agent_cli
 from hall import config as hall_config
 from hall import logs, simulate_cli
 from hall.settings import DEFAULT_CONFIG, DEFAULT_DATA, ROOT, Settings, load_hall
 
 DESCRIPTION = """\
 Queue management for government service halls: serve halls over HTTP, check hall files, replay a
-hall's journal, simulate calling policies, and make staff passwords and device tokens.
+hall's journal, simulate calling policies, make staff passwords and device tokens, and run the
+agents that print tickets and play announcements next to their hardware.
 
 Start with:  hall serve        (the demo hall of config/default.toml on http://127.0.0.1:8000)
 Help on one command:  hall COMMAND --help
@@ -140,6 +143,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     simulate_cli.add_arguments(simulate)
     simulate.set_defaults(run=simulate_cli.run)
 
+    # The agents run next to their hardware, not in the hall server; devices/ holds them.
+    for kind, about in AGENTS.items():
+        agent = commands.add_parser(f"{kind}-agent", help=about, description=about)
+        agent_cli.add_arguments(agent, kind)
+        agent.set_defaults(run=_printer_agent if kind == "printer" else _speaker_agent)
+
     args = parser.parse_args(argv)
     try:
         code: int = args.run(args)
@@ -147,6 +156,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"hall: bad hall file: {exc}", file=sys.stderr)
         return 2
     return code
+
+
+AGENTS: dict[agent_cli.Kind, str] = {
+    "printer": "print the hall's tickets on a printer beside this machine (a printer device)",
+    "speaker": "play the hall's call announcements on this machine (a speaker device)",
+}
+
+
+def _printer_agent(args: argparse.Namespace) -> int:
+    from devices.printing import agent  # python-escpos takes a quarter of a second to import
+
+    return agent.main(args)
+
+
+def _speaker_agent(args: argparse.Namespace) -> int:
+    from devices import speaker
+
+    return speaker.main(args)
 
 
 def _positive(text: str) -> int:

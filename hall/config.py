@@ -13,7 +13,7 @@ import tomllib
 from collections.abc import Iterable
 from datetime import time
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Literal, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import msgspec
@@ -331,21 +331,33 @@ def load(path: str | Path) -> HallConfig:
 
 
 def loads(raw: bytes | str, file: str = "<string>") -> HallConfig:
+    config = convert(read_toml(raw, file), HallConfig, file)
+    for key, reason in _problems(config):
+        raise ConfigError(file, key, reason)
+    return config
+
+
+def read_toml(raw: bytes | str, file: str) -> dict[str, object]:
+    """The table in a TOML file's text; ConfigError when it is not UTF-8 or not TOML."""
     try:
         text = raw.decode() if isinstance(raw, bytes) else raw
     except UnicodeDecodeError as exc:
         raise ConfigError(file, "-", f"not UTF-8 text (TOML files are UTF-8): {exc}") from exc
     try:
-        table = tomllib.loads(text)
+        return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(file, "-", f"not valid TOML: {exc}") from exc
+
+
+T = TypeVar("T")
+
+
+def convert(table: dict[str, object], kind: type[T], file: str) -> T:
+    """``table`` as a ``kind`` (msgspec Structs); ConfigError naming the key that is wrong."""
     try:
-        config = msgspec.convert(table, HallConfig)
+        return msgspec.convert(table, kind)
     except msgspec.ValidationError as exc:
         raise ConfigError(file, *_split_validation(str(exc))) from exc
-    for key, reason in _problems(config):
-        raise ConfigError(file, key, reason)
-    return config
 
 
 _AT = re.compile(r"^(?P<reason>.*?)(?: - at `\$(?P<key>[^`]*)`)?$", re.S)

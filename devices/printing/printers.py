@@ -195,6 +195,11 @@ class Printer:
     def __repr__(self) -> str:
         return f"Printer({str(self.address)!r})"
 
+    @property
+    def answers(self) -> bool | None:
+        """Whether the printer answers status queries; None until it has been asked one."""
+        return self._answers
+
     def send(self, data: bytes) -> None:
         """Hand the bytes to the printer, or raise :class:`PrinterUnavailable`."""
         with self._lock:
@@ -252,6 +257,9 @@ class Printer:
                     # escpos's Network.open() leaks the socket when the connection is refused
                     where = (self.address.host, self.address.port)
                     printer.device = socket.create_connection(where, self.timeout)
+                    # A status query is three bytes after a ticket: with Nagle's algorithm it
+                    # waits for the ticket's ACK, which the printer delays (40 ms on Linux).
+                    printer.device.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
                 else:
                     printer.open()
             except (EscposError, OSError, ValueError) as error:  # pyusb: ValueError, no backend

@@ -23,10 +23,10 @@ export const REFUSED = {
  * - onState(state, detail) on every change of state: "connecting" (nothing received yet), "live",
  *   "stale" (disconnected, or no frame for 25 s: the view may be out of date) or "refused"
  *   (detail: {code, zh, en}).
- * The page's ?token= goes with every connection.
+ * The page's ?token= goes with every connection, or `token` if given (a device page's own).
  */
-export function openFeed(path, { apply, onFrame, onState }) {
-  const token = new URLSearchParams(location.search).get("token");
+export function openFeed(path, { apply, onFrame, onState, token = null }) {
+  token ??= new URLSearchParams(location.search).get("token");
   let socket = null;
   let view = null;
   let version = null;

@@ -17,6 +17,7 @@ from displays.voice import route as voice_route
 from hall import config as hall_config
 from hall.api import errors, openapi
 from hall.api.auth import Authorize
+from hall.api.devices import DeviceController
 from hall.api.feeds import Connections
 from hall.api.halls import EventFrames, HallController, event_feed
 from hall.api.limits import MAX_BODY_BYTES, BodyLimits
@@ -61,6 +62,7 @@ def create_app(settings: Settings) -> Litestar:
             TicketController,
             WindowController,
             ManagerController,
+            DeviceController,
             event_feed,
             *screen_feeds.ROUTES,
             *device_endpoint.ROUTES,

@@ -357,7 +357,8 @@ def guarded(tmp_path: Path) -> Iterator[TestClient[Litestar]]:
         (HALL_SCREEN, "unauthorized", 4401),
         (f"{HALL_SCREEN}?token=", "unauthorized", 4401),
         (f"{HALL_SCREEN}?token=not-a-token", "unauthorized", 4401),
-        (f"{HALL_SCREEN}?token=demo-kiosk-token", "forbidden", 4403),
+        (f"{HALL_SCREEN}?token=demo-pad-1-token", "forbidden", 4403),
+        (f"{window_screen('4')}?token=demo-kiosk-token", "forbidden", 4403),
         (f"{HALL_SCREEN}?token={WINDOW_TOKEN}", "forbidden", 4403),
         (f"{window_screen('4')}?token={WINDOW_TOKEN}", "forbidden", 4403),
         (window_screen("3"), "unauthorized", 4401),
@@ -376,6 +377,7 @@ def test_a_hall_that_requires_tokens_refuses_screens_without_the_right_one(
         f"{HALL_SCREEN}?token={SCREEN_TOKEN}",
         f"{window_screen('4')}?token={SCREEN_TOKEN}",
         f"{window_screen('3')}?token={WINDOW_TOKEN}",
+        f"{HALL_SCREEN}?token=demo-kiosk-token",  # the kiosk's waiting counts
     ],
 )
 def test_a_screen_token_opens_its_screens(guarded: TestClient[Litestar], path: str) -> None:
