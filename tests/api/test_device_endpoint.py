@@ -408,7 +408,9 @@ async def test_devices_that_do_not_come_back_after_a_restart_go_offline(tmp_path
 
             await eventually(pad_offline)
             took = time.monotonic() - started
-            assert 3 * beat - 0.1 <= took < 3 * beat + 1.0, took
+            # Within three beats of the start (the watcher starts with the app, a little before
+            # uvicorn says it serves); the printer's "online" below shows it waited for them.
+            assert took < 3 * beat + 1.0, took
             await asyncio.sleep(beat)
             assert await hall.health("pad-1") == ["online", "offline"]
             assert await hall.health("printer-1") == ["online"]  # back in time: no news
