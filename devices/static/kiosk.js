@@ -1,6 +1,7 @@
 // The kiosk (取号机): zones → services → ticket, by touch or keyboard; elder mode; an optional ID
 // number. Waiting counts come live from the hall screen's feed; tickets from POST …/tickets.
 import { formatter, openFeed, replaceById, showState } from "/static/feed.js";
+import { openDeviceLink } from "./devicelink.js";
 import { deviceToken } from "./device-token.js";
 import { PROBLEMS, cleanId, idProblem, maskId } from "./id-number.js";
 
@@ -156,6 +157,8 @@ function renderCounts() {
 }
 
 if (token) {
+  // The hall records the kiosk online and offline (its health, in the snapshot) through the link.
+  openDeviceLink(settings.hall, token, { agent: "kiosk-page/1" });
   openFeed(settings.feed, {
     token,
     apply,

@@ -3,6 +3,7 @@
 // pad's token. No answer within [rating] pad_seconds is posted as "not rated" (level null): never
 // a level the visitor did not choose.
 import { formatter, openFeed, showState } from "/static/feed.js";
+import { openDeviceLink } from "./devicelink.js";
 import { deviceToken } from "./device-token.js";
 
 const settings = JSON.parse(document.getElementById("settings").textContent);
@@ -259,6 +260,8 @@ async function start() {
     return;
   }
   document.body.dataset.window = me.window;
+  // The hall records the pad online and offline (its health, in the snapshot) through the link.
+  openDeviceLink(settings.hall, token, { agent: "pad-page/1" });
   feed = openFeed(`/ws/halls/${settings.hall}/screens/windows/${me.window}`, {
     apply: (old, changes) => ({ ...old, ...changes }),
     onFrame: received,
