@@ -18,18 +18,24 @@ is reported ``ok``: its state is unknown, and unknown is not an error.
 
 Over TCP a write into a connection the printer has already closed still succeeds once, and the
 ticket is lost. So :meth:`Printer.send` first checks the connection is still open (reconnecting if
-the printer closed it), and where the printer answers status queries it sends one after the
-ticket and waits for the answer: bytes arrive in order, so an answer means the ticket arrived.
-A printer that has answered before and then falls silent is taken as gone (switched off without
-closing the connection, hung): the send fails and the job is retried. If it had in fact printed
-the ticket, the retry prints it a second time; a ticket lost would be worse.
+the printer closed it), then waits until the printer's TCP stack has acknowledged every byte of
+the ticket (Linux: SIOCOUTQ): from then on the printer holds the ticket, and it counts as printed
+even if the printer goes away before the next step. Where the printer answers status queries it
+sends one after the ticket and waits for the answer (bytes arrive in order, so an answer means
+the ticket arrived; this is the proof where the send queue cannot be read). A printer that has
+answered before and then falls silent without having acknowledged the ticket is taken as gone
+(switched off, hung): the send fails and the job is retried, whole.
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import socket
+import struct
+import sys
 import threading
+import time
 from dataclasses import dataclass
 from typing import Any, Literal
 from urllib.parse import parse_qsl, urlsplit
@@ -204,22 +210,30 @@ class Printer:
         """Hand the bytes to the printer, or raise :class:`PrinterUnavailable`."""
         with self._lock:
             printer = self._open()
+            tcp = self.address.scheme == "tcp"
             try:
                 printer._raw(data)
                 if self._answers is not False:
                     # Once it has answered, a slow answer is waited for as long as a write.
                     answer = self._query(printer, self.timeout if self._answers else None)
-                    if answer is None and self._answers:
+                    if answer is not None:
+                        return  # answers come in order: the ticket arrived before it
+                    if self._answers:
                         # It answered before and now falls silent: hung, or gone without a word.
                         raise PrinterUnavailable(f"{self.address} stopped answering")
-            except (EscposError, OSError) as error:
+                if tcp and not _acknowledged(printer.device, self.timeout):
+                    raise PrinterUnavailable(f"{self.address} did not take the ticket")
+            except (EscposError, OSError, PrinterUnavailable) as error:
+                # A printer that acknowledged the whole ticket before it went away holds it.
+                delivered = tcp and _acknowledged(printer.device, 0)
                 self._close()
+                if delivered:
+                    return
+                if isinstance(error, PrinterUnavailable):
+                    raise
                 raise PrinterUnavailable(
                     f"cannot write to {self.address}: {_flat(error)}"
                 ) from error
-            except PrinterUnavailable:
-                self._close()
-                raise
 
     def status(self) -> Status:
         """The printer's paper state, as far as it tells; ``printer_offline`` when unreachable."""
@@ -310,6 +324,36 @@ def _read(address: PrinterAddress, device: Any, timeout: float) -> int | None:
     except usb.core.USBError:  # a timeout, or a printer with no way back: the write went out
         return None
     return int(data[-1]) if len(data) else None
+
+
+def _acknowledged(sock: socket.socket, timeout: float) -> bool:
+    """Whether the printer's TCP stack acknowledged every byte written, waiting up to
+    ``timeout``: the connection is established (or the printer closed it in order, after taking
+    everything) and its send queue holds nothing unacknowledged (Linux: TCP_INFO, SIOCOUTQ).
+    A connection reset purges the queue, so an empty queue alone proves nothing. False where
+    this cannot be read (not Linux)."""
+    if not sys.platform.startswith("linux"):
+        return False
+    deadline = time.monotonic() + timeout
+    pause = 0.0002
+    while True:
+        try:
+            state = sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 1)[0]
+            queued = struct.unpack("i", fcntl.ioctl(sock.fileno(), _SIOCOUTQ, b"\0\0\0\0"))[0]
+        except OSError:
+            return False
+        if state not in _OPEN_STATES:
+            return False
+        if queued == 0:
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(pause)
+        pause = min(pause * 2, 0.01)
+
+
+_SIOCOUTQ = 0x5411  # = TIOCOUTQ on Linux: bytes in a TCP socket's send queue not yet acknowledged
+_OPEN_STATES = (1, 8)  # TCP_ESTABLISHED, TCP_CLOSE_WAIT (the peer closed after reading all)
 
 
 def _peer_closed(sock: socket.socket) -> bool:
