@@ -10,6 +10,7 @@ from hall.settings import DEFAULT_CONFIG, ROOT, Settings, load_hall
 
 # The demo hall's credentials, written in config/default.toml's header (never in a real hall).
 DEMO_KIOSK_TOKEN = "demo-kiosk-token"
+DEMO_PAD_TOKEN = "demo-pad-1-token"
 DEMO_STAFF = ("zhangwei", "hall-demo")
 
 
@@ -62,13 +63,17 @@ def ready(settings: Settings) -> str:
     ]
     if settings.configs == (DEFAULT_CONFIG,):
         username, password = DEMO_STAFF
+        hall = halls[0]
         lines += [
             f"demo hall ({DEFAULT_CONFIG.relative_to(ROOT)}; its header lists every demo account):",
+            f"  kiosk page    {base}/kiosk/{hall}#token={DEMO_KIOSK_TOKEN}",
+            f"  caller page   {base}/caller/{hall}/1   (log in as {username} / {password})",
+            f"  pad page      {base}/pad/{hall}#token={DEMO_PAD_TOKEN}   (window 1's)",
             f"  kiosk token   {DEMO_KIOSK_TOKEN}   (Authorization: Bearer {DEMO_KIOSK_TOKEN})",
             f"  staff login   {username} / {password}"
-            f"   (POST {base}/api/halls/{halls[0]}/windows/1/login)",
-            f"  manager login manager / {password}"
-            f"   (POST {base}/api/halls/{halls[0]}/managers/login)",
+            f"   (POST {base}/api/halls/{hall}/windows/1/login)",
+            f"  manager login manager / {password}   (POST {base}/api/halls/{hall}/managers/login)",
+            "  agents        config/printer-agent.example.toml, config/speaker-agent.example.toml",
         ]
     lines.append("Stop with Ctrl-C.")
     return "\n".join(lines)

@@ -305,6 +305,10 @@ def _serve(args: argparse.Namespace) -> int:
     app.on_startup.append(lambda _: banner.announce_when_listening(settings, server))
     try:
         server.run()  # uvicorn exits (SystemExit) when it cannot bind
+    except KeyboardInterrupt:
+        # uvicorn stops cleanly on Ctrl-C, then raises the signal again for whoever else would
+        # handle it: nobody here, so no traceback after "Finished server process".
+        pass
     finally:
         if not server.started:  # the port is taken, or the halls did not start (logged above)
             print(

@@ -154,7 +154,10 @@ def ticket_bytes(ticket: PrintTicket, paper_mm: int = 80) -> bytes:
     t.pair(f"前面还有 {ticket.ahead} 人", f"{ticket.ahead} ahead")
     if ticket.wait_minutes is not None:
         minutes = _minutes(ticket.wait_minutes)
-        t.pair(f"预计等候约 {minutes} 分钟", f"about {minutes} min")
+        if minutes < 1:  # as the kiosk and the phone page say it
+            t.pair("预计等候不到 1 分钟", "under 1 min")
+        else:
+            t.pair(f"预计等候约 {minutes} 分钟", f"about {minutes} min")
     t.lines(ticket.issued_at)
     if ticket.url:
         t.feed()

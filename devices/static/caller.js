@@ -2,6 +2,7 @@
 // What it shows comes from the desk feed; what it does goes through the window routes, one
 // Idempotency-Key per press, reused when the same press is retried after no answer.
 import { formatter, openFeed, showState } from "/static/feed.js";
+import { openDeviceLink } from "./devicelink.js";
 import { deviceToken } from "./device-token.js";
 
 const settings = JSON.parse(document.getElementById("settings").textContent);
@@ -525,6 +526,8 @@ function received({ view: next }) {
 
 // The caller's device token (#token= once, then kept), for the feed of a hall that requires one.
 const device = deviceToken(`${settings.hall}/caller`);
+// With a caller's token the hall also records this desk online and offline (its health).
+if (device) openDeviceLink(settings.hall, device, { agent: "caller-page/1" });
 const feed = openFeed(settings.feed, {
   apply: (old, changes) => ({ ...old, ...changes }),
   onFrame: received,

@@ -1,5 +1,6 @@
 // The hall screen (综合屏): the hall view from its feed, the newest call large, announcements.
 import { formatter, openFeed, replaceById, showState } from "./feed.js";
+import { openDeviceLink } from "/static/devices/devicelink.js";
 import { Announcer } from "./announcer.js";
 
 const settings = JSON.parse(document.getElementById("settings").textContent);
@@ -200,6 +201,10 @@ function tick() {
   $("clock-date").textContent = clockDate.format(now);
 }
 
+// A screen opened with its device token (?token=) keeps its health too: the hall records it
+// online and offline.
+const screenToken = new URLSearchParams(location.search).get("token");
+if (screenToken) openDeviceLink(settings.hall, screenToken, { agent: "screen-page/1" });
 const feed = openFeed(settings.feed, {
   apply,
   onFrame({ kind, view, frame }) {

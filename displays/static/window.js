@@ -1,5 +1,6 @@
 // The window screen (窗口屏): one window's view from its feed.
 import { formatter, openFeed, showState } from "./feed.js";
+import { openDeviceLink } from "/static/devices/devicelink.js";
 
 const settings = JSON.parse(document.getElementById("settings").textContent);
 const $ = (id) => document.getElementById(id);
@@ -48,6 +49,10 @@ function render(view) {
   else $("reason").replaceChildren();
 }
 
+// A screen opened with its device token (?token=) keeps its health too: the hall records it
+// online and offline.
+const screenToken = new URLSearchParams(location.search).get("token");
+if (screenToken) openDeviceLink(settings.hall, screenToken, { agent: "screen-page/1" });
 const feed = openFeed(settings.feed, {
   apply,
   onFrame: ({ view }) => render(view),

@@ -93,10 +93,15 @@ def test_no_priority_no_wait_no_url_leave_their_lines_out() -> None:
     assert ticket_number(data) == "A012"
 
 
-@pytest.mark.parametrize(("minutes", "shown"), [(0.0, 0), (0.2, 1), (12.5, 13), (59.4, 59)])
+@pytest.mark.parametrize(("minutes", "shown"), [(0.2, 1), (12.5, 13), (59.4, 59)])
 def test_the_wait_is_shown_in_whole_minutes(minutes: float, shown: int) -> None:
     data = ticket_bytes(a_ticket(wait_minutes=minutes), 80)
     assert f"预计等候约 {shown} 分钟 / about {shown} min".encode("gb18030") in data
+
+
+def test_no_wait_is_said_as_the_kiosk_says_it() -> None:
+    data = ticket_bytes(a_ticket(wait_minutes=0.0), 80)
+    assert "预计等候不到 1 分钟 / under 1 min".encode("gb18030") in data
 
 
 @pytest.mark.parametrize("paper", [58, 80])
