@@ -46,6 +46,10 @@ class Settings(AgentSettings, frozen=True, kw_only=True):
     printer: str
     paper: Literal[58, 80] = 80  # mm
     status_seconds: Seconds = 5.0  # how often the printer is asked for its state between jobs
+    # Whether the printer answers status queries (DLE EOT): "yes" makes a query left unanswered
+    # mean the printer is gone (the ticket is sent again), however it behaved when the agent
+    # connected; "auto" learns it on each connection from the first query.
+    status_answers: Literal["auto", "yes"] = "auto"
     state: str = "var/printer-agent"
 
     def problems(self) -> Iterable[tuple[str, str]]:
@@ -91,7 +95,7 @@ class TicketPrinter:
 
 async def serve(settings: Settings, token: str, stop: asyncio.Event) -> None:
     """Print the hall's tickets until ``stop`` is set."""
-    printer = Printer(settings.printer)
+    printer = Printer(settings.printer, answers=True if settings.status_answers == "yes" else None)
     store = DoneStore(Path(settings.state) / "done.txt")
     tickets = TicketPrinter(printer, settings.paper)
     log.info(

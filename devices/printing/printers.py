@@ -61,6 +61,10 @@ class PrinterUnavailable(Exception):
     """The printer cannot be reached or written to now. Nothing is known to be printed."""
 
 
+class _Silent(PrinterUnavailable):
+    """A printer known to answer status queries did not answer one."""
+
+
 @dataclass(frozen=True)
 class PrinterAddress:
     scheme: Scheme
@@ -189,13 +193,18 @@ class Printer:
         *,
         timeout: float = 5.0,
         answer_timeout: float = 0.5,
+        answers: bool | None = None,
     ) -> None:
         self.address = parse_printer(address) if isinstance(address, str) else address
         self.timeout = timeout  # connect and write
         self.answer_timeout = answer_timeout  # how long a printer has to answer a status query
         self._escpos: Any = None
+        # True: the printer is known to answer status queries (the agent's settings say so): a
+        # query without an answer is then always a printer gone, never learned as "it does not
+        # answer". None: learned per connection, from the first query.
+        self._known = answers
         # None until the printer first answers or ignores a query; then whether it answers.
-        self._answers: bool | None = None
+        self._answers: bool | None = answers
         self._lock = threading.Lock()
 
     def __repr__(self) -> str:
@@ -224,8 +233,11 @@ class Printer:
                 if tcp and not _acknowledged(printer.device, self.timeout):
                     raise PrinterUnavailable(f"{self.address} did not take the ticket")
             except (EscposError, OSError, PrinterUnavailable) as error:
-                # A printer that acknowledged the whole ticket before it went away holds it.
-                delivered = tcp and _acknowledged(printer.device, 0)
+                # A printer that acknowledged the whole ticket before it went away holds it; one
+                # known to answer that fell silent instead may be hung: its ticket is sent again.
+                delivered = (
+                    tcp and not isinstance(error, _Silent) and _acknowledged(printer.device, 0)
+                )
                 self._close()
                 if delivered:
                     return
@@ -281,6 +293,9 @@ class Printer:
                     printer.close()
                 raise PrinterUnavailable(f"cannot open {self.address}: {_flat(error)}") from error
             self._escpos = printer
+            # A printer that did not answer on the last connection may have been hung and
+            # switched off and on since: learn again whether it answers.
+            self._answers = self._known
         return self._escpos
 
     def _query(self, printer: Any, timeout: float | None = None) -> int | None:
@@ -291,6 +306,8 @@ class Printer:
             printer.device.reset_input_buffer()  # a late answer to an earlier query
         printer._raw(PAPER_QUERY)
         answer = _read(self.address, printer.device, timeout or self.answer_timeout)
+        if answer is None and self._known:
+            raise _Silent(f"{self.address} did not answer its status query")
         self._answers = bool(self._answers) or answer is not None
         return answer
 

@@ -8,6 +8,7 @@ hall/api/limits.py.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import json
@@ -182,8 +183,18 @@ class Sessions:
                 file.flush()
                 os.fsync(file.fileno())
             os.replace(temporary, self._store)
-        except OSError as exc:  # the sessions still work; only a restart would end them
+            directory = os.open(self._store.parent, os.O_RDONLY)
+            try:
+                os.fsync(directory)  # the rename itself outlives a power cut
+            finally:
+                os.close(directory)
+        except OSError as exc:
+            # The sessions in memory still work. But the file on disk may hold one a logout just
+            # ended: it goes, so that after a restart everyone logs in again rather than an
+            # ended session coming back.
             log.warning("cannot keep sessions in %s: %s", self._store, exc.strerror)
+            with contextlib.suppress(OSError):
+                self._store.unlink()
 
     def _load(self, store: Path) -> None:
         try:

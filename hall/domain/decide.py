@@ -227,7 +227,8 @@ def _rate(state: HallState, command: Rate, now: datetime) -> TicketRated:
         raise errors.NotServedHere(
             f"ticket {ticket.number} was not served at window {command.window}", ticket=ticket.id
         )
-    if ticket.rating is not None or (level is None and ticket.not_rated):
+    # After "not rated" only the visitor's phone may still rate: the pad had its turn.
+    if ticket.rating is not None or (ticket.not_rated and command.window is not None):
         raise errors.AlreadyRated(
             f"ticket {ticket.number} is rated already: one rating per transaction",
             ticket=ticket.id,

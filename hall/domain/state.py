@@ -247,11 +247,7 @@ def apply(state: HallState, event: AnyEvent) -> HallState:
             if event.printer is not None:
                 state.printing.setdefault(event.printer, []).append(ticket.id)
         case TicketPrinted(ticket=ticket_id, printer=printer):
-            queue = state.printing.get(printer)
-            if queue is not None and ticket_id in queue:
-                queue.remove(ticket_id)  # the head, but for a job acked out of order
-                if not queue:
-                    del state.printing[printer]
+            _unprint(state, ticket_id, printer)
         case TicketRated(ticket=ticket_id, level=level):
             ticket = state.tickets[ticket_id]
             if level is None:
@@ -288,10 +284,12 @@ def apply(state: HallState, event: AnyEvent) -> HallState:
                 window.served = ticket_id
             _leave_window(state, ticket, event.at)
             _settle(ticket, TicketState.FINISHED, event, outcome.value)
+            _unprint(state, ticket_id)
         case TicketNoShow(ticket=ticket_id):
             ticket = state.tickets[ticket_id]
             _leave_window(state, ticket, event.at)
             _settle(ticket, TicketState.NO_SHOW, event, None)
+            _unprint(state, ticket_id)
         case TicketTransferred(ticket=ticket_id, window=window_id):
             ticket = state.tickets[ticket_id]
             _leave_window(state, ticket, event.at)
@@ -307,6 +305,7 @@ def apply(state: HallState, event: AnyEvent) -> HallState:
             _leave_window(state, ticket, event.at)
             _dequeue(state, ticket)
             _settle(ticket, TicketState.CANCELLED, event, reason)
+            _unprint(state, ticket_id)
         case WindowOpened(window=window_id, staff=staff):
             _set_window(state, window_id, WindowState.OPEN, event.at, staff=staff)
             if window_id in state.windows:
@@ -346,6 +345,18 @@ def _called(state: HallState, ticket: Ticket, window: str, at: datetime, *, reca
     state.calls.append(call)
     if len(state.calls) > CALLS_KEPT:
         del state.calls[0]
+
+
+def _unprint(state: HallState, ticket_id: str, printer: str | None = None) -> None:
+    """The ticket leaves the print queue (of ``printer``, or whichever holds it): printed, or
+    over before its printer took it (cancelled, served, gone), when a slip would only mislead."""
+    for name in [printer] if printer is not None else list(state.printing):
+        queue = state.printing.get(name)
+        if queue is not None and ticket_id in queue:
+            queue.remove(ticket_id)  # the head, but for a job acked out of order
+            if not queue:
+                del state.printing[name]
+            return
 
 
 def _enqueue(state: HallState, ticket: Ticket) -> None:

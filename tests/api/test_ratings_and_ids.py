@@ -115,3 +115,18 @@ def test_staff_stay_logged_in_across_a_restart(tmp_path: Path) -> None:
         act(client, "1", "logout", auth)
     with TestClient(make_app(tmp_path)) as client:  # logged out stays logged out
         act(client, "1", "call-next", auth, status=401)
+
+
+def test_a_logout_that_cannot_be_saved_does_not_come_back_after_a_restart(
+    tmp_path: Path,
+) -> None:
+    """The sessions file cannot be rewritten (its temporary name is taken by a directory): the
+    logout still ends the session, and the old file goes, so a restart logs everyone out."""
+    with TestClient(make_app(tmp_path)) as client:
+        auth = login(client, "1")
+        (tmp_path / "sessions.tmp").mkdir()
+        act(client, "1", "logout", auth)
+        act(client, "1", "call-next", auth, status=401)
+    (tmp_path / "sessions.tmp").rmdir()
+    with TestClient(make_app(tmp_path)) as client:
+        act(client, "1", "call-next", auth, status=401)

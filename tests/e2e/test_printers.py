@@ -206,3 +206,20 @@ def test_a_serial_printer_on_a_pseudo_terminal_prints_and_tells_its_paper(tmp_pa
         listener.join(5)
         os.close(master)
     assert split_tickets(bytes(received)) == [ticket("H001")]
+
+
+def test_a_printer_known_to_answer_that_falls_silent_gets_the_ticket_again(
+    fake: FakePrinter,
+) -> None:
+    """With ``answers=True`` (the agent's ``status_answers = "yes"``) a query left unanswered is
+    a printer gone or hung, even one that still acknowledges bytes: the ticket is not counted
+    printed, and a printer silent from the start is offline, not "does not answer"."""
+    fake.answers = False
+    printer = Printer(fake.address, timeout=0.5, answers=True)
+    assert printer.status() == "printer_offline"
+    with pytest.raises(PrinterUnavailable):
+        printer.send(ticket("H001"))
+    fake.answers = True
+    printer.send(ticket("H001"))
+    assert printer.status() == "ok"
+    printer.close()

@@ -11,6 +11,7 @@ from hall.config import loads
 from hall.domain import errors
 from hall.domain.commands import (
     CallNext,
+    CancelTicket,
     Finish,
     IssueTicket,
     Login,
@@ -120,6 +121,8 @@ def test_not_rated_is_recorded_once_and_the_phone_may_still_rate(hall: Driver) -
     assert hall.state.tickets[ticket].not_rated and hall.state.tickets[ticket].rating is None
     with pytest.raises(errors.AlreadyRated):
         hall.do(Rate(ticket=ticket, level=None, by="pad-1", window="1"))
+    with pytest.raises(errors.AlreadyRated):  # the pad had its turn
+        hall.do(Rate(ticket=ticket, level=5, by="pad-1", window="1"))
     with pytest.raises(errors.InvalidInput):  # only a pad records "not rated"
         hall.do(Rate(ticket=ticket, level=None, by="visitor", secret="s3cret"))
     with pytest.raises(errors.WrongSecret):
@@ -163,6 +166,21 @@ def test_print_jobs_wait_until_acked_and_leave_at_the_days_end(hall: Driver) -> 
     assert fold(hall.config, hall.log).printing == hall.state.printing
     hall.do(IssueTicket(category="general"), NEXT_LOCAL_MIDNIGHT)
     assert hall.state.printing == {}
+
+
+def test_a_ticket_over_before_it_was_printed_leaves_the_print_queue(hall: Driver) -> None:
+    hall.do(Login(window="1", by="alice"))
+    a = hall.do(IssueTicket(category="general", printer="printer-1"))[-1]
+    b = hall.do(IssueTicket(category="general", printer="printer-1"))[-1]
+    c = hall.do(IssueTicket(category="general", printer="printer-1"))[-1]
+    assert isinstance(a, TicketIssued) and isinstance(b, TicketIssued)
+    assert isinstance(c, TicketIssued)
+    hall.do(CancelTicket(ticket=c.ticket, reason="visitor", by="visitor", waiting_only=True))
+    hall.do(CallNext(window="1", by="alice"))  # a: called, still printed (the visitor waits)
+    assert hall.state.printing == {"printer-1": [a.ticket, b.ticket]}
+    hall.do(NoShow(window="1", by="alice"))
+    assert hall.state.printing == {"printer-1": [b.ticket]}
+    assert fold(hall.config, hall.log).printing == hall.state.printing
 
 
 def test_device_reports_are_events_only_when_the_status_changes(hall: Driver) -> None:
