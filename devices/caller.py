@@ -24,8 +24,7 @@ from litestar.response import Template
 from devices.listed import DevicePage
 from displays.desk import DeskScreen
 from displays.feed import serve, window_devices
-from displays.pages import hall_config, not_found
-from hall.domain.errors import shown
+from displays.pages import hall_or_404, window_or_404
 
 # Finishing outcomes, as the desk offers them (hall.domain.events.Outcome).
 OUTCOMES = (
@@ -37,14 +36,12 @@ OUTCOMES = (
 
 @get("/caller/{hall:str}/{window:str}", include_in_schema=False, sync_to_thread=False)
 def caller_page(state: State, hall: FromPath[str], window: FromPath[str]) -> Template:
-    config = hall_config(state, hall)
-    if config is None:
-        return not_found(f"没有大厅 {shown(hall)}", f"No hall {shown(hall)} on this server")
-    defined = config.window(window)
-    if defined is None:
-        return not_found(
-            f"没有窗口 {shown(window)}", f"No window {shown(window)} in {config.hall.name_en}"
-        )
+    config = hall_or_404(state, hall)
+    if isinstance(config, Template):
+        return config
+    defined = window_or_404(config, window)
+    if isinstance(defined, Template):
+        return defined
     return Template(
         "caller.html",
         context={

@@ -17,8 +17,7 @@ from litestar.params import FromPath
 from litestar.response import Template
 
 from devices.listed import DevicePage
-from displays.pages import hall_config, not_found
-from hall.domain.errors import shown
+from displays.pages import hall_or_404
 
 IDLE_SECONDS = 15  # back to the start, elder mode off and any ID number forgotten
 IDLE_RANGE = (5, 600)  # what ``?idle=`` may set (a hall's slower visitors, a test's impatience)
@@ -26,9 +25,9 @@ IDLE_RANGE = (5, 600)  # what ``?idle=`` may set (a hall's slower visitors, a te
 
 @get("/kiosk/{hall:str}", include_in_schema=False, sync_to_thread=False)
 def kiosk_page(request: Request[Any, Any, Any], state: State, hall: FromPath[str]) -> Template:
-    config = hall_config(state, hall)
-    if config is None:
-        return not_found(f"没有大厅 {shown(hall)}", f"No hall {shown(hall)} on this server")
+    config = hall_or_404(state, hall)
+    if isinstance(config, Template):
+        return config
     zones = [
         {
             "id": zone.id,

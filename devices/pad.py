@@ -19,8 +19,7 @@ from litestar.params import FromPath
 from litestar.response import Template
 
 from devices.listed import DevicePage
-from displays.pages import hall_config, not_found
-from hall.domain.errors import shown
+from displays.pages import hall_or_404
 
 # The five levels of 好差评, best first, as the pad shows them (hall.domain.decide.LEVELS).
 LEVELS = (
@@ -35,9 +34,9 @@ LOW_LEVELS = (1, 2)  # a reason at least, and an optional comment
 
 @get("/pad/{hall:str}", include_in_schema=False, sync_to_thread=False)
 def pad_page(state: State, hall: FromPath[str]) -> Template:
-    config = hall_config(state, hall)
-    if config is None:
-        return not_found(f"没有大厅 {shown(hall)}", f"No hall {shown(hall)} on this server")
+    config = hall_or_404(state, hall)
+    if isinstance(config, Template):
+        return config
     return Template(
         "pad.html",
         context={

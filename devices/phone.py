@@ -19,7 +19,7 @@ from litestar.params import FromPath
 from litestar.response import Template
 
 from displays.feed import serve
-from displays.pages import hall_config, not_found
+from displays.pages import hall_or_404, not_found
 from displays.ticket_screen import TicketScreen
 from hall.domain.errors import ECHO_CHARS, UnknownTicket, shown
 from hall.domain.state import HallState
@@ -37,9 +37,9 @@ LEVELS = (
 
 @get("/phone/{hall:str}/{ticket:str}", include_in_schema=False)
 async def phone_page(state: State, hall: FromPath[str], ticket: FromPath[str]) -> Template:
-    config = hall_config(state, hall)
-    if config is None:
-        return not_found(f"没有大厅 {shown(hall)}", f"No hall {shown(hall)} on this server")
+    config = hall_or_404(state, hall)
+    if isinstance(config, Template):
+        return config
     engine: HallEngine = state.service.engine(hall)
     if not await engine.read(lambda s: ticket in s.tickets):
         return not_found(

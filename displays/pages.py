@@ -18,7 +18,7 @@ from litestar.response import Template
 from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
 
-from hall.config import HallConfig
+from hall.config import HallConfig, Window
 from hall.domain.errors import shown
 
 HERE = Path(__file__).parent
@@ -38,6 +38,24 @@ def _configs(state: State) -> list[HallConfig]:
     return configs
 
 
+def hall_or_404(state: State, hall: str) -> HallConfig | Template:
+    """The hall's config, or the page that says there is no such hall."""
+    config = hall_config(state, hall)
+    if config is None:
+        return not_found(f"没有大厅 {shown(hall)}", f"No hall {shown(hall)} on this server")
+    return config
+
+
+def window_or_404(config: HallConfig, window: str) -> Window | Template:
+    """The window of the hall, or the page that says there is no such window."""
+    defined = config.window(window)
+    if defined is None:
+        return not_found(
+            f"没有窗口 {shown(window)}", f"No window {shown(window)} in {config.hall.name_en}"
+        )
+    return defined
+
+
 def hall_config(state: State, hall: str) -> HallConfig | None:
     return next((c for c in _configs(state) if c.hall.id == hall), None)
 
@@ -55,9 +73,9 @@ def start_page(state: State) -> Template:
 
 @get("/screens/{hall:str}", include_in_schema=False, sync_to_thread=False)
 def hall_screen(state: State, hall: FromPath[str]) -> Template:
-    config = hall_config(state, hall)
-    if config is None:
-        return not_found(f"没有大厅 {shown(hall)}", f"No hall {shown(hall)} on this server")
+    config = hall_or_404(state, hall)
+    if isinstance(config, Template):
+        return config
     screen = config.screens.hall
     return Template(
         "hall.html",
@@ -77,14 +95,12 @@ def hall_screen(state: State, hall: FromPath[str]) -> Template:
 
 @get("/screens/{hall:str}/windows/{window:str}", include_in_schema=False, sync_to_thread=False)
 def window_screen(state: State, hall: FromPath[str], window: FromPath[str]) -> Template:
-    config = hall_config(state, hall)
-    if config is None:
-        return not_found(f"没有大厅 {shown(hall)}", f"No hall {shown(hall)} on this server")
-    defined = config.window(window)
-    if defined is None:
-        return not_found(
-            f"没有窗口 {shown(window)}", f"No window {shown(window)} in {config.hall.name_en}"
-        )
+    config = hall_or_404(state, hall)
+    if isinstance(config, Template):
+        return config
+    defined = window_or_404(config, window)
+    if isinstance(defined, Template):
+        return defined
     return Template(
         "window.html",
         context={

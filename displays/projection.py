@@ -169,6 +169,21 @@ class Projection(Protocol[V]):
     ) -> dict[str, Any]: ...
 
 
+def changed_fields(old: msgspec.Struct, new: msgspec.Struct) -> dict[str, Any]:
+    """The top-level fields of ``new`` that differ from ``old``, whole (a one-object view's
+    delta: a window screen's, a ticket's)."""
+    return {
+        key: value
+        for key, value, before in zip(
+            old.__struct_fields__,
+            msgspec.structs.astuple(new),
+            msgspec.structs.astuple(old),
+            strict=True,
+        )
+        if value != before
+    }
+
+
 def mask(name: str, style: str) -> str | None:
     """A staff member's name on a public screen: "masked" keeps the family name and the last
     character (张*伟; 张* for two characters), "full" all of it, "hidden" nothing."""
@@ -350,16 +365,7 @@ class WindowScreen:
         records: Sequence[Recorded],
         after: int | None = None,
     ) -> dict[str, Any]:
-        return {
-            key: value
-            for key, value, before in zip(
-                old.__struct_fields__,
-                msgspec.structs.astuple(new),
-                msgspec.structs.astuple(old),
-                strict=True,
-            )
-            if value != before
-        }
+        return changed_fields(old, new)
 
     def _staff(self, username: str | None) -> OnDuty | None:
         if username is None:

@@ -20,7 +20,7 @@ from typing import Any
 
 import msgspec
 
-from displays.projection import WindowHall
+from displays.projection import WindowHall, changed_fields
 from hall.config import HallConfig
 from hall.domain.state import HallState
 from hall.journal.base import Recorded
@@ -96,16 +96,7 @@ class TicketScreen:
         records: Sequence[Recorded],
         after: int | None = None,
     ) -> dict[str, Any]:
-        return {
-            key: value
-            for key, value, before in zip(
-                old.__struct_fields__,
-                msgspec.structs.astuple(new),
-                msgspec.structs.astuple(old),
-                strict=True,
-            )
-            if value != before
-        }
+        return changed_fields(old, new)
 
     def _window(self, window_id: str | None) -> TicketWindow | None:
         if window_id is None:
