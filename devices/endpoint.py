@@ -5,20 +5,31 @@ Any device of the hall file may connect with its token (hello): printers get pri
 play jobs, the others (kiosk, caller and pad pages, screens) only keep their health. One live
 connection per device: a newer one closes the older (4409), whose going is then no news.
 
-Health is journaled (``DeviceReported``): "online" at each hello, a hardware state the agent
-reports ("ok" is "online"), "offline" when the connection ends or falls silent, unless another
-connection of the device took over or the server is stopping (the journal keeps "online" then;
-the devices reconnect to the next server). A watcher per hall compares, every three heartbeats,
-what the journal says with the connections there are, and journals the difference: a device
-online in the journal that did not come back after a restart goes offline, and a report that
-failed while the journal was out is made good.
+Health is journaled (``DeviceReported``): "online" at each hello, a hardware state a printer or
+speaker agent reports ("ok" is "online"; from any other kind a ``state`` is a protocol error),
+"offline" when the connection ends or falls silent, unless another connection of the device took
+over or the server is stopping (the journal keeps "online" then; the devices reconnect to the next
+server). At most one report per device per heartbeat is journaled: one that comes sooner waits
+for its turn, which journals what holds then (so a device that flaps costs a few entries, and the
+journal ends on the truth). A watcher per hall compares, every three heartbeats, what the journal
+says with the connections there are, and journals the difference: a device online in the journal
+that did not come back after a restart goes offline, and a report that failed while the journal
+was out is made good.
+
+What a connection costs (devices/limits.py): until its hello is verified it takes a place only
+among the pending hellos (``MAX_PENDING_PER_ADDRESS`` from one address, ``MAX_PENDING`` in all;
+beyond, the oldest waiting is closed with 4429), so connections that never say hello lock out
+nobody; a verified device then takes its place among the connections screens and event feeds
+share (hall/api/feeds.py), or is refused with 4429. A device that said hello
+``HELLOS_PER_MINUTE`` times in the last minute is refused (4429) until the oldest is a minute old.
 
 Close codes: those of the protocol (4400 malformed, 4401 bad token, 4408 no hello within
 ``hello_seconds`` or no heartbeat for three, 1008 a message out of place, or more than
 ``MAX_FRAMES`` frames in a heartbeat that are not acks of the job sent), 4404 unknown hall, 4409
-replaced by a newer connection of the same device, 4429 too many connections (counted with the
-screens and event feeds: hall/api/feeds.py), 1013 the journal did not take an ack (the job is sent
-again on the next connection), 1001 the server is stopping, 1009 a frame over 4 KiB (uvicorn).
+replaced by a newer connection of the same device, 4429 too many connections (pending hellos, or
+the caps shared with screens and event feeds) or too many hellos of one device, 1013 the journal
+did not take an ack (the job is sent again on the next connection), 1001 the server is stopping,
+1009 a frame over 4 KiB (uvicorn).
 Each refusal sends an error frame first.
 """
 
@@ -28,6 +39,7 @@ import asyncio
 import contextlib
 import functools
 import logging
+import math
 import re
 from collections import deque
 from collections.abc import Sequence
@@ -39,6 +51,7 @@ from litestar.exceptions import WebSocketDisconnect
 from litestar.params import FromPath
 
 from devices import jobs
+from devices.limits import Pending, Rate
 from devices.protocol import Error, Job, Print, encode
 from devices.session import (
     SILENT_BEATS,
@@ -50,10 +63,11 @@ from devices.session import (
     Online,
     Reported,
     Send,
+    close_reason,
 )
 from hall.api import errors, feeds
 from hall.api.auth import device_principal, token_hash
-from hall.api.feeds import Connections
+from hall.api.feeds import Connections, TooManyConnections
 from hall.api.service import HallService, estimator
 from hall.config import Device, HallConfig
 from hall.domain.commands import MarkPrinted, ReportDevice
@@ -68,6 +82,7 @@ HELLO_SECONDS: Final = 5.0
 RETRY: Final = 5.0
 SHUTDOWN_SECONDS: Final = 1.0  # how long a stopping server waits for its links to close
 REPLACED: Final = 4409
+TOO_MANY: Final = 4429
 UNAVAILABLE: Final = 1013
 GOING_AWAY: Final = 1001
 UVICORN_SHUTDOWN: Final = 1012  # uvicorn closes every WebSocket with this as it stops
@@ -75,6 +90,13 @@ UVICORN_SHUTDOWN: Final = 1012  # uvicorn closes every WebSocket with this as it
 # change or two are all it needs; a device in a loop must not busy the hall's one process.
 MAX_FRAMES: Final = 20
 PLAYED_KEPT: Final = 256  # a speaker's acked play ids kept, per device
+# Connections that have not said hello yet: a hall's devices reconnect together after a restart,
+# a few per machine; more from one address is a client that opens and waits.
+MAX_PENDING: Final = 256
+MAX_PENDING_PER_ADDRESS: Final = 16
+# An agent reconnects with a backoff (devices/session.py) and a page on reload: six hellos in a
+# minute is a loop, and each one costs a takeover and health reports.
+HELLOS_PER_MINUTE: Final = 6
 KINDS: Final = frozenset(get_args(get_type_hints(Device)["kind"]))
 _HOST = re.compile(r"[A-Za-z0-9.:\[\]-]{1,100}")
 
@@ -93,11 +115,16 @@ class DeviceLinks:
         self.heartbeat = service.settings.device_heartbeat
         self.hello_seconds = HELLO_SECONDS
         self.retry = RETRY
+        self.pending: Pending[Link] = Pending(MAX_PENDING, MAX_PENDING_PER_ADDRESS)
+        self.hellos = Rate(HELLOS_PER_MINUTE, 60.0)  # per (hall, device)
+        self.replaced_logs = Rate(1, 60.0)  # "connected again" lines, per (hall, device)
         self.current: dict[tuple[str, str], Link] = {}  # (hall, device) -> its live link
         self.links: set[Link] = set()
         self.played: dict[tuple[str, str], dict[str, None]] = {}  # insertion-ordered sets
         self.closing = False
         self._watchers: list[asyncio.Task[None]] = []
+        self._journaled_at: dict[tuple[str, str], float] = {}  # (hall, device) -> its last report
+        self._turns: dict[tuple[str, str], asyncio.Task[None]] = {}  # reports waiting their turn
         self._gone = asyncio.Event()
 
     def start(self) -> None:
@@ -111,6 +138,8 @@ class DeviceLinks:
         """Close every link with 1001, journaling nothing; stop the watchers. Idempotent."""
         self.closing = True
         watchers, self._watchers = self._watchers, []
+        watchers += self._turns.values()
+        self._turns = {}
         for task in watchers:
             task.cancel()
         for task in watchers:
@@ -157,8 +186,34 @@ class DeviceLinks:
         while len(done) > PLAYED_KEPT:
             del done[next(iter(done))]
 
+    def status(self, hall: str, device: str) -> str:
+        """What the live links say of a device."""
+        link = self.current.get((hall, device))
+        return link.status if link is not None else "offline"
+
     async def report(self, engine: HallEngine, device: str, status: str) -> None:
-        """Journal a device's status; a journal that is out is retried by the watcher."""
+        """Journal a device's status, at most once per heartbeat: a report before the device's
+        turn leaves it to the turn, which journals what the links say then."""
+        if self.closing:
+            return
+        key = (engine.hall, device)
+        now = asyncio.get_running_loop().time()
+        turn = self._journaled_at.get(key, -math.inf) + self.heartbeat
+        if now < turn:
+            if key not in self._turns:
+                task = asyncio.create_task(self._turn(engine, device, turn - now))
+                self._turns[key] = task
+            return
+        self._journaled_at[key] = now
+        await self._journal(engine, device, status)
+
+    async def _turn(self, engine: HallEngine, device: str, delay: float) -> None:
+        await asyncio.sleep(delay)
+        self._turns.pop((engine.hall, device), None)
+        await self.report(engine, device, self.status(engine.hall, device))
+
+    async def _journal(self, engine: HallEngine, device: str, status: str) -> None:
+        """A journal that is out is retried by the watcher."""
         try:
             await engine.execute(ReportDevice(device=device, status=status))
         except (JournalError, HallError) as exc:
@@ -177,8 +232,7 @@ class DeviceLinks:
             if self.closing:
                 return
             # Looked up after each await: what is journaled is what holds as it is queued.
-            link = self.current.get((engine.hall, device.id))
-            wanted = link.status if link is not None else "offline"
+            wanted = self.status(engine.hall, device.id)
             if journaled.get(device.id, "offline") != wanted:
                 await self.report(engine, device.id, wanted)
 
@@ -193,25 +247,24 @@ ROUTES = [device_link]
 
 async def serve(socket: WebSocket[Any, Any, Any], links: DeviceLinks, hall: str) -> None:
     await socket.accept()
-    address = feeds.address(socket)
     try:
         if links.closing:
             raise ShuttingDown
         engine = links.service.engine(hall)
-        links.connections.admit(address)
     except Exception as exc:
         await _refuse(socket, exc)
         return
+    link = Link(links, engine, socket, feeds.address(socket), base_url(engine.config, socket))
+    pushed = links.pending.add(link, link.address)
+    if pushed is not None:
+        pushed.kick(TOO_MANY, "too_many_connections", _PUSHED)
+    links.joined(link)
     try:
-        link = Link(links, engine, socket, base_url(engine.config, socket))
-        links.joined(link)
-        try:
-            await link.run()
-        finally:
-            link.detach()
-            links.left(link)
+        await link.run()
     finally:
-        links.connections.release(address)
+        link.detach()
+        links.left(link)
+        link.leave()
 
 
 class Link:
@@ -222,6 +275,7 @@ class Link:
         links: DeviceLinks,
         engine: HallEngine,
         socket: WebSocket[Any, Any, Any],
+        address: str,
         base_url: str,
     ) -> None:
         loop = asyncio.get_running_loop()
@@ -229,6 +283,8 @@ class Link:
         self.engine = engine
         self.hall = engine.hall
         self.socket = socket
+        self.address = address
+        self.admitted = False  # counted in the shared caps (after its hello), else pending
         self.base_url = base_url
         self.session = HallSession(
             now=loop.time(),
@@ -317,6 +373,9 @@ class Link:
                     await self._close(code, reason)
                     return False
                 case Online(device=device):
+                    refused = self._admit(device)
+                    if refused is not None:
+                        return await self._apply(self._end(TOO_MANY, *refused, offline=False))
                     if not await self._online(device):
                         return await self._apply(
                             self._end(UNAVAILABLE, "unavailable", _UNAVAILABLE, offline=False)
@@ -330,13 +389,45 @@ class Link:
                         )
         return True
 
+    def _admit(self, device: DeviceInfo) -> tuple[str, str] | None:
+        """Move the verified device from the pending hellos to the shared caps; (error, message)
+        if it said hello too often lately or the caps are full."""
+        links = self.links
+        now = asyncio.get_running_loop().time()
+        wait = links.hellos.take((self.hall, device.device), now)
+        if wait:
+            return "too_many_hellos", (
+                f"more than {links.hellos.limit} hellos of this device in "
+                f"{links.hellos.seconds:g} s: connect again in {math.ceil(wait)} s"
+            )
+        try:
+            links.connections.admit(self.address)
+        except TooManyConnections as exc:
+            return exc.code, exc.message
+        links.pending.remove(self)
+        self.admitted = True
+        return None
+
+    def leave(self) -> None:
+        """Give back its place, among the shared caps or the pending hellos."""
+        if self.admitted:
+            self.admitted = False
+            self.links.connections.release(self.address)
+        else:
+            self.links.pending.remove(self)
+
     async def _online(self, device: DeviceInfo) -> bool:
         """Take over the device's link, read its pending jobs and watch for new ones, journal it
         online. False if the journal cannot be read."""
         self.device = device
         old = self.links.claim(self, device.device)
         if old is not None:
-            log.warning("device %s connected again: closing its older connection", device.device)
+            # One line a minute: a device in a reconnect loop must not fill the log either.
+            now = asyncio.get_running_loop().time()
+            if not self.links.replaced_logs.take((self.hall, device.device), now):
+                log.warning(
+                    "device %s connected again: closing its older connection", device.device
+                )
             old.kick(REPLACED, "replaced", "a newer connection of this device took over")
         try:
             await self.engine.read(self._attach)
@@ -406,7 +497,11 @@ class Link:
         if not offline:
             self.links.unclaim(self)  # no news: the device is back soon, or the watcher tells
             lost = []
-        return [Send(Error(error=error, message=message)), *lost, Close(code, message)]
+        return [
+            Send(Error(error=error, message=message)),
+            *lost,
+            Close(code, close_reason(message)),
+        ]
 
     async def _close(self, code: int, reason: str) -> None:
         with contextlib.suppress(WebSocketDisconnect, OSError, RuntimeError, TimeoutError):
@@ -479,6 +574,7 @@ class Link:
 
 
 _UNAVAILABLE = "the hall's journal is unavailable; connect again later"
+_PUSHED = "too many connections wait for their hello (from this address or in all): oldest first"
 
 
 def base_url(config: HallConfig, socket: WebSocket[Any, Any, Any]) -> str:

@@ -3,11 +3,13 @@
 Every agent (printer, speaker) and the hall's device endpoint speak these; ``decode`` is the one
 door a frame comes in by, and it refuses anything that is not exactly one of them (unknown type,
 unknown or missing field, a string over its bound, a frame over 4 KiB) with a ``ProtocolError``
-whose code says how to close (``CLOSE_CODES``).
+whose code says how to close (``CLOSE_CODES``) and whose message never quotes the frame (only the
+path of the field at fault).
 """
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Final, Literal, get_args
 
 import msgspec
@@ -111,6 +113,9 @@ class Error(_Message, frozen=True):
 Message = Hello | Welcome | Heartbeat | Print | Play | Ack | State | Error
 Job = Print | Play
 
+_PATH: Final = re.compile(r" - at `(\$(?:\.[a-z_]{1,32})*)`$")
+_MISSING: Final = re.compile(r"Object missing required field `([a-z_]{1,32})`")
+_RULES: Final = "an unknown type or field, or a value of the wrong type or out of bounds"
 _decoder: Final = msgspec.json.Decoder(Message)
 _encoder: Final = msgspec.json.Encoder()
 
@@ -135,9 +140,19 @@ def decode(frame: str | bytes) -> Message:
         raise ProtocolError("malformed", f"a frame is at most {MAX_FRAME} bytes")
     try:
         return _decoder.decode(data)
-    except msgspec.DecodeError as error:
-        # msgspec names the field and the rule but never echoes the value: safe to send back.
-        raise ProtocolError("malformed", str(error)[:200]) from None
+    except msgspec.ValidationError as error:
+        # msgspec's message may quote the sender's value ("Invalid enum value 'x'") or key; only
+        # a path naming fields of these Structs goes back.
+        text = str(error)
+        at, missing = _PATH.search(text), _MISSING.match(text)
+        path = at[1] if at else "$"
+        if missing:
+            raise ProtocolError("malformed", f"a field is missing: `{path}.{missing[1]}`") from None
+        raise ProtocolError(
+            "malformed", f"not a message of the device link at `{path}`: {_RULES}"
+        ) from None
+    except msgspec.DecodeError:
+        raise ProtocolError("malformed", "not a JSON object") from None
 
 
 def encode(message: Message) -> str:

@@ -31,6 +31,8 @@ from devices.protocol import (
 )
 
 SILENT_BEATS = 3  # heartbeats missed before a link counts as dead
+# The kinds with hardware behind an agent; a page (kiosk, pad, caller, screen) has none to report.
+HARDWARE_KINDS = frozenset({"printer", "speaker"})
 
 
 # -- effects --------------------------------------------------------------------------------------
@@ -98,7 +100,7 @@ class DeviceInfo:
     window: str | None = None
 
 
-def _close_reason(text: str) -> str:
+def close_reason(text: str) -> str:
     # A close frame's reason is at most 123 bytes of UTF-8.
     return text.encode()[:120].decode(errors="ignore")
 
@@ -178,6 +180,9 @@ class HallSession:
             case Ack(id=job_id):
                 return self._ack(job_id, now)
             case State(status=status, detail=detail):
+                if self.device.kind not in HARDWARE_KINDS:
+                    kind = self.device.kind
+                    return self._close("protocol", f"a {kind} has no hardware state to report")
                 return [Reported(status, detail)]
             case _:
                 return self._close("protocol", f"a device does not send {type(message).__name__}")
@@ -252,7 +257,7 @@ class HallSession:
         offline: list[Effect] = [Reported("offline")] if self.device is not None else []
         self.closed = True
         error = Send(Error(error=code, message=message[:200]))
-        return [error, *offline, Close(CLOSE_CODES[code], _close_reason(message))]
+        return [error, *offline, Close(CLOSE_CODES[code], close_reason(message))]
 
 
 # -- the agent's side -----------------------------------------------------------------------------

@@ -109,6 +109,10 @@ def hall(tmp_path: Path) -> Iterator[ServerProcess]:
         "--data",
         str(tmp_path / "data"),
         "--no-speech",
+        # A device's health is journaled once a heartbeat at most: a status the tests wait for
+        # should not wait the default 10 s.
+        "--device-heartbeat",
+        "2",
         log=tmp_path / "hall.log",
     )
     with server:

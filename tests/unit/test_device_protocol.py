@@ -111,6 +111,28 @@ def test_decode_refuses_malformed_frames(frame: str | bytes) -> None:
     assert caught.value.close_code == 4400
 
 
+@pytest.mark.parametrize(
+    ("frame", "path"),
+    [
+        ('{"type": "state", "status": "CANARY"}', "`$.status`"),
+        ('{"type": "CANARY"}', "`$.type`"),
+        ('{"type": "ack", "id": "x", "CANARY": 1}', "`$`"),
+        ('{"type": "ack", "id": "CANARY CANARY"}', "`$.id`"),
+        ('{"type": "hello", "token": "x"}', "`$.agent`"),
+        ('{"type": "print", "id": "x", "ticket": {"number": "CANARY"}}', "`$.ticket.hall_name`"),
+        ('{"type": "CANARY', None),
+    ],
+)
+def test_a_malformed_frame_is_refused_without_quoting_it(frame: str, path: str | None) -> None:
+    """The error frame goes back to whoever sent it and into logs: a value or a key the sender
+    chose is never in it (msgspec's own message would say "Invalid enum value 'CANARY'")."""
+    with pytest.raises(ProtocolError) as caught:
+        decode(frame)
+    assert "CANARY" not in caught.value.message
+    if path is not None:
+        assert path in caught.value.message, caught.value.message
+
+
 def test_decode_refuses_a_frame_over_4_kib_even_if_well_formed() -> None:
     frame = '{"type": "state", "status": "ok"' + " " * MAX_FRAME + "}"
     assert decode(frame[: MAX_FRAME - 1] + "}") == State(status="ok")
@@ -255,6 +277,19 @@ def test_state_becomes_a_report() -> None:
     assert session.receive(State(status="paper_out", detail="cover"), 1.0) == [
         Reported("paper_out", "cover")
     ]
+
+
+def test_only_printers_and_speakers_report_hardware_state() -> None:
+    pad = DeviceInfo(device="pad-1", kind="pad")
+    session = HallSession(now=0.0, authenticate={"pad": pad}.get, kinds={"pad", "speaker"})
+    session.receive(Hello(token="pad", agent="device-page/1"), 0.0)
+    effects = session.receive(State(status="paper_out"), 1.0)
+    assert closed_with(effects) == ("protocol", 1008)
+    assert "a pad has no hardware state" in effects[0].message.message
+    assert [e for e in effects if isinstance(e, Reported)] == [Reported("offline")]  # not the state
+    speaker = HallSession(now=0.0, authenticate=TOKENS.get, kinds={"pad", "speaker"})
+    speaker.receive(Hello(token="speaker-token", agent="speaker-agent/1"), 0.0)
+    assert speaker.receive(State(status="error"), 1.0) == [Reported("error")]
 
 
 def test_a_lost_connection_reports_offline_once_and_only_if_online() -> None:
