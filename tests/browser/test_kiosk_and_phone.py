@@ -446,9 +446,12 @@ def test_a_wrong_secret_cannot_cancel_or_rate(
     served(api, mine)
     page.wait_for_selector("#rating:not([hidden])")
     page.locator(".level-5").tap()
+    # The cancel's refusal left data-error set: wait for this refusal to be shown, not that.
+    page.evaluate("delete document.body.dataset.error")
     page.locator("#submit-rating").tap()
     page.wait_for_function("document.body.dataset.error === 'wrong_secret'")
-    assert page.locator("#rating").is_visible() and page.locator("#problem").is_visible()
+    page.wait_for_selector("#problem:not([hidden])")
+    assert page.locator("#rating").is_visible()
     assert not lookup(api, mine["id"])["rated"]
     close(page)
 
