@@ -24,7 +24,7 @@ from litestar.response import Template
 from devices.listed import DevicePage
 from displays.desk import DeskScreen
 from displays.feed import serve, window_devices
-from displays.pages import hall_or_404, window_or_404
+from displays.pages import window_or_404
 
 # Finishing outcomes, as the desk offers them (hall.domain.events.Outcome).
 OUTCOMES = (
@@ -36,12 +36,10 @@ OUTCOMES = (
 
 @get("/caller/{hall:str}/{window:str}", include_in_schema=False, sync_to_thread=False)
 def caller_page(state: State, hall: FromPath[str], window: FromPath[str]) -> Template:
-    config = hall_or_404(state, hall)
-    if isinstance(config, Template):
-        return config
-    defined = window_or_404(config, window)
-    if isinstance(defined, Template):
-        return defined
+    found = window_or_404(state, hall, window)
+    if isinstance(found, Template):
+        return found
+    config, defined = found
     return Template(
         "caller.html",
         context={

@@ -20,16 +20,7 @@ from litestar.response import Template
 
 from devices.listed import DevicePage
 from displays.pages import hall_or_404
-
-# The five levels of 好差评, best first, as the pad shows them (hall.domain.decide.LEVELS).
-LEVELS = (
-    (5, "非常满意", "Very satisfied"),
-    (4, "满意", "Satisfied"),
-    (3, "基本满意", "Fairly satisfied"),
-    (2, "不满意", "Dissatisfied"),
-    (1, "非常不满意", "Very dissatisfied"),
-)
-LOW_LEVELS = (1, 2)  # a reason at least, and an optional comment
+from hall.domain import rating
 
 
 @get("/pad/{hall:str}", include_in_schema=False, sync_to_thread=False)
@@ -41,7 +32,7 @@ def pad_page(state: State, hall: FromPath[str]) -> Template:
         "pad.html",
         context={
             "config": config,
-            "levels": LEVELS,
+            "levels": rating.LEVELS,
             "reasons": config.rating.reasons,
             "settings": {
                 "hall": config.hall.id,
@@ -49,7 +40,7 @@ def pad_page(state: State, hall: FromPath[str]) -> Template:
                 "api": f"/api/halls/{config.hall.id}",
                 "require_device": config.screens.require_device,
                 "pad_seconds": config.rating.pad_seconds,
-                "low_levels": LOW_LEVELS,
+                "low_levels": rating.LOW_LEVELS,
             },
         },
     )

@@ -21,18 +21,10 @@ from litestar.response import Template
 from displays.feed import serve
 from displays.pages import hall_or_404, not_found
 from displays.ticket_screen import TicketScreen
+from hall.domain import rating
 from hall.domain.errors import ECHO_CHARS, UnknownTicket, shown
 from hall.domain.state import HallState
 from hall.engine import HallEngine
-
-# The five levels of 好差评, best first, as the rating form lists them.
-LEVELS = (
-    (5, "非常满意", "Very satisfied"),
-    (4, "满意", "Satisfied"),
-    (3, "基本满意", "Fairly satisfied"),
-    (2, "不满意", "Dissatisfied"),
-    (1, "非常不满意", "Very dissatisfied"),
-)
 
 
 @get("/phone/{hall:str}/{ticket:str}", include_in_schema=False)
@@ -50,14 +42,14 @@ async def phone_page(state: State, hall: FromPath[str], ticket: FromPath[str]) -
         "phone.html",
         context={
             "config": config,
-            "levels": LEVELS,
+            "levels": rating.LEVELS,
             "reasons": config.rating.reasons,
             "settings": {
                 "hall": config.hall.id,
                 "ticket": ticket,
                 "feed": f"/ws/halls/{config.hall.id}/screens/tickets/{ticket}",
                 "api": f"/api/halls/{config.hall.id}/tickets/{ticket}",
-                "low_levels": [1, 2],
+                "low_levels": rating.LOW_LEVELS,
             },
         },
     )

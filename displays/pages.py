@@ -46,14 +46,18 @@ def hall_or_404(state: State, hall: str) -> HallConfig | Template:
     return config
 
 
-def window_or_404(config: HallConfig, window: str) -> Window | Template:
-    """The window of the hall, or the page that says there is no such window."""
+def window_or_404(state: State, hall: str, window: str) -> tuple[HallConfig, Window] | Template:
+    """The hall's config and its window, or the page that says there is no such hall or
+    window."""
+    config = hall_or_404(state, hall)
+    if isinstance(config, Template):
+        return config
     defined = config.window(window)
     if defined is None:
         return not_found(
             f"没有窗口 {shown(window)}", f"No window {shown(window)} in {config.hall.name_en}"
         )
-    return defined
+    return config, defined
 
 
 def hall_config(state: State, hall: str) -> HallConfig | None:
@@ -95,12 +99,10 @@ def hall_screen(state: State, hall: FromPath[str]) -> Template:
 
 @get("/screens/{hall:str}/windows/{window:str}", include_in_schema=False, sync_to_thread=False)
 def window_screen(state: State, hall: FromPath[str], window: FromPath[str]) -> Template:
-    config = hall_or_404(state, hall)
-    if isinstance(config, Template):
-        return config
-    defined = window_or_404(config, window)
-    if isinstance(defined, Template):
-        return defined
+    found = window_or_404(state, hall, window)
+    if isinstance(found, Template):
+        return found
+    config, defined = found
     return Template(
         "window.html",
         context={

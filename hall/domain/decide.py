@@ -11,7 +11,7 @@ import hmac
 from datetime import date, datetime, timedelta
 
 from hall.config import Category
-from hall.domain import errors
+from hall.domain import errors, rating
 from hall.domain.commands import (
     AnyCommand,
     CallNext,
@@ -189,10 +189,6 @@ def _cancel(state: HallState, command: CancelTicket, now: datetime) -> TicketCan
     )
 
 
-LEVELS = range(1, 6)  # 1 非常不满意 .. 5 非常满意
-LOW_LEVELS = range(1, 3)  # 差评: a reason is asked, and the hall follows it up
-
-
 def _rate(state: HallState, command: Rate, now: datetime) -> TicketRated:
     ticket = _ticket(state, command.ticket)
     if command.secret is not None and not (
@@ -202,9 +198,9 @@ def _rate(state: HallState, command: Rate, now: datetime) -> TicketRated:
     level = command.level
     if level is None and command.window is None:
         raise errors.InvalidInput("only a pad records a transaction as not rated")
-    if level is not None and level not in LEVELS:
+    if level is not None and level not in rating.VALUES:
         raise errors.InvalidInput("a rating is a level from 1 to 5", level=level)
-    if level is not None and level in LOW_LEVELS:
+    if level is not None and level in rating.LOW_LEVELS:
         if not command.reasons:
             raise errors.InvalidInput("a rating of 1 or 2 needs at least one reason")
         for code in command.reasons:
