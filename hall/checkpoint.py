@@ -21,12 +21,13 @@ import msgspec
 
 from hall.config import HallConfig
 from hall.domain.events import AnyEvent
+from hall.domain.oversight import Breach, Case
 from hall.domain.state import Answered, Called, DeviceHealth, HallState, Ticket, WindowStatus
 from scheduling.estimate import ServiceTimes
 
 log = logging.getLogger(__name__)
 
-FORMAT = 3  # bump when the state's shape changes: older checkpoints are then ignored
+FORMAT = 4  # bump when the state's shape changes: older checkpoints are then ignored
 
 
 class _Checkpoint(msgspec.Struct, frozen=True, array_like=True):
@@ -49,6 +50,9 @@ class _Checkpoint(msgspec.Struct, frozen=True, array_like=True):
     calls: list[Called] = []  # the day's last calls, for hall screens
     printing: dict[str, list[str]] = {}  # tickets each printer has yet to print
     devices: dict[str, DeviceHealth] = {}  # each device's last reported status
+    cases: list[Case] = []  # open follow-up cases of bad ratings
+    breaches: list[Breach] = []  # discipline breaches kept in the state
+    acknowledged: dict[str, str] = {}  # today's acknowledged alerts
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,6 +128,9 @@ def encode(
             calls=state.calls,
             printing=state.printing,
             devices=state.devices,
+            cases=list(state.cases.values()),
+            breaches=list(state.breaches.values()),
+            acknowledged=state.acknowledged,
         )
     )
 
@@ -189,6 +196,9 @@ def _restore(found: _Lazy, tickets: list[Ticket], config: HallConfig) -> Restore
         calls=found.calls,
         printing=found.printing,
         devices=found.devices,
+        cases={c.id: c for c in found.cases},
+        breaches={b.id: b for b in found.breaches},
+        acknowledged=found.acknowledged,
     )
     for queue, ids in found.queues.items():
         lanes = state.lanes.setdefault(queue, {})

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 import tomllib
 from collections.abc import Iterable
-from datetime import time
+from datetime import date, time
 from pathlib import Path
 from typing import Annotated, Literal, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -64,6 +64,9 @@ class Category(Struct, frozen=True):
     mean_service_minutes: Annotated[float, msgspec.Meta(gt=0, le=480)] = 8.0
     # Tickets per business day; 0 means only the number width limits it.
     daily_quota: Annotated[int, msgspec.Meta(ge=0)] = 0
+    # A transaction longer than this is a discipline breach (超时办理); None: the discipline
+    # table's ``service_factor`` times the mean service time.
+    max_service_minutes: Annotated[float, msgspec.Meta(gt=0, le=600)] | None = None
 
 
 class PriorityClass(Struct, frozen=True):
@@ -165,6 +168,80 @@ class Rating(Struct, frozen=True):
     pad_seconds: Annotated[float, msgspec.Meta(ge=10, le=600)] = 60.0
 
 
+REVISIT_RESULTS = (
+    Reason(code="satisfied", name="回访满意", name_en="Satisfied on revisit"),
+    Reason(code="accepted", name="理解接受", name_en="Understood and accepted"),
+    Reason(code="unsatisfied", name="仍不满意", name_en="Still dissatisfied"),
+    Reason(code="unreachable", name="联系不上", name_en="Could not be reached"),
+)
+
+
+class Cases(Struct, frozen=True):
+    """差评整改: every 不满意/非常不满意 opens a case. Each step's deadline is counted in working
+    days (the hall's ``calendar``) from the day of the rating; the case is overdue after it."""
+
+    verify_days: Annotated[int, msgspec.Meta(ge=0, le=60)] = 1  # 核实
+    rectify_days: Annotated[int, msgspec.Meta(ge=0, le=60)] = 5  # 整改
+    revisit_days: Annotated[int, msgspec.Meta(ge=0, le=60)] = 10  # 回访 (and closing)
+    revisit_results: tuple[Reason, ...] = REVISIT_RESULTS
+
+
+class Calendar(Struct, frozen=True):
+    """Working days: the weekdays not in ``weekend``, less ``holidays`` (法定节假日), plus
+    ``workdays`` (调休: weekend days worked)."""
+
+    weekend: tuple[Weekday, ...] = ("sat", "sun")
+    holidays: tuple[date, ...] = ()
+    workdays: tuple[date, ...] = ()
+
+
+class Discipline(Struct, frozen=True):
+    """Staff discipline rules (纪律): each breach is recorded once, with its evidence. A
+    threshold of 0 turns its rule off."""
+
+    # The longest a pause may last, per pause reason code; reasons not listed: pause_minutes.
+    pause_limits: dict[str, Annotated[int, msgspec.Meta(ge=0, le=600)]] = {}
+    pause_minutes: Annotated[int, msgspec.Meta(ge=0, le=600)] = 30
+    pause_total_minutes: Annotated[int, msgspec.Meta(ge=0, le=1440)] = 90  # a window, a day
+    # Open and idle while tickets it serves wait, for longer than this (空岗/怠岗).
+    idle_seconds: Annotated[int, msgspec.Meta(ge=0, le=7200)] = 120
+    # Categories without max_service_minutes: this many times their mean service time.
+    service_factor: Annotated[float, msgspec.Meta(ge=0, le=20)] = 3.0
+    # ``skips`` no-shows by one window within ``skip_minutes`` (skipping people: 跳号).
+    skips: Annotated[int, msgspec.Meta(ge=0, le=100)] = 3
+    skip_minutes: Annotated[int, msgspec.Meta(ge=1, le=600)] = 10
+    # Logging in later, or out earlier, than an opening period (the windows' shift) by more.
+    shift_grace_minutes: Annotated[int, msgspec.Meta(ge=0, le=240)] = 5
+    # A ticket held called (the visitor at the window) this long without service started.
+    call_start_seconds: Annotated[int, msgspec.Meta(ge=0, le=7200)] = 300
+
+
+class Alerts(Struct, frozen=True):
+    """The manager's live view raises an alert at these (the discipline rules raise their own)."""
+
+    queue_length: Annotated[int, msgspec.Meta(ge=1, le=10000)] = 30  # waiting in one category
+    wait_factor: Annotated[float, msgspec.Meta(gt=0, le=10)] = 1.0  # longest wait / target
+
+
+ASSESSMENT_WEIGHTS = {
+    "satisfaction": 40.0,
+    "within_target": 20.0,
+    "discipline": 20.0,
+    "rectification": 10.0,
+    "participation": 10.0,
+}
+
+
+class Assessment(Struct, frozen=True):
+    """The quarterly assessment (争先创优季季评) of each window and staff member: a weighted
+    mean of figures on a 0-100 scale (see the README's Oversight section)."""
+
+    weights: dict[str, Annotated[float, msgspec.Meta(ge=0, le=100)]] = msgspec.field(
+        default_factory=lambda: dict(ASSESSMENT_WEIGHTS)
+    )
+    breach_penalty: Annotated[float, msgspec.Meta(ge=0, le=100)] = 5.0  # points per breach
+
+
 class Issuing(Struct, frozen=True):
     """How fast one device (a kiosk) may issue tickets: a burst of ``device_burst``, then one
     every ``device_seconds`` (0: no limit). Staff issuing for a visitor are not limited."""
@@ -253,6 +330,11 @@ class HallConfig(Struct, frozen=True):
     cancel_reasons: tuple[Reason, ...] = CANCEL_REASONS
     issuing: Issuing = Issuing()
     rating: Rating = Rating()
+    cases: Cases = Cases()
+    calendar: Calendar = Calendar()
+    discipline: Discipline = Discipline()
+    alerts: Alerts = Alerts()
+    assessment: Assessment = Assessment()
     screens: Screens = Screens()
     voice: Voice = Voice()
 
@@ -277,6 +359,9 @@ class HallConfig(Struct, frozen=True):
 
     def rating_reason(self, code: str) -> Reason | None:
         return next((r for r in self.rating.reasons if r.code == code), None)
+
+    def revisit_result(self, code: str) -> Reason | None:
+        return next((r for r in self.cases.revisit_results if r.code == code), None)
 
     def device(self, device_id: str) -> Device | None:
         return next((d for d in self.devices if d.id == device_id), None)
@@ -401,6 +486,7 @@ def _problems(config: HallConfig) -> Iterable[tuple[str, str]]:
         ("pause_reasons", config.pause_reasons, "code"),
         ("cancel_reasons", config.cancel_reasons, "code"),
         ("rating.reasons", config.rating.reasons, "code"),
+        ("cases.revisit_results", config.cases.revisit_results, "code"),
     ):
         for index, dup in _duplicates(getattr(item, attr) for item in items):
             yield f"{name}[{index}].{attr}", f"duplicate {attr} {dup!r}"
@@ -410,6 +496,7 @@ def _problems(config: HallConfig) -> Iterable[tuple[str, str]]:
         ("pause_reasons", config.pause_reasons),
         ("cancel_reasons", config.cancel_reasons),
         ("rating.reasons", config.rating.reasons),
+        ("cases.revisit_results", config.cases.revisit_results),
     ):
         if not listed:
             yield name, 'list at least one reason (e.g. code "other")'
@@ -449,6 +536,20 @@ def _problems(config: HallConfig) -> Iterable[tuple[str, str]]:
                 yield f"devices[{i}].printer", "only a kiosk has a ticket printer"
             elif printer is None or printer.kind != "printer":
                 yield f"devices[{i}].printer", f"no device {device.printer!r} of kind printer"
+    pause_codes = {r.code for r in config.pause_reasons}
+    for code in config.discipline.pause_limits:
+        if code not in pause_codes:
+            yield f"discipline.pause_limits.{code}", f"unknown pause reason {code!r}"
+    for name in config.assessment.weights:
+        if name not in ASSESSMENT_WEIGHTS:
+            known = ", ".join(ASSESSMENT_WEIGHTS)
+            yield f"assessment.weights.{name}", f"unknown figure {name!r} (one of {known})"
+    if not any(config.assessment.weights.values()):
+        yield "assessment.weights", "at least one weight must be above 0"
+    if set(WEEKDAYS) <= set(config.calendar.weekend) and not config.calendar.workdays:
+        yield "calendar.weekend", "every day is a weekend day: cases would have no deadline"
+    for day in set(config.calendar.holidays) & set(config.calendar.workdays):
+        yield "calendar", f"{day} is both a holiday and a workday"
     for i, zone_id in enumerate(config.screens.hall.zones):
         if zone_id not in zones:
             yield f"screens.hall.zones[{i}]", f"unknown zone {zone_id!r}"

@@ -24,7 +24,16 @@ PRIVATE_FIELDS = frozenset(
 )
 # Events that are nobody's business on a public screen, not even their time: a rating is an
 # assessment of a named staff member, for the hall's managers.
-PRIVATE_EVENTS = frozenset({"password_changed", "ticket_rated"})
+PRIVATE_EVENTS = frozenset(
+    {
+        "password_changed",
+        "ticket_rated",
+        "breach_recorded",
+        "breach_excused",
+        "case_stepped",
+        "alert_acknowledged",
+    }
+)
 # Events whose ``reason`` is a code of this list of the hall config (free text before codes).
 REASON_LISTS = {"window_paused": "pause_reasons", "ticket_cancelled": "cancel_reasons"}
 

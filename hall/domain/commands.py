@@ -147,6 +147,50 @@ class PostNotice(Command, frozen=True, tag="post_notice"):
     by: str
 
 
+class OpenWindow(Command, frozen=True, tag="open_window"):
+    """A manager opens a window for a staff member (in a peak, before they reach the desk):
+    the same rules as the staff member's own login."""
+
+    window: str
+    staff: str
+    by: str
+
+
+class RecordBreach(Command, frozen=True, kw_only=True, tag="record_breach"):
+    """The discipline watcher's finding (see BreachRecorded); recorded once per ``breach``."""
+
+    breach: str
+    rule: str
+    window: str
+    staff: str | None
+    since: datetime
+    measured: float
+    limit: float
+    evidence: tuple[int, ...] = ()
+
+
+class ExcuseBreach(Command, frozen=True, tag="excuse_breach"):
+    breach: str
+    reason: Reason
+    by: str
+
+
+class StepCase(Command, frozen=True, kw_only=True, tag="step_case"):
+    """A manager's step in a bad rating's follow-up (see CaseStepped)."""
+
+    case: str
+    step: str
+    by: str
+    valid: bool | None = None
+    result: str | None = None
+    text: Note = ""
+
+
+class AcknowledgeAlert(Command, frozen=True, tag="acknowledge_alert"):
+    alert: Annotated[str, msgspec.Meta(min_length=1, max_length=120)]
+    by: str
+
+
 AnyCommand = (
     IssueTicket
     | CancelTicket
@@ -168,4 +212,9 @@ AnyCommand = (
     | MarkPrinted
     | Rate
     | ReportDevice
+    | OpenWindow
+    | RecordBreach
+    | ExcuseBreach
+    | StepCase
+    | AcknowledgeAlert
 )

@@ -10,14 +10,18 @@ import copy
 import hmac
 from datetime import date, datetime, timedelta
 
+import msgspec
+
 from hall.config import Category
-from hall.domain import errors, rating
+from hall.domain import errors, oversight, rating
 from hall.domain.commands import (
+    AcknowledgeAlert,
     AnyCommand,
     CallNext,
     CancelTicket,
     ChangePassword,
     ChangeProfile,
+    ExcuseBreach,
     Finish,
     ForceClose,
     IssueTicket,
@@ -26,18 +30,25 @@ from hall.domain.commands import (
     MarkPrinted,
     NoShow,
     OpenDay,
+    OpenWindow,
     Pause,
     PostNotice,
     Rate,
     Recall,
+    RecordBreach,
     ReportDevice,
     Resume,
     Start,
+    StepCase,
     Transfer,
     WindowCommand,
 )
 from hall.domain.events import (
+    AlertAcknowledged,
     AnyEvent,
+    BreachExcused,
+    BreachRecorded,
+    CaseStepped,
     DayStarted,
     DeviceReported,
     NoticePosted,
@@ -155,6 +166,27 @@ def decide(state: HallState, command: AnyCommand, now: datetime, policy: Policy)
             return [DeviceReported(at=now, device=device, status=status)]
         case Login():
             return _login(state, command, now)
+        case OpenWindow(window=window_id, staff=staff, by=by):
+            _manager(state, by)
+            opened = _login(state, Login(window=window_id, by=staff), now)
+            return [msgspec.structs.replace(e, by=by) for e in opened]
+        case RecordBreach():
+            return _record_breach(state, command, now)
+        case ExcuseBreach(breach=breach_id, reason=reason, by=by):
+            _manager(state, by)
+            breach = state.breaches.get(breach_id)
+            if breach is None:
+                raise errors.UnknownBreach(f"no breach {errors.shown(breach_id)} on record")
+            if breach.excused:
+                raise errors.AlreadyExcused(f"breach {breach_id} is excused already")
+            return [BreachExcused(at=now, breach=breach_id, reason=reason, by=by)]
+        case StepCase():
+            return [_step_case(state, command, now)]
+        case AcknowledgeAlert(alert=alert, by=by):
+            _manager(state, by)
+            if alert in state.acknowledged:
+                return []
+            return [AlertAcknowledged(at=now, alert=alert, by=by)]
         case WindowCommand():
             return _at_window(state, command, now, policy)
     raise errors.InvalidInput(f"unknown command {type(command).__name__}")
@@ -239,6 +271,75 @@ def _rate(state: HallState, command: Rate, now: datetime) -> TicketRated:
         comment=command.comment,
         by=command.by,
         channel="pad" if command.secret is None else "phone",
+    )
+
+
+def _manager(state: HallState, by: str) -> None:
+    staff = state.config.staff_member(by)
+    if staff is None or staff.role != "manager":
+        raise errors.Forbidden(f"only a manager may do this, not {errors.shown(by)}")
+
+
+def _record_breach(state: HallState, command: RecordBreach, now: datetime) -> list[AnyEvent]:
+    if command.rule not in oversight.RULES:
+        raise errors.InvalidInput(f"no discipline rule {errors.shown(command.rule)}")
+    _window(state, command.window)
+    if command.breach in state.breaches:
+        return []  # found again (a watcher rebuilt after a restart): recorded once
+    return [
+        BreachRecorded(
+            at=now,
+            breach=command.breach,
+            rule=command.rule,
+            window=command.window,
+            staff=command.staff,
+            since=command.since,
+            measured=command.measured,
+            limit=command.limit,
+            evidence=command.evidence,
+        )
+    ]
+
+
+def _step_case(state: HallState, command: StepCase, now: datetime) -> CaseStepped:
+    _manager(state, command.by)
+    followed = state.cases.get(command.case)
+    if followed is None:
+        raise errors.UnknownCase(
+            f"no open case {errors.shown(command.case)} (closed, or never a bad rating)"
+        )
+    step = command.step
+    try:
+        oversight.next_stage(followed, step, command.valid)
+    except ValueError as exc:
+        raise errors.StepRefused(str(exc), stage=followed.stage.value) from None
+    if step not in (oversight.Stage.VERIFY, oversight.Stage.CONFIRM) and command.valid is not None:
+        raise errors.InvalidInput(f"{step} gives no verdict; leave valid out")
+    if step == oversight.Stage.CONFIRM and command.by == followed.verified_by:
+        raise errors.SecondManagerNeeded(
+            f"{command.by} found case {followed.number} not valid; another manager confirms it"
+        )
+    needs_text = step == oversight.Stage.RECTIFY or (
+        step in (oversight.Stage.VERIFY, oversight.Stage.CONFIRM) and command.valid is False
+    )
+    if needs_text and not command.text.strip():
+        raise errors.InvalidInput(
+            "say what was done" if step == "rectify" else "say why it is not valid"
+        )
+    if step == oversight.Stage.REVISIT:
+        if command.result is None or state.config.revisit_result(command.result) is None:
+            known = [r.code for r in state.config.cases.revisit_results]
+            raise errors.UnknownReason("a revisit gives its result, a known code", known=known)
+    elif command.result is not None:
+        raise errors.InvalidInput("only a revisit gives a result")
+    return CaseStepped(
+        at=now,
+        case=followed.id,
+        step=step,
+        by=command.by,
+        valid=command.valid,
+        result=command.result,
+        text=command.text.strip(),
     )
 
 

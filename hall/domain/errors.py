@@ -40,6 +40,14 @@ class UnknownWindow(NotFound):
     code = "unknown_window"
 
 
+class UnknownCase(NotFound):
+    code = "unknown_case"
+
+
+class UnknownBreach(NotFound):
+    code = "unknown_breach"
+
+
 class InvalidInput(HallError):
     """The command names something the hall does not have (a category, a priority...)."""
 
@@ -120,6 +128,16 @@ class AlreadyRated(Conflict):
     code = "already_rated"
 
 
+class StepRefused(Conflict):
+    """The case does not wait for this step (or already had it)."""
+
+    code = "case_step_refused"
+
+
+class AlreadyExcused(Conflict):
+    code = "already_excused"
+
+
 class Forbidden(HallError):
     """The person is known but may not act on this window."""
 
@@ -138,6 +156,12 @@ class NotServedHere(Forbidden):
     """A pad rates only transactions its own window finished."""
 
     code = "not_served_here"
+
+
+class SecondManagerNeeded(Forbidden):
+    """A case found not valid is confirmed by another manager than the one who found it so."""
+
+    code = "second_manager_needed"
 
 
 class WrongSecret(Forbidden):

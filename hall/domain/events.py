@@ -135,6 +135,7 @@ class TicketCancelled(Event, frozen=True, tag="ticket_cancelled"):
 class WindowOpened(Event, frozen=True, tag="window_opened"):
     window: str
     staff: str
+    by: str | None = None  # the manager who opened it for the staff member; None: they did
 
 
 class WindowPaused(Event, frozen=True, tag="window_paused"):
@@ -182,6 +183,50 @@ class NoticePosted(Event, frozen=True, tag="notice_posted"):
     by: str  # the manager; never public
 
 
+class BreachRecorded(Event, frozen=True, tag="breach_recorded"):
+    """A discipline rule was broken (hall/oversight/watcher.py found it): once per breach, with
+    the versions of the events that show it. ``measured`` and ``limit`` are in the rule's unit
+    (minutes, seconds or a count: see ``RULES`` in hall/domain/oversight.py)."""
+
+    breach: str  # "<rule>:<window>:<version or day>": what makes it one breach, not two
+    rule: str
+    window: str
+    staff: str | None  # the staff member on duty at the window; never public
+    since: datetime  # when the breach began (a pause's start, the first idle moment...)
+    measured: float
+    limit: float
+    evidence: tuple[int, ...] = ()
+
+
+class BreachExcused(Event, frozen=True, tag="breach_excused"):
+    """A manager excused a breach (it stays recorded; the assessment no longer counts it)."""
+
+    breach: str
+    reason: str
+    by: str
+
+
+class CaseStepped(Event, frozen=True, tag="case_stepped"):
+    """A step of a bad rating's follow-up (差评整改), by a manager. ``case`` is the rated ticket's
+    id. ``step``: "verify" (核实: ``valid``), "confirm" (a second manager's verdict on a case
+    found not valid), "rectify" (整改: ``text`` says what was done), "revisit" (回访:
+    ``result``, a code of the hall's revisit results) or "close"."""
+
+    case: str
+    step: str
+    by: str  # never public
+    valid: bool | None = None
+    result: str | None = None
+    text: str = ""  # never public
+
+
+class AlertAcknowledged(Event, frozen=True, tag="alert_acknowledged"):
+    """A manager saw an alert of the live view; it stays acknowledged until it ends."""
+
+    alert: str
+    by: str
+
+
 AnyEvent = (
     DayStarted
     | TicketIssued
@@ -202,6 +247,10 @@ AnyEvent = (
     | TicketPrinted
     | TicketRated
     | DeviceReported
+    | BreachRecorded
+    | BreachExcused
+    | CaseStepped
+    | AlertAcknowledged
 )
 
 _encoder = msgspec.json.Encoder()

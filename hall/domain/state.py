@@ -11,12 +11,17 @@ from __future__ import annotations
 import bisect
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from enum import StrEnum
 
 from hall.config import HallConfig
+from hall.domain import rating
 from hall.domain.events import (
+    AlertAcknowledged,
     AnyEvent,
+    BreachExcused,
+    BreachRecorded,
+    CaseStepped,
     DayStarted,
     DeviceReported,
     NoticePosted,
@@ -38,6 +43,7 @@ from hall.domain.events import (
     WindowPaused,
     WindowResumed,
 )
+from hall.domain.oversight import BREACH_DAYS, Breach, Case, next_stage
 
 
 class TicketState(StrEnum):
@@ -175,6 +181,11 @@ class HallState:
     # Today's tickets each printer has yet to print, in issue order (its agent acks each).
     printing: dict[str, list[str]] = field(default_factory=dict)
     devices: dict[str, DeviceHealth] = field(default_factory=dict)  # as last reported
+    # Bad ratings' follow-up cases not yet closed, by ticket id; they outlive days.
+    cases: dict[str, Case] = field(default_factory=dict)
+    # Discipline breaches of the last BREACH_DAYS days, by id, in the order recorded.
+    breaches: dict[str, Breach] = field(default_factory=dict)
+    acknowledged: dict[str, str] = field(default_factory=dict)  # today's alerts seen: id -> by
 
     @classmethod
     def initial(cls, config: HallConfig) -> HallState:
@@ -227,6 +238,9 @@ def apply(state: HallState, event: AnyEvent) -> HallState:
             state.answered = {}
             state.calls = []
             state.printing = {}  # yesterday's unprinted tickets are for nobody now
+            state.acknowledged = {}
+            oldest = day - timedelta(days=BREACH_DAYS)
+            state.breaches = {k: b for k, b in state.breaches.items() if b.at.date() >= oldest}
         case TicketIssued():
             ticket = Ticket(
                 id=event.ticket,
@@ -254,6 +268,36 @@ def apply(state: HallState, event: AnyEvent) -> HallState:
                 ticket.not_rated = True
             else:
                 ticket.rating = level
+            if level in rating.LOW_LEVELS:
+                state.cases[ticket_id] = Case(
+                    id=ticket_id,
+                    number=ticket.number,
+                    day=state.day or ticket.day,
+                    rated_at=event.at,
+                    window=event.window,
+                    staff=event.staff,
+                    category=ticket.category,
+                    level=level,
+                    channel=event.channel,
+                )
+        case CaseStepped(case=case_id, step=step, valid=valid, by=by):
+            followed = state.cases[case_id]
+            stage = next_stage(followed, step, valid)
+            if valid is not None:
+                followed.valid = valid
+                followed.verified_by = by if not valid else None
+            if stage is None:
+                del state.cases[case_id]
+            else:
+                followed.stage = stage
+        case BreachRecorded():
+            state.breaches[event.breach] = Breach(
+                event.breach, event.rule, event.window, event.staff, event.since, event.at
+            )
+        case BreachExcused(breach=breach_id):
+            state.breaches[breach_id].excused = True
+        case AlertAcknowledged(alert=alert, by=by):
+            state.acknowledged[alert] = by
         case DeviceReported(device=device, status=status):
             state.devices[device] = DeviceHealth(status, event.at)
         case TicketCalled(ticket=ticket_id, window=window_id):
