@@ -135,7 +135,8 @@ class Watcher:
                 if desk is not None:
                     found.append(self._stop(state, window, CALL, at, version))
                     desk.state = WindowState.SERVING
-                    self._start(window, SERVICE, version, at, self._service_limit(ticket), MINUTE)
+                    limit = self._service_limit(self._category_of(state, ticket))
+                    self._start(window, SERVICE, version, at, limit, MINUTE)
             case ServiceFinished(ticket=ticket) | TicketCancelled(ticket=ticket):
                 self._dequeue(ticket)
                 found += self._leave(ticket, at, version, state)
@@ -239,7 +240,7 @@ class Watcher:
             self._holder[held.id] = window
             self._category[held.id] = held.category
             if held.started_at is not None:
-                limit = self._service_limit(held.id)
+                limit = self._service_limit(held.category)
                 self._start(window, SERVICE, 0, held.started_at, limit, MINUTE, base=version)
             elif held.called_at is not None:
                 limit = float(rules.call_start_seconds)
@@ -333,9 +334,9 @@ class Watcher:
 
     # -- the rules ------------------------------------------------------------------------------
 
-    def _service_limit(self, ticket: str) -> float:
-        """Seconds a transaction of the ticket's category may last (0: no limit)."""
-        category = self.config.category(self._category.get(ticket, ""))
+    def _service_limit(self, category_id: str) -> float:
+        """Seconds a transaction of the category may last (0: no limit)."""
+        category = self.config.category(category_id)
         if category is None:
             return 0.0
         if category.max_service_minutes is not None:
