@@ -39,6 +39,7 @@ from hall.domain.events import (
     AnyEvent,
     BreachExcused,
     BreachRecorded,
+    DayStarted,
     ServiceFinished,
     ServiceStarted,
     TicketCalled,
@@ -506,3 +507,38 @@ def test_a_rebuilt_watcher_finds_again_the_breaches_a_crash_lost() -> None:
         again += rebuilt.observe(state, version, event)
     again += rebuilt.tick(state, T0 + 45 * M)
     assert sorted(b.breach for b in again) == sorted(e.breach for e in lost)
+
+
+def test_a_rebuilt_watcher_takes_a_window_untouched_today_from_the_state() -> None:
+    """A pause begun before the day's start: the events replayed at start-up (today's) do not
+    show it, the state does; found once, whichever watcher finds it."""
+    hall = Watched(hall_config(pause_minutes=30))
+    hall.do(Login(window="1", by="alice"), T0)
+    paused_at = NEXT_LOCAL_MIDNIGHT - 10 * M
+    hall.do(Pause(window="1", by="alice", reason="break"), paused_at)
+    hall.do(OpenDay(), NEXT_LOCAL_MIDNIGHT)
+    start = hall.state.day_version
+    assert isinstance(dict(hall.log)[start], DayStarted)
+
+    def rebuilt() -> Watcher:
+        watcher = Watcher(hall.config)
+        watcher.resume(hall.state, "1", start)  # no event names window 1 today
+        for version, event in hall.log:
+            if version >= start:
+                assert watcher.observe(hall.state, version, event) == []
+        return watcher
+
+    late = paused_at + 30 * M + S
+    assert rebuilt().tick(hall.state, late - S) == []
+    found = only(rebuilt().tick(hall.state, late))
+    assert (found.rule, found.window, found.staff, found.since) == (
+        "pause_too_long",
+        "1",
+        "alice",
+        paused_at,
+    )
+    assert found.evidence == ()  # the pause's own event is in yesterday's part of the journal
+    # The live watcher records it (under its own id): a watcher rebuilt after that does not.
+    recorded = only(hall.tick(late))
+    assert recorded.evidence == (hall.version_of(WindowPaused),)
+    assert rebuilt().tick(hall.state, late + M) == []
