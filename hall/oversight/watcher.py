@@ -102,6 +102,7 @@ class Watcher:
         self._shifts: list[tuple[datetime, datetime]] = []
         self._leaving: set[str] = set()  # windows with a logout to decide at a shift's end
         self._recheck: set[str] = set()  # windows whose idleness an event may have changed
+        self._open: set[str] = set()  # windows open and idle (only they may idle with a queue)
 
     # -- the interface ------------------------------------------------------------------------
 
@@ -127,14 +128,15 @@ class Watcher:
                 desk = self._desks.get(window)
                 if desk is not None:
                     self._holder[ticket] = window
-                    desk.state, desk.ticket = WindowState.CALLING, ticket
+                    desk.ticket = ticket
+                    self._set(window, desk, WindowState.CALLING)
                     limit = float(self.rules.call_start_seconds)
                     self._start(window, CALL, version, at, limit, SECOND)
             case ServiceStarted(ticket=ticket, window=window):
                 desk = self._desks.get(window)
                 if desk is not None:
                     found.append(self._stop(state, window, CALL, at, version))
-                    desk.state = WindowState.SERVING
+                    self._set(window, desk, WindowState.SERVING)
                     limit = self._service_limit(self._category_of(state, ticket))
                     self._start(window, SERVICE, version, at, limit, MINUTE)
             case ServiceFinished(ticket=ticket) | TicketCancelled(ticket=ticket):
@@ -153,17 +155,13 @@ class Watcher:
                 if desk is not None:
                     if by is None:
                         found.append(self._late(state, window, desk, staff, at, version))
-                    desk.state, desk.staff, desk.ticket, desk.leaving = (
-                        WindowState.OPEN,
-                        staff,
-                        None,
-                        None,
-                    )
+                    desk.staff, desk.ticket, desk.leaving = staff, None, None
+                    self._set(window, desk, WindowState.OPEN)
                     self._leaving.discard(window)
             case WindowPaused(window=window, reason=reason):
                 desk = self._desks.get(window)
                 if desk is not None:
-                    desk.state = WindowState.PAUSED
+                    self._set(window, desk, WindowState.PAUSED)
                     limit = self.rules.pause_limits.get(reason, self.rules.pause_minutes) * MINUTE
                     self._start(window, PAUSE, version, at, limit, MINUTE)
                     desk.pause_from = at
@@ -173,7 +171,7 @@ class Watcher:
                 found += self._end_pause(state, window, at, version)
                 desk = self._desks.get(window)
                 if desk is not None:
-                    desk.state = WindowState.OPEN
+                    self._set(window, desk, WindowState.OPEN)
             case WindowClosed(window=window, by=by, ticket=held):
                 found += self._end_pause(state, window, at, version)
                 if held is not None:
@@ -187,7 +185,8 @@ class Watcher:
                 if desk is not None:
                     if by is None:
                         self._logout(window, desk, at, version)
-                    desk.state, desk.staff, desk.ticket = WindowState.CLOSED, None, None
+                    desk.staff, desk.ticket = None, None
+                    self._set(window, desk, WindowState.CLOSED)
                     desk.closed_since = at
             case ProfileChanged(window=window, categories=categories):
                 if window in self._desks:
@@ -227,7 +226,8 @@ class Watcher:
         status, desk = state.windows.get(window), self._desks.get(window)
         if status is None or desk is None or status.since is None:
             return
-        desk.state, desk.staff, desk.ticket = status.state, status.staff, status.ticket
+        desk.staff, desk.ticket = status.staff, status.ticket
+        self._set(window, desk, status.state)
         since = status.since
         rules = self.rules
         if status.state is WindowState.PAUSED:
@@ -351,7 +351,8 @@ class Watcher:
         desk = self._desks.get(window) if window is not None else None
         if window is None or desk is None or desk.ticket != ticket:
             return []
-        desk.state, desk.ticket = WindowState.OPEN, None
+        desk.ticket = None
+        self._set(window, desk, WindowState.OPEN)
         if state is None:  # a day's expiry: the rules of yesterday's calls are yesterday's
             desk.timers.pop(CALL, None)
             desk.timers.pop(SERVICE, None)
@@ -539,12 +540,19 @@ class Watcher:
             known = held.category if held is not None else ""
         return known
 
+    def _set(self, window: str, desk: _Desk, state: WindowState) -> None:
+        desk.state = state
+        if state is WindowState.OPEN:
+            self._open.add(window)
+        else:
+            self._open.discard(window)
+
     def _enqueue(self, ticket: str, queue: str) -> None:
         self._queue_of[ticket] = queue
         count = self._counts.get(queue, 0) + 1
         self._counts[queue] = count
         if count == 1:  # only a queue's emptiness changes who idles with people waiting
-            self._recheck.update(self._serving.get(queue, ()))
+            self._recheck.update(self._open.intersection(self._serving.get(queue, ())))
 
     def _dequeue(self, ticket: str) -> None:
         queue = self._queue_of.pop(ticket, None)
@@ -553,7 +561,7 @@ class Watcher:
         count = self._counts[queue] - 1
         self._counts[queue] = count
         if count == 0:
-            self._recheck.update(self._serving.get(queue, ()))
+            self._recheck.update(self._open.intersection(self._serving.get(queue, ())))
 
     def _callable(self, window: str) -> int:
         assert self._profiles is not None
