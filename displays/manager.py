@@ -11,7 +11,8 @@ the top-level keys that changed, whole.
 Alerts, each with an id that stays while its condition lasts and is new when it comes back (an
 acknowledgement is for one occurrence): ``queue:<category>:<since>`` (more than
 ``[alerts] queue_length`` waiting), ``wait:<category>:<since>`` (someone has waited over
-``wait_factor`` × the target), ``idle:<window>:<since>`` (open, not paused, for
+``wait_factor`` × the target), ``unserved:<category>:<ticket>`` (people wait, the
+ticket longest, and no open window serves it), ``idle:<window>:<since>`` (open, not paused, for
 ``[alerts] idle_seconds`` while tickets it may call wait), ``breach:<id>`` (recorded today, not
 excused), ``case:<ticket>`` (a new bad rating) and ``overdue:<ticket>:<stage>``, and
 ``device:<id>:<since>`` (offline or out of paper). When a queue or a wait began is read from the
@@ -120,7 +121,7 @@ class DeviceTrouble(_View, frozen=True):
 
 class Alert(_View, frozen=True):
     id: str
-    kind: str  # queue, wait, idle, breach, case, overdue, device
+    kind: str  # queue, wait, unserved, idle, breach, case, overdue, device
     severity: str  # high, medium, low
     text: str
     text_en: str
@@ -267,6 +268,21 @@ class ManagerScreen:
                     text_en=f"{defined.name_en}: {len(queue)} waiting "
                     f"(limit {config.alerts.queue_length})",
                     since=began,
+                    acknowledged=False,
+                    by=None,
+                    category=category,
+                )
+            )
+        if queue and not estimate.windows:
+            # Keyed by the one waiting longest: it stays until someone serves the category.
+            alerts.append(
+                Alert(
+                    id=f"unserved:{category}:{queue[0]}",
+                    kind="unserved",
+                    severity="high",
+                    text=f"{defined.name}：{len(queue)} 人等候，无窗口办理",
+                    text_en=f"{defined.name_en}: {len(queue)} waiting, no open window serves it",
+                    since=oldest,
                     acknowledged=False,
                     by=None,
                     category=category,

@@ -347,6 +347,7 @@ function start(session) {
       }
     },
   });
+  tick();
   setInterval(tick, 1000);
 }
 

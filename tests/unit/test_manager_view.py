@@ -81,6 +81,8 @@ def test_load_windows_and_staff_by_name(hall: Hall) -> None:
     assert estate.estimate_minutes is not None and estate.estimate_minutes > 0
     nobody = category(view, "general")
     assert nobody.estimate_minutes is None and nobody.windows == 0
+    general = next(iter(hall.state.queues["general"]))
+    assert alerts(view, "unserved") == [f"unserved:general:{general}"]
     window = next(w for w in view.windows if w.id == "10")
     assert (window.state, window.staff, window.staff_name) == ("calling", "zhaolei", "赵磊")
     assert (window.number, window.since, window.callable) == ("G001", T0 + 2 * MINUTE, 1)
