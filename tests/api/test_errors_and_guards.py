@@ -149,7 +149,7 @@ def _mutating_routes(app: Litestar) -> list[tuple[str, str]]:
 
 
 def _concrete(path: str, ticket: str) -> str:
-    return path.format(hall=HALL, window="2", ticket=ticket, username="lina")
+    return path.format(hall=HALL, window="2", ticket=ticket, username="lina", alert="idle:2:x")
 
 
 def test_every_mutating_route_needs_a_credential(client: TestClient[Litestar]) -> None:
