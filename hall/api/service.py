@@ -23,6 +23,7 @@ from hall.journal.base import Journal, JournalError
 from hall.journal.mark import DurableMark, mark_path
 from hall.logs import without_password
 from hall.metrics import Metrics
+from hall.reports.service import Reports
 from hall.settings import Settings
 from hall.views import Estimator
 
@@ -51,6 +52,10 @@ class HallService:
         self.engines: dict[str, HallEngine] = {}
         self.metrics = Metrics(self.engines, self.bus)  # Prometheus series, at /metrics
         self.voice = VoiceService(configs, self.settings.voice_dir, self.settings.speech)
+        # Read models beside the journal (in memory with a journal in memory).
+        self.reports = Reports(
+            configs, None if journal_url == "memory:" else self.settings.data_dir
+        )
         self._claim: TextIO | None = None  # the lock file of a SQLite journal, while serving
         # The key of the ID-number hashes (hall/identity.py): one per deployment, kept in the
         # data directory, so a restart still knows who holds a ticket.
@@ -69,6 +74,7 @@ class HallService:
                 engine = self._engine(config, self.journal)
                 await engine.start()
                 self.engines[config.hall.id] = engine
+            self.reports.start(self.journal, self.engines)
         except BaseException as exc:
             if isinstance(exc, JournalError):
                 log.error("not starting: %s", exc)  # one plain line above the traceback
@@ -80,6 +86,7 @@ class HallService:
 
     async def stop(self) -> None:
         await self.voice.stop()
+        await self.reports.stop()
         for engine in self.engines.values():
             await engine.stop()
         self.engines.clear()

@@ -296,7 +296,10 @@ def _figures(
 def score(figures: Figures, config: HallConfig) -> float | None:
     """The assessment score (0-100): the weighted mean of the components that are defined,
     each on 0-100. Discipline is 100 less ``breach_penalty`` per unexcused breach (at least 0);
-    rectification with no valid case to rectify is 100. None when no weight applies."""
+    rectification with no valid case to rectify is 100. None for a group that handled no ticket
+    (nothing to assess), or when no weight applies."""
+    if not figures.issued:
+        return None
     assessment = config.assessment
     components: dict[str, float | None] = {
         "satisfaction": _percent(figures.satisfaction),
