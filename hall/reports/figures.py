@@ -286,7 +286,7 @@ def _figures(
         overdue_cases=t.overdue,
         breaches=t.breaches,
         excused=t.excused,
-        pause_minutes=round(t.paused / 60, 4),
+        pause_minutes=t.paused / 60,
     )
     if not scored:
         return figures
@@ -320,7 +320,7 @@ def score(figures: Figures, config: HallConfig) -> float | None:
     weight = sum(w for w, _ in weighted)
     if not weight:
         return None
-    return round(sum(w * v for w, v in weighted) / weight, 2)
+    return sum(w * v for w, v in weighted) / weight
 
 
 def _hours(hours: dict[int, list[Any]]) -> tuple[HourLoad, ...]:
@@ -342,7 +342,7 @@ def _percent(share: float | None) -> float | None:
 
 
 def _minutes(seconds: float) -> float:
-    return round(seconds / 60, 4)
+    return seconds / 60
 
 
 def _mean(values: list[float]) -> float | None:
