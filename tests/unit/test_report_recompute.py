@@ -17,7 +17,6 @@ import random
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -27,7 +26,6 @@ from hall.domain import events as ev
 from hall.domain.state import HallState
 from hall.journal.sqlite import SqliteJournal
 from hall.reports.figures import compute
-from hall.reports.model import Report
 from hall.reports.periods import parse
 from hall.reports.store import ReadModel
 from scheduling.history import History, Plan, working_days
@@ -345,8 +343,9 @@ def _working_days_after(config: HallConfig, day: date, n: int) -> date:
 def _overdue(config: HallConfig, c: C) -> bool:
     if c.stage == "closed":
         return False
-    days = {"verify": config.cases.verify_days, "confirm": config.cases.verify_days,
-            "rectify": config.cases.rectify_days}.get(c.stage, config.cases.revisit_days)  # fmt: skip
+    cases = config.cases
+    days = {"verify": cases.verify_days, "confirm": cases.verify_days,
+            "rectify": cases.rectify_days}.get(c.stage, cases.revisit_days)  # fmt: skip
     return NOW.astimezone(config.tz).date() > _working_days_after(config, c.day, days)
 
 
