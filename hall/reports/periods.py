@@ -54,24 +54,24 @@ def _bounds(text: str, today: date) -> tuple[date, date]:
     if ".." in text:
         first, _, last = text.partition("..")
         return _day(first.strip(), text), _day(last.strip(), text)
-    if re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
+    if re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", text):
         day = _day(text, text)
         return day, day
-    if m := re.fullmatch(r"(\d{4})-w(\d{1,2})", text):
+    if m := re.fullmatch(r"([0-9]{4})-w([0-9]{1,2})", text):
         year, week = int(m[1]), int(m[2])
         try:
             monday = date.fromisocalendar(year, week, 1)
         except ValueError:
             raise PeriodError(f"{year} has no ISO week {week}") from None
         return monday, monday + timedelta(days=6)
-    if m := re.fullmatch(r"(\d{4})-q([1-4])", text):
+    if m := re.fullmatch(r"([0-9]{4})-q([1-4])", text):
         return _quarter(int(m[1]), int(m[2]))
-    if m := re.fullmatch(r"(\d{4})-(\d{1,2})", text):
+    if m := re.fullmatch(r"([0-9]{4})-([0-9]{1,2})", text):
         year, month = int(m[1]), int(m[2])
         if not 1 <= month <= 12:
             raise PeriodError(f"no month {month}: months are 1 to 12")
         return _month(year, month)
-    if re.fullmatch(r"\d{4}", text):
+    if re.fullmatch(r"[0-9]{4}", text):
         year = int(text)
         _check_year(year)
         return date(year, 1, 1), date(year, 12, 31)
@@ -103,7 +103,7 @@ def _relative(text: str, today: date) -> tuple[date, date] | None:
 
 
 def _day(text: str, whole: str) -> date:
-    if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
+    if not re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", text):
         raise PeriodError(f"cannot read the day {text!r} in {whole!r}; write YYYY-MM-DD")
     try:
         day = date.fromisoformat(text)
