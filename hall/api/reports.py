@@ -9,7 +9,7 @@ from litestar import Controller, Request, Response, get
 from litestar.params import FromPath, Parameter
 
 from hall.api.auth import requires
-from hall.domain.errors import InvalidInput, shown
+from hall.domain.errors import HallError, shown
 from hall.engine import utc_now
 from hall.reports import csv
 from hall.reports.figures import GROUPINGS
@@ -18,6 +18,14 @@ from hall.reports.periods import FORMS, PeriodError, parse
 from scheduling.calendar import business_day
 
 MANAGER = requires("manager")
+
+
+class BadQuery(HallError):
+    """A period or grouping the report cannot read: a request to correct (400), not a command
+    the hall refused (422)."""
+
+    code = "invalid_query"
+
 
 PeriodParam = Annotated[
     str, Parameter(description=f"the period: {FORMS}", min_length=1, max_length=40)
@@ -60,12 +68,12 @@ async def _report(request: Request[Any, Any, Any], hall: str, period: str, by: s
     service = request.app.state.service
     engine = service.engine(hall)  # 404 for a hall this server does not run
     if by not in GROUPINGS:
-        raise InvalidInput(f"cannot group by {shown(by)}", known=list(GROUPINGS))
+        raise BadQuery(f"cannot group by {shown(by)}", known=list(GROUPINGS))
     now: datetime = utc_now()
     try:
         asked = parse(period, business_day(engine.config, now))
     except PeriodError as exc:
-        raise InvalidInput(str(exc)) from None
+        raise BadQuery(str(exc), forms=FORMS) from None
     grouping: Grouping = by  # checked against GROUPINGS above
     report: Report = await service.reports.report(hall, asked, grouping, now)
     return report
