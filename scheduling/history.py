@@ -131,9 +131,12 @@ class History:
                 ticket = next((e.ticket for e in issued if isinstance(e, TicketIssued)), None)
                 if ticket is not None and rng.random() < plan.cancel:
                     push(at + timedelta(minutes=rng.uniform(1, 30)), "cancel", ticket)
+                # Only the idle windows that serve it may call it (a big hall has many idle).
+                category = next((e.category for e in issued if isinstance(e, TicketIssued)), "")
                 for window in sorted(idle):
-                    push(at, "free", window)
-                idle.clear()
+                    if category in self.state.windows[window].categories:
+                        push(at, "free", window)
+                        idle.discard(window)
             elif kind == "cancel":
                 self.run(CancelTicket(ticket=what, reason="visitor", waiting_only=True), at)
             elif kind == "login":
@@ -148,6 +151,8 @@ class History:
                         self.run(Logout(window=what, by=self.staff[what]), at)
                 else:
                     push(nxt[0], nxt[1], what)
+        for window in sorted(idle):  # waiting for visitors who did not come: the day is over
+            self.run(Logout(window=window, by=self.staff[window]), closing)
         self._excuse(closing + timedelta(hours=2), opening - timedelta(hours=1), plan)
 
     def _login(self, window: str, at: datetime, opening: datetime, plan: Plan) -> None:
