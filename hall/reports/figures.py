@@ -91,9 +91,7 @@ def compute(
     tz, hours, days = config.tz, dict[int, list[Any]](), dict[str, list[Any]]()
 
     def tallies(key: str | None) -> list[_Tally]:
-        if by == "hall":
-            return [total]
-        if key is None:
+        if by == "hall" or key is None:  # in no group: the hall's figures only
             return [total]
         group = groups.get(key)
         if group is None:
