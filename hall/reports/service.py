@@ -7,14 +7,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Sequence
+import time
 from datetime import datetime
 from pathlib import Path
 
 from hall.config import HallConfig
-from hall.domain.state import HallState
-from hall.engine import AfterBatch, HallEngine
-from hall.journal.base import Journal, Recorded
+from hall.engine import HallEngine
+from hall.journal.base import Journal
 from hall.reports.figures import compute
 from hall.reports.model import Grouping, Report
 from hall.reports.periods import Period
@@ -22,10 +21,10 @@ from hall.reports.store import ReadModel, model_path
 
 log = logging.getLogger(__name__)
 
-# After an append, wait this long for more before folding: a busy hall appends many small
-# batches a second, and one page folded is cheaper than many.
-SETTLE_SECONDS = 1.0
-# Catch up at least this often, should a wake-up be missed (another process appending).
+# How often the follower looks at the hall's version (in memory: free) and folds what is new;
+# a busy hall appends many small batches a second, and one page folded is cheaper than many.
+FOLLOW_SECONDS = 1.0
+# How often it asks the journal itself (appends by another process, or no engine here).
 POLL_SECONDS = 60.0
 
 
@@ -35,7 +34,6 @@ class Reports:
         self.configs = {c.hall.id: c for c in configs}
         self.data_dir = data_dir
         self.models: dict[str, ReadModel] = {}
-        self._wake: dict[str, asyncio.Event] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self._journal: Journal | None = None
 
@@ -44,12 +42,8 @@ class Reports:
         for hall in self.configs:
             path = ":memory:" if self.data_dir is None else model_path(self.data_dir, hall)
             self.models[hall] = ReadModel(path)
-            wake = self._wake[hall] = asyncio.Event()
-            wake.set()  # catch up at start
-            engine = engines.get(hall)
-            if engine is not None:
-                engine.after_batch.append(_waker(wake))
-            self._tasks.append(asyncio.create_task(self._follow(hall), name=f"reports-{hall}"))
+            follow = self._follow(hall, engines.get(hall))
+            self._tasks.append(asyncio.create_task(follow, name=f"reports-{hall}"))
 
     async def stop(self) -> None:
         for task in self._tasks:
@@ -69,24 +63,18 @@ class Reports:
         await model.catch_up(journal, hall)
         return await asyncio.to_thread(compute, model, self.configs[hall], period, by, now)
 
-    async def _follow(self, hall: str) -> None:
-        wake, model, journal = self._wake[hall], self.models[hall], self._journal
+    async def _follow(self, hall: str, engine: HallEngine | None) -> None:
+        """Fold what the hall journaled, a second at most after it did (and at start)."""
+        model, journal = self.models[hall], self._journal
         assert journal is not None
+        asked = -POLL_SECONDS  # the journal is asked at once: catch up at start
         while True:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(wake.wait(), POLL_SECONDS)
-            await asyncio.sleep(SETTLE_SECONDS)
-            wake.clear()
-            try:
-                await model.catch_up(journal, hall)
-            except Exception:  # the next wake-up tries again; a report catches up itself
-                log.exception("hall %s: the reports' read model could not catch up", hall)
-
-
-def _waker(wake: asyncio.Event) -> AfterBatch:
-    """An after-batch hook that wakes the follower (hooks must not await)."""
-
-    def hook(state: HallState, records: Sequence[Recorded]) -> None:
-        wake.set()
-
-    return hook
+            now = time.monotonic()
+            behind = engine is not None and engine.state.version > model.folded
+            if behind or now - asked >= POLL_SECONDS:
+                asked = now
+                try:
+                    await model.catch_up(journal, hall)
+                except Exception:  # the next round tries again; a report catches up itself
+                    log.exception("hall %s: the reports' read model could not catch up", hall)
+            await asyncio.sleep(FOLLOW_SECONDS)

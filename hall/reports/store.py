@@ -244,6 +244,9 @@ class ReadModel:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.RLock()
+        # The cursor as this object last saw it, readable without the lock (another process
+        # may have folded further: the tables say).
+        self.folded = 0
         self._catching: asyncio.Lock | None = None
         self._conn = sqlite3.connect(
             self.path, timeout=30.0, isolation_level=None, check_same_thread=False
@@ -253,6 +256,7 @@ class ReadModel:
         self._conn.execute("PRAGMA synchronous = NORMAL")
         if self._conn.execute("PRAGMA user_version").fetchone()[0] != LAYOUT:
             self._reset()
+        self.folded = self.version
 
     def close(self) -> None:
         with self._lock:
@@ -274,7 +278,8 @@ class ReadModel:
     def version(self) -> int:
         """The journal version the tables include."""
         with self._lock:
-            return int(self._meta(self._conn, "version") or 0)
+            self.folded = int(self._meta(self._conn, "version") or 0)
+            return self.folded
 
     @property
     def hall(self) -> str | None:
@@ -292,7 +297,8 @@ class ReadModel:
             self._catching = asyncio.Lock()
         async with self._catching:
             total = await journal.version(hall)
-            known, cursor = self.hall, self.version
+            # Off the loop: a report's figures may hold the connection for a moment.
+            known, cursor = await asyncio.to_thread(self._position)
             if (known is not None and known != hall) or cursor > total:
                 # Another hall's file, or a journal started afresh: this fold says nothing of it.
                 await asyncio.to_thread(self._reset)
@@ -308,6 +314,10 @@ class ReadModel:
                 if progress is not None:
                     progress(cursor - begun, max(total, cursor) - begun)
             return cursor
+
+    def _position(self) -> tuple[str | None, int]:
+        with self._lock:
+            return self.hall, self.version
 
     def fold(self, hall: str, records: Sequence[Recorded]) -> int:
         """Fold ``records`` (consecutive, from the cursor on) in one transaction; return the
@@ -336,6 +346,7 @@ class ReadModel:
             except BaseException:
                 conn.execute("ROLLBACK")
                 raise
+            self.folded = cursor
             return cursor
 
     def _reset(self) -> None:
@@ -349,6 +360,7 @@ class ReadModel:
                 if self._conn.in_transaction:
                     self._conn.execute("ROLLBACK")
                 raise
+            self.folded = 0
 
     @staticmethod
     def _meta(conn: sqlite3.Connection, key: str) -> str | None:
