@@ -25,6 +25,7 @@ from hall.api.limits import MAX_BODY_BYTES, BodyLimits
 from hall.api.live import LiveController
 from hall.api.managers import ManagerController
 from hall.api.ops import ROUTES as OPERATING
+from hall.api.reports import ReportController
 from hall.api.service import HallService
 from hall.api.tickets import TicketController
 from hall.api.windows import WindowController
@@ -65,6 +66,7 @@ def create_app(settings: Settings) -> Litestar:
             WindowController,
             ManagerController,
             LiveController,
+            ReportController,
             DeviceController,
             event_feed,
             *screen_feeds.ROUTES,
