@@ -29,8 +29,12 @@ KIOSK = {"Authorization": "Bearer demo-kiosk-token"}
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     directory = tmp_path_factory.mktemp("manager")
     config = hall_file(directory)
-    text = config.read_text(encoding="utf-8").replace(
-        "[alerts]\nidle_seconds = 30", "[alerts]\nidle_seconds = 0"
+    # No delay before an idle window's alert; and no late-login breach (and its alert) for
+    # logging in after an opening period began, whatever the time of day the test runs at.
+    text = (
+        config.read_text(encoding="utf-8")
+        .replace("[alerts]\nidle_seconds = 30", "[alerts]\nidle_seconds = 0")
+        .replace("shift_grace_minutes = 5 ", "shift_grace_minutes = 0 ")
     )
     config.write_text(text, encoding="utf-8")
     with hall_server(directory, config) as server:

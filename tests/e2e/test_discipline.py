@@ -39,7 +39,9 @@ def wait_for_breaches(url: str, token: str, timeout: float) -> list[dict[str, An
 def test_an_idle_window_with_a_queue_is_recorded_once_across_a_restart(tmp_path: Path) -> None:
     config = tmp_path / "hall.toml"
     text = DEFAULT_CONFIG.read_text(encoding="utf-8")
-    config.write_text(f"{text}\n[discipline]\nidle_seconds = 1\n", encoding="utf-8")
+    text = text.replace("idle_seconds = 120 ", "idle_seconds = 1 ")  # [discipline]
+    assert "idle_seconds = 1 " in text
+    config.write_text(text, encoding="utf-8")
     args = ("--config", str(config), "--data", str(tmp_path / "data"), "--discipline-tick", "0.2")
     with ServerProcess(*args, log=tmp_path / "first.log") as server:
         url = server.url
