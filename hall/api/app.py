@@ -23,6 +23,7 @@ from hall.api.halls import EventFrames, HallController, event_feed
 from hall.api.limits import MAX_BODY_BYTES, BodyLimits
 from hall.api.managers import ManagerController
 from hall.api.ops import ROUTES as OPERATING
+from hall.api.oversight import OversightController
 from hall.api.service import HallService
 from hall.api.tickets import TicketController
 from hall.api.windows import WindowController
@@ -62,6 +63,7 @@ def create_app(settings: Settings) -> Litestar:
             TicketController,
             WindowController,
             ManagerController,
+            OversightController,
             DeviceController,
             event_feed,
             *screen_feeds.ROUTES,
