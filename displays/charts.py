@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 
 # What a page's CSS would pick, for measuring; DejaVu (matplotlib's own) always exists.
 FONTS = ["WenQuanYi Zen Hei", "Noto Sans CJK SC", "Source Han Sans SC", "DejaVu Sans"]
-RC = {
+RC: dict[Any, Any] = {
     "svg.fonttype": "none",
     "svg.hashsalt": "hall",  # ids from a fixed salt: the same report, the same SVG
     "font.family": "sans-serif",
@@ -105,6 +105,12 @@ CHARTS: dict[str, Callable[[Report], str]] = {
 }
 
 
+def _integers() -> Any:
+    from matplotlib.ticker import MaxNLocator
+
+    return MaxNLocator(integer=True)
+
+
 def _load(
     labels: Sequence[str],
     issued: Sequence[int],
@@ -124,7 +130,7 @@ def _load(
         axes.set_xticks(x, labels, rotation=90 if len(labels) > 16 else 0)
         axes.set_xlabel(xlabel)
         axes.set_ylabel("件数 Tickets")
-        axes.yaxis.get_major_locator().set_params(integer=True)
+        axes.yaxis.set_major_locator(_integers())
         wait = axes.twinx()
         wait.spines["right"].set_visible(True)
         points = [(i, w) for i, w in zip(x, waits, strict=True) if w is not None]
@@ -156,7 +162,7 @@ def _bars(names: Sequence[str], counts: Sequence[int], colours: Sequence[str], x
         axes.set_yticks(y, names)
         axes.invert_yaxis()  # the first (best level, first rule) on top
         axes.set_xlabel(xlabel)
-        axes.xaxis.get_major_locator().set_params(integer=True)
+        axes.xaxis.set_major_locator(_integers())
         axes.set_xlim(right=max(counts) * 1.15 + 0.5)
 
     return _svg(draw)
