@@ -210,8 +210,6 @@ function nextStep(item) {
     form.querySelector("button").disabled = true;
     try {
       await api(hall, `/cases/${encodeURIComponent(item.id)}/steps`, { method: "POST", body, key });
-      shown.delete(item.id); // rebuilt with its next step
-      form.closest(".case")?.classList.add("stepped");
       await refresh();
     } catch (error) {
       form.querySelector(".error").textContent =

@@ -12,6 +12,7 @@ from litestar.middleware import DefineMiddleware
 from devices import endpoint as device_endpoint
 from devices import pages as device_pages
 from displays import feed as screen_feeds
+from displays import office
 from displays import pages
 from displays.voice import route as voice_route
 from hall import config as hall_config
@@ -72,6 +73,7 @@ def create_app(settings: Settings) -> Litestar:
             openapi.viewer_assets(),
             *OPERATING,
             *pages.routes(),
+            *office.ROUTES,
             *device_pages.routes(),
         ],
         after_exception=[service.metrics.after_exception],  # counts refused logins

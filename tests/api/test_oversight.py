@@ -16,12 +16,9 @@ from litestar.testing import TestClient
 from hall.domain import commands as cmd
 from hall.settings import DEFAULT_CONFIG
 from tests.api.conftest import BASE, PASSWORD, act, issue, login, make_app
+from tests.support.managers import DEPUTY, MANAGER_HASH
 
 PAD_1 = {"Authorization": "Bearer demo-pad-1-token"}
-MANAGER_HASH = (  # the demo manager's: "hall-demo"
-    "$argon2id$v=19$m=65536,t=3,p=4$WtqKEduh5vdaTZ+nXG9ytw"
-    "$r1LxjCDyd0UlXuDEB2S094gheboIx+5by+pFMHIeMC4"
-)
 
 
 def _today() -> date:
@@ -40,14 +37,7 @@ def hall_with_deputy(directory: Path, holiday: date) -> Path:
     and ``holiday`` off."""
     text = DEFAULT_CONFIG.read_text(encoding="utf-8")
     assert MANAGER_HASH in text
-    text += f"""
-[[staff]]
-username = "deputy"
-name = "刘副主任"
-staff_no = "1009"
-role = "manager"
-password_hash = "{MANAGER_HASH}"
-
+    text += DEPUTY + f"""
 [cases]
 verify_days = 1
 rectify_days = 2

@@ -1,0 +1,149 @@
+"""The manager's office pages in headless Chromium against a real ``hall serve``: a bad rating
+from the phone opens a case that appears on the cases page, and two managers walk it through
+verify (not valid), confirm (valid after all), rectify, revisit and close from the page; the
+reports page draws its charts from the hall's own figures."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.browser.conftest import HALL, PASSWORD, Api, hall_file, hall_server, screenshot
+from tests.support.managers import DEPUTY
+from tests.support.server import ServerProcess
+
+pytest.importorskip(
+    "playwright", reason="PAGE TESTS SKIPPED: playwright is not installed (pip install -e .[dev])"
+)
+pytestmark = pytest.mark.browser
+
+OFFICE = {"width": 1280, "height": 900}
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    directory = tmp_path_factory.mktemp("office")
+    config = hall_file(directory)
+    config.write_text(config.read_text(encoding="utf-8") + DEPUTY, encoding="utf-8")
+    with hall_server(directory, config) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def api(server: ServerProcess) -> Iterator[Api]:
+    with Api(server.url) as api:
+        api.login("1", "zhangwei")
+        yield api
+
+
+def served(api: Api) -> dict[str, Any]:
+    """A ticket issued by the kiosk and served at window 1: its id, number and secret."""
+    kiosk = {"Authorization": "Bearer demo-kiosk-token"}
+    response = api.http.post("/tickets", json={"category": "general"}, headers=kiosk)
+    assert response.status_code == 201, response.text
+    api.free("1")
+    api.call_next("1")
+    api.act("1", "start")
+    api.act("1", "finish", {"outcome": "done"})
+    ticket: dict[str, Any] = response.json()
+    return ticket
+
+
+def rated_badly(api: Api, comment: str) -> dict[str, Any]:
+    ticket = served(api)
+    body = {"secret": ticket["secret"], "level": 1, "reasons": ["slow"], "comment": comment}
+    rated = api.http.post(f"/tickets/{ticket['id']}/visitor-rating", json=body)
+    assert rated.status_code == 200, rated.text
+    return ticket
+
+
+def office(browser: Any, server: ServerProcess, path: str, username: str) -> Any:
+    """A manager's page in its own context (own sessionStorage), logged in from the page."""
+    context = browser.new_context(viewport=OFFICE, locale="zh-CN")
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.errors = errors
+    page.goto(f"{server.url}{path}")
+    page.fill("#login input[name=username]", username)
+    page.fill("#login input[name=password]", PASSWORD)
+    page.click("#login button[type=submit]")
+    page.wait_for_selector("#main:not([hidden])")
+    return page
+
+
+def test_a_bad_rating_is_followed_up_from_the_cases_page(
+    browser: Any, server: ServerProcess, api: Api
+) -> None:
+    ticket = rated_badly(api, "等了一个小时<script>alert(1)</script>")
+    boss = office(browser, server, f"/manage/{HALL}/cases", "manager")
+    case = boss.locator(f'article.case[data-case="{ticket["id"]}"]')
+    case.wait_for()
+    assert ticket["number"] in case.locator(".number").inner_text()
+    # The visitor's words, as text: never markup.
+    assert case.locator(".comment").inner_text() == "等了一个小时<script>alert(1)</script>"
+    assert "非常不满意" in case.inner_text() and "张伟" in case.inner_text()
+    assert case.locator(".deadlines li.current").count() == 1
+    assert boss.locator("#no-breaches").is_visible()
+    screenshot(boss, "cases-open", full_page=True)
+
+    # The manager finds it not valid: it waits for another manager's confirmation.
+    form = case.locator("form.step[data-step=verify]")
+    form.locator("input[name=valid][value=false]").check()
+    form.locator("input[name=text]").fill("评价器误触")
+    form.locator("button[type=submit]").click()
+    boss.wait_for_selector(f'article.case[data-case="{ticket["id"]}"][data-stage=confirm]')
+    assert case.locator("form.step button[type=submit]").is_disabled()  # not the same manager
+    assert "另一位管理员" in case.locator("form.step .note").inner_text()
+    assert "评价器误触" in case.locator(".history").inner_text()
+
+    # The deputy, on their own page, finds it valid after all; then rectifies and revisits.
+    deputy = office(browser, server, f"/manage/{HALL}/cases", "deputy")
+    mine = deputy.locator(f'article.case[data-case="{ticket["id"]}"]')
+    step = mine.locator("form.step[data-step=confirm]")
+    step.locator("input[name=valid][value=true]").check()
+    step.locator("button[type=submit]").click()
+    step = mine.locator("form.step[data-step=rectify]")
+    step.locator("input[name=text]").fill("增开窗口，提醒工作人员及时叫号")
+    step.locator("button[type=submit]").click()
+    step = mine.locator("form.step[data-step=revisit]")
+    step.locator("select[name=result]").select_option("satisfied")
+    step.locator("input[name=text]").fill("电话回访，群众表示满意")
+    step.locator("button[type=submit]").click()
+    mine.locator("form.step[data-step=close]").wait_for()
+    history = mine.locator(".history li")
+    assert history.count() == 4
+    assert "回访满意" in history.nth(3).inner_text() and "刘副主任" in history.nth(1).inner_text()
+    screenshot(deputy, "cases-before-close", full_page=True)
+
+    # The first manager's page follows by itself (polling), then closes the case.
+    boss.wait_for_selector(f'article.case[data-case="{ticket["id"]}"][data-stage=close]')
+    case.locator("form.step[data-step=close] button[type=submit]").click()
+    boss.wait_for_selector(f'article.case[data-case="{ticket["id"]}"]', state="detached")
+    assert boss.locator("#no-cases").is_visible()
+    deputy.wait_for_selector(f'article.case[data-case="{ticket["id"]}"]', state="detached")
+    assert boss.errors == [] and deputy.errors == []
+
+    # Every step is an event with who did it.
+    token = httpx.post(
+        f"{server.url}/api/halls/{HALL}/managers/login",
+        json={"username": "manager", "password": PASSWORD},
+    ).json()["token"]
+    journal = api.http.get(
+        "/journal?after=0&limit=1000", headers={"Authorization": f"Bearer {token}"}
+    ).json()
+    steps = [
+        (e["event"]["step"], e["event"]["by"])
+        for e in journal
+        if e["event"]["type"] == "case_stepped" and e["event"]["case"] == ticket["id"]
+    ]
+    assert steps == [
+        ("verify", "manager"),
+        ("confirm", "deputy"),
+        ("rectify", "deputy"),
+        ("revisit", "deputy"),
+        ("close", "manager"),
+    ]
