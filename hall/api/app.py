@@ -12,8 +12,7 @@ from litestar.middleware import DefineMiddleware
 from devices import endpoint as device_endpoint
 from devices import pages as device_pages
 from displays import feed as screen_feeds
-from displays import office
-from displays import pages
+from displays import office, pages
 from displays.voice import route as voice_route
 from hall import config as hall_config
 from hall.api import errors, openapi
