@@ -5,12 +5,18 @@ reports page draws its charts from the hall's own figures."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
+from hall.domain.events import BreachRecorded
+from hall.journal.sqlite import SqliteJournal
 from tests.browser.conftest import HALL, PASSWORD, Api, hall_file, hall_server, screenshot
 from tests.support.server import ServerProcess
 
@@ -22,10 +28,40 @@ pytestmark = pytest.mark.browser
 OFFICE = {"width": 1280, "height": 900}
 
 
+BREACH = "pause_too_long:1:seeded"
+
+
+def seed_breach(journal: Path) -> None:
+    """A breach in the journal before the server starts, as the discipline watcher would have
+    recorded it (no route records one): a 40-minute pause against a 15-minute limit."""
+    now = datetime.now(UTC)
+    event = BreachRecorded(
+        at=now,
+        breach=BREACH,
+        rule="pause_too_long",
+        window="1",
+        staff="zhangwei",
+        since=now - timedelta(minutes=40),
+        measured=40.0,
+        limit=15.0,
+    )
+
+    async def append() -> None:
+        store = SqliteJournal(journal)
+        await store.append(HALL, [event], 0)
+        await store.close()
+
+    # Playwright's loop runs in this thread: the journal gets one of its own.
+    with ThreadPoolExecutor(1) as thread:
+        thread.submit(lambda: asyncio.run(append())).result()
+
+
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     directory = tmp_path_factory.mktemp("office")
     config = hall_file(directory)
+    (directory / "data").mkdir()
+    seed_breach(directory / "data" / "journal.sqlite3")
     with hall_server(directory, config) as server:
         yield server
 
@@ -85,7 +121,9 @@ def test_a_bad_rating_is_followed_up_from_the_cases_page(
     assert case.locator(".comment").inner_text() == "等了一个小时<script>alert(1)</script>"
     assert "非常不满意" in case.inner_text() and "张伟" in case.inner_text()
     assert case.locator(".deadlines li.current").count() == 1
-    assert boss.locator("#no-breaches").is_visible()
+    breach = boss.locator(f'#breach-rows tr[data-breach="{BREACH}"]')
+    assert "超时暂停" in breach.inner_text() and "40 / 15 分钟" in breach.inner_text()
+    assert "张伟" in breach.inner_text()
     screenshot(boss, "cases-open", full_page=True)
 
     # The manager finds it not valid: it waits for another manager's confirmation.
@@ -124,6 +162,14 @@ def test_a_bad_rating_is_followed_up_from_the_cases_page(
     assert boss.locator("#no-cases").is_visible()
     deputy.wait_for_selector(f'article.case[data-case="{ticket["id"]}"]', state="detached")
     assert boss.errors == [] and deputy.errors == []
+
+    # The breach excused with a reason: still listed, marked excused, with who and why.
+    breach.locator(".excuse-open").click()
+    breach.locator("form.excuse input[name=reason]").fill("协助老人办理，经主任同意")
+    breach.locator("form.excuse button[type=submit]").click()
+    boss.wait_for_selector(f'#breach-rows tr.excused[data-breach="{BREACH}"]')
+    assert "协助老人办理，经主任同意" in breach.inner_text() and "manager" in breach.inner_text()
+    screenshot(boss, "cases-breach-excused", full_page=True)
 
     # Every step is an event with who did it.
     token = httpx.post(
