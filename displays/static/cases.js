@@ -244,7 +244,7 @@ function renderBreaches(breaches) {
 const round = (value) => (Number.isInteger(value) ? value : value.toFixed(1));
 
 function excused(b) {
-  return el("span", { class: "excused-note" }, both("已免责", "Excused"), `：${b.excuse_reason ?? ""} (${b.excused_by ?? ""})`);
+  return el("span", { class: "excused-note" }, both("已免责", "Excused"), `：${b.excuse_reason ?? ""} (${b.excused_by_name ?? b.excused_by ?? ""})`);
 }
 
 function excuseForm(b) {

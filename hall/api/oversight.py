@@ -109,6 +109,7 @@ class BreachView(msgspec.Struct, frozen=True, kw_only=True):
     excused: bool
     excuse_reason: str | None
     excused_by: str | None
+    excused_by_name: str | None
     excused_at: datetime | None
 
 
@@ -225,6 +226,7 @@ def breach_view(config: HallConfig, breach: Breach, files: CaseFiles) -> BreachV
         excused=breach.excused,
         excuse_reason=excuse.reason if excuse else None,
         excused_by=excuse.by if excuse else None,
+        excused_by_name=_person(config, excuse.by) if excuse else None,
         excused_at=excuse.at if excuse else None,
     )
 

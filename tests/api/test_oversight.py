@@ -251,7 +251,7 @@ def test_a_breach_is_listed_and_excused_with_a_reason(tmp_path: Path, holiday: d
         assert excused.status_code == 200, excused.text
         body = excused.json()
         assert body["excused"] and body["excuse_reason"] == "群众突发疾病，协助就医"
-        assert body["excused_by"] == "manager"
+        assert (body["excused_by"], body["excused_by_name"]) == ("manager", "王主任")
         again = client.post(url, json={"reason": "again"}, headers=boss)
         assert again.status_code == 409 and again.json()["error"] == "already_excused"
         unknown = client.post(f"{BASE}/breaches/nope/excuse", json={"reason": "x"}, headers=boss)

@@ -168,7 +168,7 @@ def test_a_bad_rating_is_followed_up_from_the_cases_page(
     breach.locator("form.excuse input[name=reason]").fill("协助老人办理，经主任同意")
     breach.locator("form.excuse button[type=submit]").click()
     boss.wait_for_selector(f'#breach-rows tr.excused[data-breach="{BREACH}"]')
-    assert "协助老人办理，经主任同意" in breach.inner_text() and "manager" in breach.inner_text()
+    assert "协助老人办理，经主任同意" in breach.inner_text() and "王主任" in breach.inner_text()
     screenshot(boss, "cases-breach-excused", full_page=True)
 
     # Every step is an event with who did it.
