@@ -53,6 +53,7 @@ class _Checkpoint(msgspec.Struct, frozen=True, array_like=True):
     cases: list[Case] = []  # open follow-up cases of bad ratings
     breaches: list[Breach] = []  # discipline breaches kept in the state
     acknowledged: dict[str, str] = {}  # today's acknowledged alerts
+    day_version: int = 0  # of today's DayStarted (0: not known, in older checkpoints)
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,6 +132,7 @@ def encode(
             cases=list(state.cases.values()),
             breaches=list(state.breaches.values()),
             acknowledged=state.acknowledged,
+            day_version=state.day_version,
         )
     )
 
@@ -185,6 +187,7 @@ def _restore(found: _Lazy, tickets: list[Ticket], config: HallConfig) -> Restore
         config=config,
         version=found.version,
         day=found.day,
+        day_version=found.day_version,
         tickets={t.id: t for t in tickets},
         queues=found.queues,
         windows={w.id: w for w in found.windows},

@@ -82,6 +82,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="how long a read waits behind a stalled journal before 503 (default %(default)s)",
     )
     serve.add_argument(
+        "--discipline-tick",
+        type=_seconds,
+        default=Settings.discipline_tick,
+        metavar="SECONDS",
+        help="how often the discipline watcher checks running timers (default %(default)s)",
+    )
+    serve.add_argument(
         "--max-screens",
         type=_positive,
         default=Settings.max_screens,
@@ -226,6 +233,7 @@ def _settings(args: argparse.Namespace) -> Settings:
         allow_volatile_redis=getattr(args, "allow_volatile_redis", False),
         store_timeout=getattr(args, "store_timeout", Settings.store_timeout),
         read_timeout=getattr(args, "read_timeout", Settings.read_timeout),
+        discipline_tick=getattr(args, "discipline_tick", Settings.discipline_tick),
         max_screens=getattr(args, "max_screens", Settings.max_screens),
         max_screens_per_address=getattr(
             args, "max_screens_per_address", Settings.max_screens_per_address

@@ -221,6 +221,9 @@ class Alerts(Struct, frozen=True):
 
     queue_length: Annotated[int, msgspec.Meta(ge=1, le=10000)] = 30  # waiting in one category
     wait_factor: Annotated[float, msgspec.Meta(gt=0, le=10)] = 1.0  # longest wait / target
+    # An open window idle this long while tickets it may call wait (0: at once). Shorter than
+    # the discipline rule's: the manager is told before a breach is recorded.
+    idle_seconds: Annotated[int, msgspec.Meta(ge=0, le=3600)] = 30
 
 
 ASSESSMENT_WEIGHTS = {

@@ -37,6 +37,9 @@ class Settings:
     # and a read may wait behind the writer before it is answered 503.
     store_timeout: float = 2.0
     read_timeout: float = 2.0
+    # Seconds between the discipline watcher's looks at the clock (a pause running too long is
+    # found at most this late).
+    discipline_tick: float = 1.0
     # Spoken announcements (displays/voice): where rendered segments are kept (default
     # DATA/voice; servers may share one), and whether to speak at all (off: the chime alone).
     voice_cache: Path | None = None

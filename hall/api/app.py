@@ -12,6 +12,7 @@ from litestar.middleware import DefineMiddleware
 from devices import endpoint as device_endpoint
 from devices import pages as device_pages
 from displays import feed as screen_feeds
+from displays import manage as manager_pages
 from displays import office, pages
 from displays.voice import route as voice_route
 from hall import config as hall_config
@@ -21,6 +22,7 @@ from hall.api.devices import DeviceController
 from hall.api.feeds import Connections
 from hall.api.halls import EventFrames, HallController, event_feed
 from hall.api.limits import MAX_BODY_BYTES, BodyLimits
+from hall.api.live import LiveController
 from hall.api.managers import ManagerController
 from hall.api.ops import ROUTES as OPERATING
 from hall.api.oversight import OversightController
@@ -64,6 +66,7 @@ def create_app(settings: Settings) -> Litestar:
             WindowController,
             ManagerController,
             OversightController,
+            LiveController,
             DeviceController,
             event_feed,
             *screen_feeds.ROUTES,
@@ -73,6 +76,7 @@ def create_app(settings: Settings) -> Litestar:
             *OPERATING,
             *pages.routes(),
             *office.ROUTES,
+            *manager_pages.ROUTES,
             *device_pages.routes(),
         ],
         after_exception=[service.metrics.after_exception],  # counts refused logins

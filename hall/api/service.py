@@ -23,6 +23,7 @@ from hall.journal.base import Journal, JournalError
 from hall.journal.mark import DurableMark, mark_path
 from hall.logs import without_password
 from hall.metrics import Metrics
+from hall.oversight.runner import WatcherRunner
 from hall.settings import Settings
 from hall.views import Estimator
 
@@ -49,6 +50,7 @@ class HallService:
         self.issue_limits = IssueLimiter()
         self.journal: Journal | None = None
         self.engines: dict[str, HallEngine] = {}
+        self.watchers: dict[str, WatcherRunner] = {}  # each hall's discipline watcher
         self.metrics = Metrics(self.engines, self.bus)  # Prometheus series, at /metrics
         self.voice = VoiceService(configs, self.settings.voice_dir, self.settings.speech)
         self._claim: TextIO | None = None  # the lock file of a SQLite journal, while serving
@@ -69,6 +71,9 @@ class HallService:
                 engine = self._engine(config, self.journal)
                 await engine.start()
                 self.engines[config.hall.id] = engine
+                watcher = WatcherRunner(engine, self.settings.discipline_tick)
+                await watcher.start()
+                self.watchers[config.hall.id] = watcher
         except BaseException as exc:
             if isinstance(exc, JournalError):
                 log.error("not starting: %s", exc)  # one plain line above the traceback
@@ -80,6 +85,9 @@ class HallService:
 
     async def stop(self) -> None:
         await self.voice.stop()
+        for watcher in self.watchers.values():
+            await watcher.stop()
+        self.watchers.clear()
         for engine in self.engines.values():
             await engine.stop()
         self.engines.clear()

@@ -161,6 +161,7 @@ class HallState:
     config: HallConfig
     version: int = 0  # events applied, i.e. the journal position this state reflects
     day: date | None = None  # the current business day
+    day_version: int = 0  # the version of its DayStarted (where a replay of today begins)
     tickets: dict[str, Ticket] = field(default_factory=dict)
     # Waiting ticket ids in arrival order (see Ticket.order_key), per category, and per window
     # under "@<window>" for tickets transferred to that window by name.
@@ -233,7 +234,7 @@ def apply(state: HallState, event: AnyEvent) -> HallState:
             # Yesterday's finished tickets leave memory (the journal keeps them), so a server
             # that runs for months holds one day.
             state.tickets = {k: t for k, t in state.tickets.items() if t.state in ACTIVE}
-            state.day = day
+            state.day, state.day_version = day, state.version
             state.sequences = {}
             state.answered = {}
             state.calls = []

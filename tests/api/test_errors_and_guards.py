@@ -150,7 +150,13 @@ def _mutating_routes(app: Litestar) -> list[tuple[str, str]]:
 
 def _concrete(path: str, ticket: str) -> str:
     return path.format(
-        hall=HALL, window="2", ticket=ticket, username="lina", case=ticket, breach="x:2:1"
+        hall=HALL,
+        window="2",
+        ticket=ticket,
+        username="lina",
+        alert="idle:2:x",
+        case=ticket,
+        breach="x:2:1",
     )
 
 

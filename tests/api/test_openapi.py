@@ -133,9 +133,23 @@ def _case(server: ServerProcess, staff: str) -> str:
     return case
 
 
+def _alert(server: ServerProcess, manager: str) -> str:
+    """An alert of the live view raised for the whole run: a project ticket (a category no window
+    open in the run serves) waits for nobody."""
+    response = httpx.post(
+        f"{server.url}{BASE}/tickets",
+        json={"category": "project"},
+        headers={"Authorization": f"Bearer {manager}"},
+        timeout=10,
+    )
+    assert response.status_code == 201, response.text
+    return f"unserved:project:{response.json()['id']}"
+
+
 def test_schemathesis_finds_nothing(server: ServerProcess, tmp_path: Path) -> None:
     """All checks, all phases (stateful too), a bounded number of examples: zero failures."""
     staff = _login(server, "1", "zhangwei")
+    manager = _login(server, "3", "manager")
     env = {
         **os.environ,
         "HALL_URL": server.url,
@@ -144,7 +158,8 @@ def test_schemathesis_finds_nothing(server: ServerProcess, tmp_path: Path) -> No
         "LEAVING_TOKEN": _login(server, "2", "lina"),
         "LOGOUT_TOKEN": _login(server, "5", "liuyang"),
         "PASSWORD_TOKEN": _login(server, "8", "chenjing"),
-        "MANAGER_TOKEN": _login(server, "3", "manager"),
+        "MANAGER_TOKEN": manager,
+        "ALERT": _alert(server, manager),
         "TICKET": _ticket(server),
     }
     command = [

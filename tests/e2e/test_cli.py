@@ -44,14 +44,19 @@ def test_a_bad_file_names_the_file_key_and_reason(tmp_path: Path) -> None:
 
 
 def test_replay_rebuilds_the_hall_from_its_journal(tmp_path: Path) -> None:
-    with TestClient(make_app(tmp_path)) as client:
+    app = make_app(tmp_path)
+    with TestClient(app) as client:
+        engine = app.state.service.engine("demo-county")
         for _ in range(3):
             issue(client, "general")
         staff = login(client, "2")
         act(client, "2", "call-next", staff)
+    # The day's start, three tickets, the login, the call; and a late login's breach if the
+    # clock is past the grace of an opening period.
+    assert engine.state.version in (6, 7)
     result = hall("replay", "--data", str(tmp_path))
     assert result.returncode == 0, result.stderr
-    assert "hall demo-county: 6 events replayed" in result.stdout
+    assert f"hall demo-county: {engine.state.version} events replayed" in result.stdout
     assert "'called': 1" in result.stdout
     assert "'waiting': 2" in result.stdout
     assert "'general': 2" in result.stdout

@@ -32,7 +32,7 @@ def test_help_has_no_markup_and_every_serve_option_a_default(
     options = [line.split()[0] for line in text.splitlines() if line.strip().startswith("--")]
     assert options == ["--config", "--data", "--redis", "--host", "--port", "--access-log",
                        "--log-format", "--allow-volatile-redis", "--store-timeout",
-                       "--read-timeout", "--max-screens",
+                       "--read-timeout", "--discipline-tick", "--max-screens",
                        "--max-screens-per-address", "--device-heartbeat", "--voice-cache",
                        "--no-speech"]  # fmt: skip
     for option in options:

@@ -1,0 +1,190 @@
+"""What a manager does from the live view (``/manage/{hall}``): open a window for a staff member,
+acknowledge an alert, and ask what a change would do to the waits before making it (what-if, and
+the changes that would help most). Closing a window, profiles and the notice are the manager
+routes of :mod:`hall.api.managers` and :mod:`hall.api.windows`.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+import msgspec
+from litestar import Controller, Request, get, post
+from litestar.params import FromPath, JSONBody
+
+from displays.manager import ManagerScreen
+from hall.api.auth import requires
+from hall.api.idempotency import request_key
+from hall.api.types import Id
+from hall.api.windows import WindowResult, caller, run_command
+from hall.domain import commands as cmd
+from hall.domain import errors
+from hall.domain.state import HallState, WindowState
+from hall.engine import HallEngine
+from scheduling.whatif import Effect, suggest, what_if
+
+MANAGER = requires("manager")
+AlertId = Annotated[str, msgspec.Meta(min_length=1, max_length=120)]
+
+
+class OpenRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    staff: Id  # the username of who will work there
+
+
+class AcknowledgeResult(msgspec.Struct, frozen=True, kw_only=True):
+    alert: str
+    by: str  # who acknowledged it first
+
+
+class WhatIfRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    window: Id
+    # The window's new profile, in order; omitted: the one it has (only with ``open``).
+    categories: Annotated[list[Id], msgspec.Meta(min_length=1, max_length=50)] | None = None
+    open: bool = False  # the window, closed now, opens
+
+
+class Wait(msgspec.Struct, frozen=True, kw_only=True):
+    """A category's expected longest wait, minutes, now and after (None: no open window)."""
+
+    category: str
+    name: str
+    name_en: str
+    target_minutes: int
+    before: float | None
+    after: float | None
+
+
+class WhatIfResult(msgspec.Struct, frozen=True, kw_only=True):
+    window: str
+    open: bool
+    categories: list[str]  # the profile after the change
+    waits: list[Wait]
+
+
+class SuggestionItem(msgspec.Struct, frozen=True, kw_only=True):
+    window: str
+    open: bool  # it is closed now: open it
+    categories: list[str]  # with this profile
+    wait: Wait  # the worst category's expected longest wait before and after
+
+
+class LiveController(Controller):
+    path = "/api/halls/{hall:str}"
+    tags = ["managers"]
+
+    @post("/windows/{window:str}/open", opt=MANAGER, status_code=200)
+    async def open_window(
+        self,
+        request: Request[Any, Any, Any],
+        hall: FromPath[str],
+        window: FromPath[str],
+        data: JSONBody[OpenRequest],
+    ) -> WindowResult:
+        """Open a window for a staff member in a peak, before they reach the desk (the same
+        rules as their own login; journaled with who opened it). They log in at the window's
+        caller as usual to work it."""
+        command = cmd.OpenWindow(window=window, staff=data.staff, by=caller(request))
+        return await run_command(request, hall, command)
+
+    @post("/alerts/{alert:str}/acknowledge", opt=MANAGER, status_code=200)
+    async def acknowledge(
+        self, request: Request[Any, Any, Any], hall: FromPath[str], alert: FromPath[str]
+    ) -> AcknowledgeResult:
+        """Mark an alert of the live view as seen (for today; it stays listed, greyed, until its
+        condition ends). 404 if it is not raised now (it may have just ended)."""
+        engine: HallEngine = request.app.state.service.engine(hall)
+        alert = msgspec.convert(alert, AlertId)
+        screen = ManagerScreen(engine.config, lambda: engine.times)
+
+        def raised(state: HallState) -> bool:
+            return any(a.id == alert for a in screen.view(state, engine.clock()).alerts)
+
+        if not await engine.read(raised):
+            raise errors.NotFound(f"no alert {errors.shown(alert)} is raised now")
+        command = cmd.AcknowledgeAlert(alert=alert, by=caller(request))
+        done = await engine.execute(
+            command, lambda state, _: state.acknowledged[alert], key=request_key(request)
+        )
+        return AcknowledgeResult(alert=alert, by=done.reply)
+
+    @post("/what-if", opt=MANAGER, status_code=200)
+    async def what_if(
+        self, request: Request[Any, Any, Any], hall: FromPath[str], data: JSONBody[WhatIfRequest]
+    ) -> WhatIfResult:
+        """What opening a window, or giving it another profile, would do to the waits: for each
+        category of its profile before and after, the expected longest wait (minutes waited so
+        far plus the estimate from now, the most over its waiting tickets) now and after.
+        Nothing changes."""
+        engine: HallEngine = request.app.state.service.engine(hall)
+        categories = tuple(data.categories) if data.categories is not None else None
+        if categories is None and not data.open:
+            raise errors.InvalidInput("say what changes: categories, open, or both")
+        if categories is not None:
+            for category in categories:
+                if engine.config.category(category) is None:
+                    raise errors.UnknownCategory(
+                        f"no category {errors.shown(category)}",
+                        category=category[: errors.ECHO_CHARS],
+                    )
+            if len(set(categories)) != len(categories):
+                raise errors.InvalidInput("a profile lists each category once")
+
+        def answer(state: HallState) -> WhatIfResult:
+            status = state.windows.get(data.window)
+            if status is None:
+                raise errors.UnknownWindow(
+                    f"no window {errors.shown(data.window)}",
+                    window=data.window[: errors.ECHO_CHARS],
+                )
+            if data.open and status.state is not WindowState.CLOSED:
+                raise errors.WindowBusy(f"window {data.window} is open already")
+            effects = what_if(
+                state, data.window, categories, data.open, engine.clock(), engine.times
+            )
+            return WhatIfResult(
+                window=data.window,
+                open=data.open,
+                categories=list(categories or status.categories),
+                waits=[_wait(engine, e) for e in effects],
+            )
+
+        result: WhatIfResult = await engine.read(answer)
+        return result
+
+    @get("/what-if/suggestions", opt=MANAGER)
+    async def suggestions(
+        self, request: Request[Any, Any, Any], hall: FromPath[str]
+    ) -> list[SuggestionItem]:
+        """For the category whose expected longest wait is furthest over its target, the few
+        changes of one window (open a closed one, or put the category first in a window's
+        profile) that would cut it most, best first. Empty when nobody waits or nothing helps."""
+        engine: HallEngine = request.app.state.service.engine(hall)
+
+        def answer(state: HallState) -> list[SuggestionItem]:
+            now: datetime = engine.clock()
+            return [
+                SuggestionItem(
+                    window=s.window,
+                    open=s.open,
+                    categories=list(s.categories),
+                    wait=_wait(engine, Effect(s.category, s.before, s.after)),
+                )
+                for s in suggest(state, now, engine.times)
+            ]
+
+        found: list[SuggestionItem] = await engine.read(answer)
+        return found
+
+
+def _wait(engine: HallEngine, effect: Effect) -> Wait:
+    category = engine.config.category(effect.category)
+    assert category is not None
+    return Wait(
+        category=effect.category,
+        name=category.name,
+        name_en=category.name_en,
+        target_minutes=category.target_wait_minutes,
+        before=None if effect.before is None else round(effect.before, 1),
+        after=None if effect.after is None else round(effect.after, 1),
+    )

@@ -1,0 +1,168 @@
+"""The manager's live view over HTTP and its feed: who may open it, opening a window for someone,
+acknowledging an alert, and the what-if and suggestions (numbers that make sense)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from litestar import Litestar
+from litestar.testing import TestClient
+
+from hall.settings import DEFAULT_CONFIG
+from tests.api.conftest import BASE, HALL, act, issue, login, make_app
+from tests.api.test_screens import frame, manager, refused, until
+
+FEED = f"/ws/halls/{HALL}/screens/manager"
+
+
+@pytest.fixture
+def client(tmp_path: Path) -> Iterator[TestClient[Litestar]]:
+    """The demo hall with idle-window alerts at once."""
+    config = tmp_path / "hall.toml"
+    text = DEFAULT_CONFIG.read_text(encoding="utf-8") + "\n[alerts]\nidle_seconds = 0\n"
+    config.write_text(text, encoding="utf-8")
+    with TestClient(make_app(tmp_path / "data", config)) as client:
+        yield client
+
+
+def token(auth: dict[str, str]) -> str:
+    return auth["Authorization"].removeprefix("Bearer ")
+
+
+def post(client: TestClient[Litestar], path: str, auth: dict[str, str], body: Any = None) -> Any:
+    return client.post(f"{BASE}{path}", json=body if body is not None else {}, headers=auth)
+
+
+def test_only_a_manager_opens_the_feed_and_acts(client: TestClient[Litestar]) -> None:
+    staff = login(client, "1")
+    assert refused(client, FEED)[1] == 4401
+    assert refused(client, f"{FEED}?token=not-a-token")[1] == 4401
+    assert refused(client, f"{FEED}?token={token(staff)}")[1] == 4403
+    for path, body in (
+        ("/windows/2/open", {"staff": "lina"}),
+        ("/alerts/idle:1:x/acknowledge", {}),
+        ("/what-if", {"window": "2", "open": True}),
+    ):
+        assert post(client, path, staff, body).status_code == 403, path
+        assert post(client, path, {}, body).status_code == 401, path
+    assert client.get(f"{BASE}/what-if/suggestions", headers=staff).status_code == 403
+    with client.websocket_connect(f"{FEED}?token={token(manager(client))}") as ws:
+        view = frame(ws)
+        assert view["type"] == "view"
+        windows = {w["id"]: w for w in view["view"]["windows"]}
+        assert windows["1"]["staff"] == "zhangwei" and windows["1"]["staff_name"] == "张伟"
+
+
+def test_opening_a_window_for_someone(client: TestClient[Litestar]) -> None:
+    boss = manager(client)
+    opened = post(client, "/windows/10/open", boss, {"staff": "zhaolei"})
+    assert opened.status_code == 200, opened.text
+    assert opened.json()["window"]["state"] == "open"
+    again = post(client, "/windows/10/open", boss, {"staff": "lina"})
+    assert again.status_code == 409 and again.json()["error"] == "window_busy"
+    assert post(client, "/windows/99/open", boss, {"staff": "lina"}).status_code == 404
+    unknown = post(client, "/windows/2/open", boss, {"staff": "nobody"})
+    assert unknown.status_code == 422 and unknown.json()["error"] == "unknown_staff"
+    # zhaolei may work at 10 and 11 only.
+    assert post(client, "/windows/1/open", boss, {"staff": "zhaolei"}).status_code in (403, 409)
+    journal = client.get(f"{BASE}/journal", headers=boss).json()
+    opening = [e["event"] for e in journal if e["event"]["type"] == "window_opened"]
+    assert opening[-1]["staff"] == "zhaolei" and opening[-1]["by"] == "manager"
+
+
+def test_an_idle_window_alert_is_acknowledged_and_ends(client: TestClient[Litestar]) -> None:
+    boss = manager(client)
+    staff = login(client, "10", "zhaolei")
+    with client.websocket_connect(f"{FEED}?token={token(boss)}") as ws:
+        first = frame(ws)["view"]
+        assert not [a for a in first["alerts"] if a["kind"] == "idle"]
+        issue(client, "real-estate")
+
+        def idle(message: dict[str, Any]) -> bool:
+            alerts = message.get("changes", {}).get("alerts", [])
+            return any(a["kind"] == "idle" and not a["acknowledged"] for a in alerts)
+
+        alert = next(a for a in until(ws, idle)[-1]["changes"]["alerts"] if a["kind"] == "idle")
+        assert alert["id"].startswith("idle:10:") and alert["severity"] == "high"
+        assert post(client, "/alerts/no-such-alert/acknowledge", boss).status_code == 404
+        done = post(client, f"/alerts/{alert['id']}/acknowledge", boss)
+        assert done.status_code == 200, done.text
+        assert done.json() == {"alert": alert["id"], "by": "manager"}
+        assert post(client, f"/alerts/{alert['id']}/acknowledge", boss).status_code == 200
+
+        def seen(message: dict[str, Any]) -> bool:
+            alerts = message.get("changes", {}).get("alerts", [])
+            return any(a["id"] == alert["id"] and a["acknowledged"] for a in alerts)
+
+        until(ws, seen)
+        act(client, "10", "call-next", staff)
+
+        def ended(message: dict[str, Any]) -> bool:
+            alerts = message.get("changes", {}).get("alerts")
+            return alerts is not None and all(a["id"] != alert["id"] for a in alerts)
+
+        until(ws, ended)
+    # Ended: acknowledging it now is refused.
+    assert post(client, f"/alerts/{alert['id']}/acknowledge", boss).status_code == 404
+
+
+def test_what_if_opening_a_window_never_makes_its_categories_wait_longer(
+    client: TestClient[Litestar],
+) -> None:
+    boss = manager(client)
+    staff = login(client, "10", "zhaolei")
+    for _ in range(8):  # by staff: no kiosk's limit
+        made = client.post(f"{BASE}/tickets", json={"category": "real-estate"}, headers=staff)
+        assert made.status_code == 201, made.text
+        time.sleep(0.01)  # one instant apart: none would count as ahead of another
+    answer = post(client, "/what-if", boss, {"window": "11", "open": True})
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    assert body["open"] is True and body["categories"] == ["real-estate"]
+    [estate] = body["waits"]
+    assert estate["category"] == "real-estate" and estate["target_minutes"] == 30
+    assert estate["before"] > 0 and estate["after"] < estate["before"]
+    # A window of another zone given real-estate first: never worse for it, and what it
+    # served before is shown too.
+    change = post(client, "/what-if", boss, {"window": "12", "categories": ["real-estate"]})
+    waits = {w["category"]: w for w in change.json()["waits"]}
+    assert set(waits) == {"household", "real-estate"}
+    assert waits["real-estate"]["after"] == waits["real-estate"]["before"]  # 12 is closed
+    opened = post(
+        client, "/what-if", boss, {"window": "12", "categories": ["real-estate"], "open": True}
+    ).json()["waits"]
+    estate_after = next(w for w in opened if w["category"] == "real-estate")
+    assert estate_after["after"] <= estate_after["before"]
+    # Nothing changed for real.
+    windows = {w["id"]: w for w in client.get(f"{BASE}/snapshot").json()["windows"]}
+    assert windows["11"]["state"] == "closed" and windows["12"]["categories"] == ["household"]
+    found = client.get(f"{BASE}/what-if/suggestions", headers=boss)
+    assert found.status_code == 200, found.text
+    best = found.json()[0]
+    assert best["wait"]["category"] == "real-estate" and best["window"] == "11" and best["open"]
+    assert best["wait"]["after"] < best["wait"]["before"]
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "error"),
+    [
+        ({"window": "99", "open": True}, 404, "unknown_window"),
+        ({"window": "10", "open": True}, 409, "window_busy"),  # open already
+        ({"window": "11", "categories": ["nothing"]}, 422, "unknown_category"),
+        ({"window": "11", "categories": ["tax", "tax"]}, 422, "invalid_input"),
+        ({"window": "11"}, 422, "invalid_input"),  # says nothing
+        ({"window": "11", "categories": []}, 400, "invalid_request"),
+    ],
+)
+def test_what_if_refusals(
+    client: TestClient[Litestar], body: dict[str, Any], status: int, error: str
+) -> None:
+    boss = manager(client)
+    login(client, "10", "zhaolei")
+    answer = post(client, "/what-if", boss, body)
+    assert answer.status_code == status, answer.text
+    assert answer.json()["error"] == error
