@@ -22,6 +22,7 @@ from pathlib import Path
 from devices import agent_cli
 from hall import config as hall_config
 from hall import logs, simulate_cli
+from hall.reports import command as report_command
 from hall.settings import DEFAULT_CONFIG, DEFAULT_DATA, ROOT, Settings, load_hall
 
 DESCRIPTION = """\
@@ -139,6 +140,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     replay = commands.add_parser("replay", help="rebuild each hall's state from its journal")
     _add_hall_options(replay)
     replay.set_defaults(run=_replay)
+
+    report = commands.add_parser(
+        "report",
+        help="a report of a day, week, month, quarter or range",
+        description="Figures of a period for the hall, or per zone, category, window or staff "
+        "member, from its journal (through the read model DATA/reports-HALL.sqlite3, caught up "
+        "first). Example: hall report --period 2026-Q4 --by window --format csv",
+    )
+    _add_hall_options(report)
+    report_command.add_arguments(report)
+    report.set_defaults(run=_report)
 
     password = commands.add_parser("hash-password", help="argon2 hash for a staff entry")
     password.set_defaults(run=_hash_password)
@@ -426,6 +438,12 @@ def _replay(args: argparse.Namespace) -> int:
 
     asyncio.run(run())
     return 0
+
+
+def _report(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    configs = [load_hall(path) for path in settings.configs]
+    return report_command.run(args, configs, settings.journal_url, settings.data_dir)
 
 
 def _hash_password(args: argparse.Namespace) -> int:

@@ -26,6 +26,7 @@ from hall.api.live import LiveController
 from hall.api.managers import ManagerController
 from hall.api.ops import ROUTES as OPERATING
 from hall.api.oversight import OversightController
+from hall.api.reports import ReportController
 from hall.api.service import HallService
 from hall.api.tickets import TicketController
 from hall.api.windows import WindowController
@@ -67,6 +68,7 @@ def create_app(settings: Settings) -> Litestar:
             ManagerController,
             OversightController,
             LiveController,
+            ReportController,
             DeviceController,
             event_feed,
             *screen_feeds.ROUTES,

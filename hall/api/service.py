@@ -24,6 +24,7 @@ from hall.journal.mark import DurableMark, mark_path
 from hall.logs import without_password
 from hall.metrics import Metrics
 from hall.oversight.runner import WatcherRunner
+from hall.reports.service import Reports
 from hall.settings import Settings
 from hall.views import Estimator
 
@@ -53,6 +54,10 @@ class HallService:
         self.watchers: dict[str, WatcherRunner] = {}  # each hall's discipline watcher
         self.metrics = Metrics(self.engines, self.bus)  # Prometheus series, at /metrics
         self.voice = VoiceService(configs, self.settings.voice_dir, self.settings.speech)
+        # Read models beside the journal (in memory with a journal in memory).
+        self.reports = Reports(
+            configs, None if journal_url == "memory:" else self.settings.data_dir
+        )
         self._claim: TextIO | None = None  # the lock file of a SQLite journal, while serving
         # The key of the ID-number hashes (hall/identity.py): one per deployment, kept in the
         # data directory, so a restart still knows who holds a ticket.
@@ -74,6 +79,7 @@ class HallService:
                 watcher = WatcherRunner(engine, self.settings.discipline_tick)
                 await watcher.start()
                 self.watchers[config.hall.id] = watcher
+            self.reports.start(self.journal, self.engines)
         except BaseException as exc:
             if isinstance(exc, JournalError):
                 log.error("not starting: %s", exc)  # one plain line above the traceback
@@ -85,6 +91,7 @@ class HallService:
 
     async def stop(self) -> None:
         await self.voice.stop()
+        await self.reports.stop()
         for watcher in self.watchers.values():
             await watcher.stop()
         self.watchers.clear()

@@ -17,7 +17,7 @@ Grouping = Literal["hall", "zone", "category", "window", "staff"]
 
 class Figures(msgspec.Struct, frozen=True, kw_only=True):
     key: str  # the group's id ("" for the whole hall)
-    name: str  # its name as the hall file gives it (a staff member's: masked)
+    name: str  # its name as the hall file gives it (a staff member's in full: manager-only)
     issued: int
     served: int  # finished: done, accepted with papers to follow, or returned
     no_shows: int
@@ -42,6 +42,7 @@ class Figures(msgspec.Struct, frozen=True, kw_only=True):
     excused: int
     pause_minutes: float
     score: float | None = None  # the assessment score, 0-100 (windows and staff only)
+    name_en: str = ""  # its English name ("" for staff and for ids the hall file no longer has)
 
 
 class HourLoad(msgspec.Struct, frozen=True, kw_only=True):

@@ -23,7 +23,9 @@ FEED = f"/ws/halls/{HALL}/screens/manager"
 def client(tmp_path: Path) -> Iterator[TestClient[Litestar]]:
     """The demo hall with idle-window alerts at once."""
     config = tmp_path / "hall.toml"
-    text = DEFAULT_CONFIG.read_text(encoding="utf-8") + "\n[alerts]\nidle_seconds = 0\n"
+    text = DEFAULT_CONFIG.read_text(encoding="utf-8").replace(
+        "[alerts]\nidle_seconds = 30", "[alerts]\nidle_seconds = 0"
+    )
     config.write_text(text, encoding="utf-8")
     with TestClient(make_app(tmp_path / "data", config)) as client:
         yield client

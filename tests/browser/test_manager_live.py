@@ -29,7 +29,9 @@ KIOSK = {"Authorization": "Bearer demo-kiosk-token"}
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     directory = tmp_path_factory.mktemp("manager")
     config = hall_file(directory)
-    text = config.read_text(encoding="utf-8") + "\n[alerts]\nidle_seconds = 0\n"
+    text = config.read_text(encoding="utf-8").replace(
+        "[alerts]\nidle_seconds = 30", "[alerts]\nidle_seconds = 0"
+    )
     config.write_text(text, encoding="utf-8")
     with hall_server(directory, config) as server:
         yield server

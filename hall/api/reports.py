@@ -1,0 +1,79 @@
+"""Reports for managers: a period's figures as JSON, or as a CSV download."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from litestar import Controller, Request, Response, get
+from litestar.params import FromPath, Parameter
+
+from hall.api.auth import requires
+from hall.domain.errors import HallError, shown
+from hall.engine import utc_now
+from hall.reports import csv
+from hall.reports.figures import GROUPINGS
+from hall.reports.model import Grouping, Report
+from hall.reports.periods import FORMS, PeriodError, parse
+from scheduling.calendar import business_day
+
+MANAGER = requires("manager")
+
+
+class BadQuery(HallError):
+    """A period or grouping the report cannot read: a request to correct (400), not a command
+    the hall refused (422)."""
+
+    code = "invalid_query"
+
+
+PeriodParam = Annotated[
+    str, Parameter(description=f"the period: {FORMS}", min_length=1, max_length=40)
+]
+ByParam = Annotated[
+    str, Parameter(description=f"one row per group: {', '.join(GROUPINGS)} (hall: none)")
+]
+
+
+class ReportController(Controller):
+    path = "/api/halls/{hall:str}"
+    tags = ["reports"]
+
+    @get("/reports", opt=MANAGER)
+    async def report(
+        self, request: Request[Any, Any, Any], hall: FromPath[str], period: PeriodParam,
+        by: ByParam = "hall",
+    ) -> Report:  # fmt: skip
+        """The figures of a period (tickets, waits, service, ratings, the follow-up of bad
+        ratings, breaches, pauses, the assessment score), for the hall and per group; from
+        every event journaled before the request. Staff names in full: managers only."""
+        return await _report(request, hall, period, by)
+
+    @get("/reports.csv", opt=MANAGER, media_type="text/csv")
+    async def report_csv(
+        self, request: Request[Any, Any, Any], hall: FromPath[str], period: PeriodParam,
+        by: ByParam = "hall",
+    ) -> Response[str]:  # fmt: skip
+        """The same report as a CSV file (UTF-8 with a byte order mark, for spreadsheets);
+        its columns are listed in the README's Reports section."""
+        report = await _report(request, hall, period, by)
+        return Response(
+            csv.BOM + csv.render(report),
+            media_type="text/csv; charset=utf-8",
+            headers={"Content-Disposition": f'attachment; filename="{csv.filename(report)}"'},
+        )
+
+
+async def _report(request: Request[Any, Any, Any], hall: str, period: str, by: str) -> Report:
+    service = request.app.state.service
+    engine = service.engine(hall)  # 404 for a hall this server does not run
+    if by not in GROUPINGS:
+        raise BadQuery(f"cannot group by {shown(by)}", known=list(GROUPINGS))
+    now: datetime = utc_now()
+    try:
+        asked = parse(period, business_day(engine.config, now))
+    except PeriodError as exc:
+        raise BadQuery(str(exc), forms=FORMS) from None
+    grouping: Grouping = by  # checked against GROUPINGS above
+    report: Report = await service.reports.report(hall, asked, grouping, now)
+    return report
