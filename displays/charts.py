@@ -13,6 +13,7 @@ from __future__ import annotations
 import io
 import logging
 import re
+import threading
 import warnings
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
@@ -46,6 +47,8 @@ ISSUED, SERVED, WAIT, GOOD, BAD, BREACH = (
     "#7a4fbf",
 )
 SIZE = (7.2, 3.0)  # inches; scaled by the page
+# rc_context sets matplotlib's global settings: one chart at a time (pages draw in threads).
+_DRAWING = threading.Lock()
 
 
 def hours(report: Report) -> str:
@@ -143,7 +146,10 @@ def _load(
                 label="平均等候 Mean wait",
             )
         wait.set_ylabel("分钟 Minutes")
-        wait.set_ylim(bottom=0)
+        # At least a minute tall: waits of seconds should look short, not fill the axis.
+        wait.set_ylim(0, max([1.0, *(w for _, w in points)]) * 1.15)
+        pad = max(0.0, (6 - len(labels)) / 2)  # a day or two: bars of a sensible width
+        axes.set_xlim(-0.5 - pad, len(labels) - 0.5 + pad)
         handles = axes.get_legend_handles_labels()[0] + wait.get_legend_handles_labels()[0]
         figure.legend(handles=handles, loc="outside upper center", ncols=3, frameon=False)
 
@@ -190,7 +196,7 @@ def _svg(draw: Callable[[Any], None]) -> str:
     logging.getLogger("matplotlib.font_manager").setLevel(logging.ERROR)
     from matplotlib.figure import Figure
 
-    with matplotlib.rc_context(RC), warnings.catch_warnings():
+    with _DRAWING, matplotlib.rc_context(RC), warnings.catch_warnings():
         # Measuring Chinese with a font that lacks it (a machine without CJK fonts) warns per
         # glyph; the browser sets the text with its own fonts anyway.
         warnings.filterwarnings("ignore", message="Glyph .* missing from", category=UserWarning)

@@ -191,3 +191,58 @@ def test_a_bad_rating_is_followed_up_from_the_cases_page(
         ("revisit", "deputy"),
         ("close", "manager"),
     ]
+
+
+def test_the_reports_page_draws_the_halls_figures(
+    browser: Any, server: ServerProcess, api: Api, tmp_path: Any
+) -> None:
+    for level in (5, 5, 4, 2):  # and whatever the first test left
+        ticket = served(api)
+        body = {"secret": ticket["secret"], "level": level, "reasons": ["slow"] * (level < 3)}
+        assert api.http.post(f"/tickets/{ticket['id']}/visitor-rating", json=body).is_success
+    page = office(browser, server, f"/manage/{HALL}/reports?period=today&by=window", "manager")
+    page.wait_for_selector("body[data-loaded='today|window']")
+    token = page.evaluate(f"JSON.parse(sessionStorage.getItem('hall.manager.{HALL}')).token")
+    report = api.http.get(
+        "/reports?period=today&by=window", headers={"Authorization": f"Bearer {token}"}
+    ).json()
+    total = report["total"]
+    assert total["served"] >= 5 and total["levels"][0] >= 2
+    # The table: one row per window of the hall file, then the total, as the API counts.
+    rows = page.locator("#rows tbody tr")
+    assert rows.count() == len(report["rows"]) + 1
+    cells = rows.last.locator("td")
+    assert cells.nth(1).inner_text() == str(total["issued"])
+    assert cells.nth(2).inner_text() == str(total["served"])
+    # Four charts, inline SVG with their labels as text.
+    for name in ("hours", "days", "ratings", "breaches"):
+        assert page.locator(f'.chart[data-chart="{name}"] svg').count() == 1, name
+    ratings = page.locator('.chart[data-chart="ratings"] svg').inner_html()
+    assert "非常满意 Very satisfied" in ratings
+    assert page.locator("#kind").input_value() == "day"  # the picker shows what is shown
+    screenshot(page, "reports", full_page=True)
+
+    # The CSV is fetched with the token and saved: its header is the stable one.
+    with page.expect_download() as download:
+        page.click("#csv")
+    saved = tmp_path / "report.csv"
+    download.value.save_as(saved)
+    text = saved.read_text(encoding="utf-8-sig")
+    assert text.startswith("period,start,end,by,row,key,name,issued,served")
+    assert len(text.strip().splitlines()) == len(report["rows"]) + 2
+
+    # Another period from the picker: the quarter of today.
+    page.select_option("#kind", "quarter")
+    page.select_option("#by", "category")
+    page.click("#picker button[type=submit]")
+    page.wait_for_selector("body[data-loaded$='|category']")
+    assert "-Q" in page.evaluate("document.body.dataset.loaded")
+    assert "by=category" in page.url and "token" not in page.url
+
+    # Printed: no navigation or pickers, the charts and the table stay.
+    page.emulate_media(media="print")
+    assert not page.locator(".manage-nav").is_visible()
+    assert not page.locator("#picker").is_visible()
+    assert page.locator("#rows").is_visible()
+    screenshot(page, "reports-print", full_page=True)
+    assert page.errors == []
