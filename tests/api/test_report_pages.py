@@ -53,7 +53,7 @@ def test_charts_draw_the_halls_figures_for_managers_only(client: TestClient[Lite
     unknown = client.get(f"{BASE}/reports/charts/pie.svg?period=today", headers=boss)
     assert unknown.status_code == 404 and unknown.json()["error"] == "unknown_chart"
     bad = client.get(f"{BASE}/reports/charts/hours.svg?period=someday", headers=boss)
-    assert bad.status_code == 422 and bad.json()["error"] == "invalid_input"
+    assert bad.status_code == 400 and bad.json()["error"] == "invalid_query"
 
 
 def test_the_office_pages_are_shells_that_log_in_on_the_page(client: TestClient[Litestar]) -> None:

@@ -57,8 +57,10 @@ def report(by: str = "window") -> Report:
         for h, n in zip(range(8, 18), (4, 17, 23, 19, 6, 0, 11, 21, 14, 5), strict=True)
     )
     rows = (
-        figures("1", "1号窗口", issued=70, served=61, score=92.5),
-        figures("2", "2号窗口", issued=50, served=43, wait_mean=None, score=None),
+        figures("1", "1号窗口", name_en="Window 1", issued=70, served=61, score=92.5),
+        figures(
+            "2", "2号窗口", name_en="Window 2", issued=50, served=43, wait_mean=None, score=None
+        ),
     )
     return Report(
         hall="demo-county",
