@@ -13,7 +13,7 @@ from devices import endpoint as device_endpoint
 from devices import pages as device_pages
 from displays import feed as screen_feeds
 from displays import manage as manager_pages
-from displays import pages
+from displays import office, pages
 from displays.voice import route as voice_route
 from hall import config as hall_config
 from hall.api import errors, openapi
@@ -25,6 +25,7 @@ from hall.api.limits import MAX_BODY_BYTES, BodyLimits
 from hall.api.live import LiveController
 from hall.api.managers import ManagerController
 from hall.api.ops import ROUTES as OPERATING
+from hall.api.oversight import OversightController
 from hall.api.reports import ReportController
 from hall.api.service import HallService
 from hall.api.tickets import TicketController
@@ -65,6 +66,7 @@ def create_app(settings: Settings) -> Litestar:
             TicketController,
             WindowController,
             ManagerController,
+            OversightController,
             LiveController,
             ReportController,
             DeviceController,
@@ -75,6 +77,7 @@ def create_app(settings: Settings) -> Litestar:
             openapi.viewer_assets(),
             *OPERATING,
             *pages.routes(),
+            *office.ROUTES,
             *manager_pages.ROUTES,
             *device_pages.routes(),
         ],

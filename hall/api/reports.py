@@ -47,7 +47,7 @@ class ReportController(Controller):
         """The figures of a period (tickets, waits, service, ratings, the follow-up of bad
         ratings, breaches, pauses, the assessment score), for the hall and per group; from
         every event journaled before the request. Staff names in full: managers only."""
-        return await _report(request, hall, period, by)
+        return await report_for(request, hall, period, by)
 
     @get("/reports.csv", opt=MANAGER, media_type="text/csv")
     async def report_csv(
@@ -56,7 +56,7 @@ class ReportController(Controller):
     ) -> Response[str]:  # fmt: skip
         """The same report as a CSV file (UTF-8 with a byte order mark, for spreadsheets);
         its columns are listed in the README's Reports section."""
-        report = await _report(request, hall, period, by)
+        report = await report_for(request, hall, period, by)
         return Response(
             csv.BOM + csv.render(report),
             media_type="text/csv; charset=utf-8",
@@ -64,7 +64,8 @@ class ReportController(Controller):
         )
 
 
-async def _report(request: Request[Any, Any, Any], hall: str, period: str, by: str) -> Report:
+async def report_for(request: Request[Any, Any, Any], hall: str, period: str, by: str) -> Report:
+    """The report a request asks for (the pages' charts too), or a clear refusal."""
     service = request.app.state.service
     engine = service.engine(hall)  # 404 for a hall this server does not run
     if by not in GROUPINGS:

@@ -32,7 +32,7 @@ IN_BODY = {
         "wrong_secret",
     ),
 }
-MANAGERS_ONLY = ("/profile", "/force-close", "/staff/{username}/logout")
+MANAGERS_ONLY = ("/profile", "/force-close", "/staff/{username}/logout", "/steps", "/excuse")
 
 
 def _error(response: object, status: int, code: str) -> dict[str, object]:
@@ -149,7 +149,15 @@ def _mutating_routes(app: Litestar) -> list[tuple[str, str]]:
 
 
 def _concrete(path: str, ticket: str) -> str:
-    return path.format(hall=HALL, window="2", ticket=ticket, username="lina", alert="idle:2:x")
+    return path.format(
+        hall=HALL,
+        window="2",
+        ticket=ticket,
+        username="lina",
+        alert="idle:2:x",
+        case=ticket,
+        breach="x:2:1",
+    )
 
 
 def test_every_mutating_route_needs_a_credential(client: TestClient[Litestar]) -> None:

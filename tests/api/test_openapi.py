@@ -111,6 +111,28 @@ def _ticket(server: ServerProcess) -> str:
     return ticket
 
 
+def _case(server: ServerProcess, staff: str) -> str:
+    """A bad rating from the phone on a ticket served at window 1: an open case."""
+    ticket = httpx.post(
+        f"{server.url}{BASE}/tickets", json={"category": "general"}, headers=KIOSK, timeout=10
+    ).json()
+    for action, body in (("call-next", {}), ("start", {}), ("finish", {"outcome": "done"})):
+        response = httpx.post(
+            f"{server.url}{BASE}/windows/1/{action}",
+            json=body,
+            headers={"Authorization": f"Bearer {staff}"},
+            timeout=10,
+        )
+        assert response.status_code == 200, response.text
+    rating = {"secret": ticket["secret"], "level": 1, "reasons": ["slow"]}
+    rated = httpx.post(
+        f"{server.url}{BASE}/tickets/{ticket['id']}/visitor-rating", json=rating, timeout=10
+    )
+    assert rated.status_code == 200, rated.text
+    case: str = ticket["id"]
+    return case
+
+
 def _alert(server: ServerProcess, manager: str) -> str:
     """An alert of the live view raised for the whole run: a project ticket (a category no window
     open in the run serves) waits for nobody."""
@@ -126,11 +148,13 @@ def _alert(server: ServerProcess, manager: str) -> str:
 
 def test_schemathesis_finds_nothing(server: ServerProcess, tmp_path: Path) -> None:
     """All checks, all phases (stateful too), a bounded number of examples: zero failures."""
+    staff = _login(server, "1", "zhangwei")
     manager = _login(server, "3", "manager")
     env = {
         **os.environ,
         "HALL_URL": server.url,
-        "STAFF_TOKEN": _login(server, "1", "zhangwei"),
+        "CASE": _case(server, staff),
+        "STAFF_TOKEN": staff,
         "LEAVING_TOKEN": _login(server, "2", "lina"),
         "LOGOUT_TOKEN": _login(server, "5", "liuyang"),
         "PASSWORD_TOKEN": _login(server, "8", "chenjing"),
