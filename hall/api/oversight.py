@@ -1,6 +1,10 @@
 """Bad ratings' follow-up (差评整改) and discipline breaches, for managers: the open cases with
 their deadlines and history, a step of a case, the recent breaches, an excuse.
 
+Which cases are open and which breaches exist come from the live state (authoritative); their
+details (a rating's reasons and comment, each step's who, when and text, a breach's measure,
+evidence and excuse) from the reports' read model, caught up with the journal first.
+
 Comments (the visitor's words) and staff names are in these answers: they are manager-only, as
 every route here.
 """
@@ -16,7 +20,6 @@ from litestar import Controller, Request, get, post
 from litestar.params import FromPath, JSONBody, Parameter
 
 from hall.api.auth import requires
-from hall.api.casefiles import CaseFiles
 from hall.api.idempotency import request_key
 from hall.api.types import Id, MaybeText, Text
 from hall.api.windows import caller
@@ -26,10 +29,11 @@ from hall.domain.events import AnyEvent
 from hall.domain.oversight import BREACH_DAYS, RULES, Breach, Case, deadlines, overdue
 from hall.domain.state import HallState
 from hall.engine import HallEngine
+from hall.reports import details
+from hall.reports.details import BreachDetails, CaseDetails
 from scheduling.calendar import business_day
 
 MANAGER = requires("manager")
-STATE_KEY = "case_files"  # app.state: hall id -> CaseFiles
 
 
 class Named(msgspec.Struct, frozen=True, kw_only=True):
@@ -103,7 +107,7 @@ class BreachView(msgspec.Struct, frozen=True, kw_only=True):
     since: datetime
     at: datetime
     day: date
-    measured: float | None  # None: not read back from the journal
+    measured: float | None  # None: not in the read model (not expected)
     limit: float | None
     evidence: list[int]  # journal versions of the events that show it
     excused: bool
@@ -123,31 +127,34 @@ class ExcuseRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     reason: Text
 
 
-def _files(request: Request[Any, Any, Any], engine: HallEngine) -> CaseFiles:
-    kept: dict[str, CaseFiles] = request.app.state.setdefault(STATE_KEY, {})
-    files = kept.get(engine.hall)
-    if files is None or files.engine is not engine:
-        files = kept[engine.hall] = CaseFiles(engine)
-    return files
-
-
 def _copy(state: HallState) -> tuple[int, list[Case], list[Breach]]:
     """Copies: the state's own objects change under the next command."""
     cases = [replace(c) for c in state.cases.values()]
     return state.version, cases, [replace(b) for b in state.breaches.values()]
 
 
-async def _read(
+async def _cases(
     request: Request[Any, Any, Any], engine: HallEngine
-) -> tuple[int, list[Case], list[Breach], CaseFiles]:
-    """The open cases and kept breaches (copies, at one version) and the journal's facts about
-    them, read at least up to that version."""
-    version, cases, breaches = await engine.read(_copy)
-    times = [c.rated_at for c in cases] + [b.at for b in breaches]
-    files = _files(request, engine)
-    await files.catch_up(version, min(times, default=None))
-    files.forget(version, (c.id for c in cases), (b.id for b in breaches))
-    return version, cases, breaches, files
+) -> tuple[list[Case], dict[str, CaseDetails]]:
+    """The open cases (copies) and their details up to the state's version."""
+    version, cases, _ = await engine.read(_copy)
+    ids = [c.id for c in cases]
+    reports = request.app.state.service.reports
+    found: dict[str, CaseDetails] = await reports.read(
+        engine.hall, lambda model: details.cases(model, ids, version)
+    )
+    return cases, found
+
+
+async def _breach_details(
+    request: Request[Any, Any, Any], engine: HallEngine, first: date
+) -> dict[str, BreachDetails]:
+    """The details of the breaches recorded on business day ``first`` or later."""
+    reports = request.app.state.service.reports
+    found: dict[str, BreachDetails] = await reports.read(
+        engine.hall, lambda model: details.breaches(model, first)
+    )
+    return found
 
 
 def _person(config: HallConfig, username: str | None) -> str | None:
@@ -163,11 +170,8 @@ def _named(code: str, found: Any) -> Named:
     return Named(code=code, name=found.name, name_en=found.name_en)
 
 
-def case_view(
-    config: HallConfig, case: Case, files: CaseFiles, version: int, now: datetime
-) -> CaseView:
-    rated = files.ratings.get(case.id)
-    steps = [s.event for s in files.steps.get(case.id, []) if s.version <= version]
+def case_view(config: HallConfig, case: Case, found: CaseDetails | None, now: datetime) -> CaseView:
+    found = found or CaseDetails()
     return CaseView(
         id=case.id,
         number=case.number,
@@ -179,8 +183,8 @@ def case_view(
         category=_named(case.category, config.category(case.category)),
         level=case.level,
         channel=case.channel,
-        reasons=[_named(r, config.rating_reason(r)) for r in (rated.reasons if rated else ())],
-        comment=rated.comment if rated else None,
+        reasons=[_named(r, config.rating_reason(r)) for r in found.reasons],
+        comment=found.comment,
         stage=case.stage.value,
         valid=case.valid,
         verified_by=case.verified_by,
@@ -199,15 +203,15 @@ def case_view(
                 else _named(s.result, config.revisit_result(s.result)),
                 text=s.text,
             )
-            for s in steps
+            for s in found.steps
         ],
     )
 
 
-def breach_view(config: HallConfig, breach: Breach, files: CaseFiles) -> BreachView:
+def breach_view(config: HallConfig, breach: Breach, found: BreachDetails | None) -> BreachView:
     zh, en, unit = RULES.get(breach.rule, (breach.rule, breach.rule, ""))
-    measured = files.breaches.get(breach.id)
-    excuse = measured.excuse if measured else None
+    # The state says whether it is excused; the model, caught up later, may know more already.
+    excuse = found.excuse if found and breach.excused else None
     return BreachView(
         id=breach.id,
         rule=breach.rule,
@@ -220,9 +224,9 @@ def breach_view(config: HallConfig, breach: Breach, files: CaseFiles) -> BreachV
         since=breach.since,
         at=breach.at,
         day=business_day(config, breach.at),
-        measured=measured.event.measured if measured else None,
-        limit=measured.event.limit if measured else None,
-        evidence=list(measured.event.evidence) if measured else [],
+        measured=found.measured if found else None,
+        limit=found.limit if found else None,
+        evidence=list(found.evidence) if found else [],
         excused=breach.excused,
         excuse_reason=excuse.reason if excuse else None,
         excused_by=excuse.by if excuse else None,
@@ -241,9 +245,9 @@ class OversightController(Controller):
         its deadlines in working days, its history, and the rating's reasons and comment."""
         engine: HallEngine = request.app.state.service.engine(hall)
         config = engine.config
-        version, cases, _, files = await _read(request, engine)
+        cases, found = await _cases(request, engine)
         now = engine.clock()
-        views = [case_view(config, c, files, version, now) for c in cases]
+        views = [case_view(config, c, found.get(c.id), now) for c in cases]
         views.sort(key=lambda v: (not v.overdue, v.due, v.rated_at))
         results = [_named(r.code, r) for r in config.cases.revisit_results]
         return CasesView(today=business_day(config, now), revisit_results=results, cases=views)
@@ -296,11 +300,12 @@ class OversightController(Controller):
         excused ones included (an excuse is recorded, never a deletion)."""
         engine: HallEngine = request.app.state.service.engine(hall)
         config = engine.config
-        _, _, kept, files = await _read(request, engine)
         today = business_day(config, engine.clock())
         first = today - timedelta(days=days - 1)
-        views = [breach_view(config, b, files) for b in kept]
-        views = [v for v in views if v.day >= first]
+        _, _, kept = await engine.read(_copy)
+        kept = [b for b in kept if business_day(config, b.at) >= first]
+        found = await _breach_details(request, engine, first)
+        views = [breach_view(config, b, found.get(b.id)) for b in kept]
         views.sort(key=lambda v: v.at, reverse=True)
         return BreachesView(today=today, days=days, breaches=views)
 
@@ -316,6 +321,6 @@ class OversightController(Controller):
         engine: HallEngine = request.app.state.service.engine(hall)
         command = cmd.ExcuseBreach(breach=breach, reason=data.reason, by=caller(request))
         await engine.execute(command, key=request_key(request))
-        _, _, kept, files = await _read(request, engine)
-        found = next(b for b in kept if b.id == breach)
-        return breach_view(engine.config, found, files)
+        excused = await engine.read(lambda state: replace(state.breaches[breach]))
+        found = await _breach_details(request, engine, business_day(engine.config, excused.at))
+        return breach_view(engine.config, excused, found.get(breach))

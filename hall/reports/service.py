@@ -1,6 +1,6 @@
 """The server's reports: each hall's read model, kept following its journal in the background
 (so a quarter's report does not wait on a long catch-up), caught up to the moment before each
-report is computed, off the event loop."""
+report is computed (or the oversight API's details read), off the event loop."""
 
 from __future__ import annotations
 
@@ -8,8 +8,10 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
+from typing import TypeVar
 
 from hall.config import HallConfig
 from hall.engine import HallEngine
@@ -20,6 +22,8 @@ from hall.reports.periods import Period
 from hall.reports.store import ReadModel, model_path
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 # How often the follower looks at the hall's version (in memory: free) and folds what is new;
 # a busy hall appends many small batches a second, and one page folded is cheaper than many.
@@ -58,10 +62,16 @@ class Reports:
 
     async def report(self, hall: str, period: Period, by: Grouping, now: datetime) -> Report:
         """The report, with every event journaled before the call."""
+        config = self.configs[hall]
+        return await self.read(hall, lambda model: compute(model, config, period, by, now))
+
+    async def read(self, hall: str, query: Callable[[ReadModel], T]) -> T:
+        """``query`` on the hall's read model caught up with every event journaled before the
+        call, off the event loop (a query holds the connection while it reads)."""
         model, journal = self.models[hall], self._journal
         assert journal is not None, "reports not started"
         await model.catch_up(journal, hall)
-        return await asyncio.to_thread(compute, model, self.configs[hall], period, by, now)
+        return await asyncio.to_thread(query, model)
 
     async def _follow(self, hall: str, engine: HallEngine | None) -> None:
         """Fold what the hall journaled, a second at most after it did (and at start)."""

@@ -3,10 +3,12 @@
 A hall's figures for a quarter come from ~400,000 events; folding them for every report would
 take too long, so this file keeps the fold: one row per ticket (its times, windows, staff, end
 and rating), per rating, per bad rating's case and each of its steps, per breach and per pause,
-with the journal version it has read up to (the cursor). ``catch_up`` reads the events after the
-cursor in pages and folds each page in one transaction with the new cursor: a crash leaves whole
-pages, a page done twice (two processes at once) is refused by its cursor check, and the fold of
-a page depends on nothing but the rows and the events, so catching up again gives the same rows.
+with the journal version it has read up to (the cursor). The managers' case and breach lists read
+their details here too (``hall/reports/details.py``): hence a rating's comment, a step's text and
+a breach's evidence, which no figure needs. ``catch_up`` reads the events after the cursor in
+pages and folds each page in one transaction with the new cursor: a crash leaves whole pages, a
+page done twice (two processes at once) is refused by its cursor check, and the fold of a page
+depends on nothing but the rows and the events, so catching up again gives the same rows.
 
 The file is a cache: deleting it costs one full catch-up; a file from another layout, another
 hall or a journal that is shorter than its cursor is rebuilt from the first event.
@@ -54,7 +56,7 @@ from hall.domain.events import (
 )
 from hall.journal.base import Journal, Recorded
 
-LAYOUT = 1  # PRAGMA user_version of the tables below; another value: rebuilt
+LAYOUT = 2  # PRAGMA user_version of the tables below; another value: rebuilt
 PAGE = 5000  # events folded per transaction
 
 Progress = Callable[[int, int], None]  # (events folded so far, events to fold in all)
@@ -96,8 +98,10 @@ CREATE TABLE IF NOT EXISTS ratings (
     staff    TEXT NOT NULL,
     level    INTEGER,              -- NULL: not rated
     reasons  TEXT NOT NULL,        -- space-separated codes
-    channel  TEXT NOT NULL
+    channel  TEXT NOT NULL,
+    comment  TEXT                  -- the visitor's words: managers only
 ) STRICT;
+CREATE INDEX IF NOT EXISTS ratings_ticket ON ratings (ticket);
 CREATE INDEX IF NOT EXISTS ratings_day ON ratings (day);
 CREATE TABLE IF NOT EXISTS cases (
     id         TEXT PRIMARY KEY,   -- the rated ticket's id
@@ -124,7 +128,8 @@ CREATE TABLE IF NOT EXISTS case_steps (
     at       REAL NOT NULL,
     by       TEXT NOT NULL,
     valid    INTEGER,
-    result   TEXT
+    result   TEXT,
+    text     TEXT NOT NULL         -- why not valid, what was done, a note
 ) STRICT;
 CREATE INDEX IF NOT EXISTS case_steps_case ON case_steps (case_id);
 CREATE TABLE IF NOT EXISTS breaches (
@@ -138,6 +143,7 @@ CREATE TABLE IF NOT EXISTS breaches (
     at        REAL NOT NULL,
     measured  REAL NOT NULL,
     limit_    REAL NOT NULL,
+    evidence  TEXT NOT NULL,       -- space-separated journal versions
     excused   INTEGER NOT NULL,
     excused_at REAL,
     excused_by TEXT,
@@ -213,11 +219,25 @@ BREACH_COLUMNS = [
     "at",
     "measured",
     "limit_",
+    "evidence",
     "excused",
     "excused_at",
     "excused_by",
     "reason",
 ]
+RATING_COLUMNS = [
+    "version",
+    "ticket",
+    "day",
+    "at",
+    "window",
+    "staff",
+    "level",
+    "reasons",
+    "channel",
+    "comment",
+]
+STEP_COLUMNS = ["version", "case_id", "step", "at", "by", "valid", "result", "text"]
 PAUSE_COLUMNS = ["version", "day", "window", "staff", "reason", "start", "end"]
 
 Row = dict[str, Any]
@@ -488,6 +508,7 @@ class _Page:
                     "at": at,
                     "measured": event.measured,
                     "limit_": event.limit,
+                    "evidence": " ".join(map(str, event.evidence)),
                     "excused": 0,
                     "excused_at": None,
                     "excused_by": None,
@@ -551,6 +572,7 @@ class _Page:
                 event.level,
                 " ".join(event.reasons),
                 event.channel,
+                event.comment,
             )
         )
         if event.level in rating.LOW_LEVELS:
@@ -575,7 +597,9 @@ class _Page:
     def _stepped(self, version: int, event: CaseStepped, at: float) -> None:
         row = self._row(self.cases, "cases", CASE_COLUMNS, event.case)
         valid = None if event.valid is None else int(event.valid)
-        self.steps.append((version, event.case, event.step, at, event.by, valid, event.result))
+        self.steps.append(
+            (version, event.case, event.step, at, event.by, valid, event.result, event.text)
+        )
         match event.step:
             case "verify":
                 row["verified"] = row["verified"] or at
@@ -606,8 +630,16 @@ class _Page:
                 f"({_marks(len(columns))})",
                 [tuple(row[c] for c in columns) for row in rows],
             )
-        conn.executemany(f"INSERT OR REPLACE INTO ratings VALUES ({_marks(9)})", self.ratings)
-        conn.executemany(f"INSERT OR REPLACE INTO case_steps VALUES ({_marks(7)})", self.steps)
+        conn.executemany(
+            f"INSERT OR REPLACE INTO ratings ({', '.join(RATING_COLUMNS)}) "
+            f"VALUES ({_marks(len(RATING_COLUMNS))})",
+            self.ratings,
+        )
+        conn.executemany(
+            f"INSERT OR REPLACE INTO case_steps ({', '.join(STEP_COLUMNS)}) "
+            f"VALUES ({_marks(len(STEP_COLUMNS))})",
+            self.steps,
+        )
         conn.executemany(
             "INSERT OR REPLACE INTO windows (id, staff, pause) VALUES (?, ?, ?)",
             [(w, staff, pause) for w, (staff, pause) in self.windows.items()],

@@ -262,7 +262,7 @@ def test_a_breach_is_listed_and_excused_with_a_reason(tmp_path: Path, holiday: d
         (kept,) = [b for b in listed if b["id"] == "pause_too_long:1:7"]
         assert kept["excused"] and kept["excuse_reason"] == "群众突发疾病，协助就医"
         assert client.get(f"{BASE}/breaches?days=0", headers=boss).status_code == 400
-    # After a restart the index is read again from the journal: the same facts.
+    # After a restart the read model (a file beside the journal, caught up again): the same facts.
     with TestClient(make_app(tmp_path, tmp_path / "hall.toml")) as client:
         listed = client.get(f"{BASE}/breaches?days=30", headers=manager(client)).json()
         (kept,) = [b for b in listed["breaches"] if b["id"] == "pause_too_long:1:7"]
