@@ -72,6 +72,8 @@ def ready(settings: Settings) -> str:
             f"  kiosk token   {DEMO_KIOSK_TOKEN}   (Authorization: Bearer {DEMO_KIOSK_TOKEN})",
             f"  staff login   {username} / {password}"
             f"   (POST {base}/api/halls/{hall}/windows/1/login)",
+            f"  manager pages {base}/manage/{hall}   (live view; /cases, /reports; log in as"
+            f" manager / {password}, or deputy / {password} as the second manager)",
             f"  manager login manager / {password}   (POST {base}/api/halls/{hall}/managers/login)",
             "  agents        config/printer-agent.example.toml, config/speaker-agent.example.toml",
         ]

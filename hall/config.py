@@ -539,6 +539,9 @@ def _problems(config: HallConfig) -> Iterable[tuple[str, str]]:
                 yield f"devices[{i}].printer", "only a kiosk has a ticket printer"
             elif printer is None or printer.kind != "printer":
                 yield f"devices[{i}].printer", f"no device {device.printer!r} of kind printer"
+    numbered = [(i, s.staff_no) for i, s in enumerate(config.staff) if s.staff_no is not None]
+    for index, dup in _duplicates(number for _, number in numbered):
+        yield f"staff[{numbered[index][0]}].staff_no", f"duplicate staff_no {dup!r}"
     pause_codes = {r.code for r in config.pause_reasons}
     for code in config.discipline.pause_limits:
         if code not in pause_codes:

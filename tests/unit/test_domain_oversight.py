@@ -283,3 +283,14 @@ def test_oversight_tables_are_checked_at_load(extra: str, key: str) -> None:
     with pytest.raises(ConfigError) as raised:
         loads(small_hall_toml() + extra, "<bad>")
     assert raised.value.key == key
+
+
+def test_two_staff_members_never_share_a_staff_number() -> None:
+    text = (
+        small_hall_toml()
+        .replace('username = "bob"\n', 'username = "bob"\nstaff_no = "7"\n')
+        .replace('username = "carol"\n', 'username = "carol"\nstaff_no = "7"\n')
+    )
+    with pytest.raises(ConfigError) as raised:
+        loads(text, "<bad>")
+    assert raised.value.key == "staff[2].staff_no"
