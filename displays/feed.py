@@ -39,6 +39,9 @@ from hall.domain.errors import ECHO_CHARS, Forbidden, UnknownWindow, shown
 from hall.engine import HallEngine
 
 _VERSION = re.compile(r"[0-9]{1,18}")  # ASCII digits only; 18 fit any journal's int64
+# How often a feed with a ``still`` check asks it: a session ended elsewhere closes the feed
+# within this (a dict lookup per feed; managers' feeds are a handful).
+RECHECK_SECONDS = 1.0
 SHUTDOWN_SECONDS = 1.0  # how long a stopping server waits for its screens' close frames
 
 
@@ -142,6 +145,7 @@ async def serve(
     window: str | None,
     projection: Callable[[HallEngine], Projection[Any]],
     admit: Callable[[HallEngine], Awaitable[None]] | None = None,
+    still: Callable[[], None] | None = None,
 ) -> None:
     """Serve one screen feed: the hub of ``(hall, *kind)``, made with ``projection`` (of the
     hall's engine: its config, its running service times) when it is the first screen of its
@@ -149,7 +153,10 @@ async def serve(
     to exist, and against a device token bound to one). Any screen-like feed (a desk, a
     visitor's ticket) is served by this, with the same caps, frames and close codes.
     ``admit``, if given, replaces the screens' device-token check: it raises to refuse (a
-    visitor's unknown ticket: 4404) before any hub is joined, so a refused feed makes none."""
+    visitor's unknown ticket: 4404) before any hub is joined, so a refused feed makes none.
+    ``still``, if given, is asked every ``RECHECK_SECONDS`` while the feed runs and raises when
+    the screen may no longer have it (a manager's session ended): the feed then ends with that
+    refusal's close code, as if refused at connect."""
     await socket.accept()
     address = feeds.address(socket)
     try:
@@ -176,19 +183,29 @@ async def serve(
             await _refuse(socket, exc)
             return
         try:
-            await _send(socket, client)
+            ended = await _send(socket, client, still)
+            if ended is not None:
+                await _refuse(socket, ended)
         finally:
             screens.hubs.leave(engine, key, client)
     finally:
         screens.release(address)
 
 
-async def _send(socket: WebSocket[Any, Any, Any], client: Client) -> None:
+async def _send(
+    socket: WebSocket[Any, Any, Any], client: Client, still: Callable[[], None] | None
+) -> Exception | None:
+    """Send the client's frames until it goes or is closed; the refusal that ended it, if
+    ``still`` raised one (the caller sends it)."""
     receiver = asyncio.create_task(feeds.drain(socket))
     receiver.add_done_callback(lambda _: client.close())
+    ended: list[Exception] = []
+    watcher = asyncio.create_task(_watch(client, still, ended)) if still is not None else None
     try:
         while (frame := await client.next()) is not None:
             await feeds.send(socket, frame)
+        if ended:
+            return ended[0]
         if not receiver.done():  # closed by us: the server is stopping
             with contextlib.suppress(RuntimeError):  # uvicorn closed it already (feeds.send)
                 await socket.close(code=1001, reason="server shutting down")
@@ -198,6 +215,23 @@ async def _send(socket: WebSocket[Any, Any, Any], client: Client) -> None:
         receiver.cancel()
         with contextlib.suppress(asyncio.CancelledError, WebSocketDisconnect, OSError):
             await receiver
+        if watcher is not None:
+            watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watcher
+    return None
+
+
+async def _watch(client: Client, still: Callable[[], None], ended: list[Exception]) -> None:
+    """Ask ``still`` every ``RECHECK_SECONDS``; when it refuses, note why and end the feed."""
+    while not client.closing:
+        await asyncio.sleep(RECHECK_SECONDS)
+        try:
+            still()
+        except Exception as exc:
+            ended.append(exc)
+            client.close()
+            return
 
 
 async def _refuse(socket: WebSocket[Any, Any, Any], exc: Exception) -> None:

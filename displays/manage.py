@@ -5,7 +5,8 @@ The page asks for a manager's login (``/static/manager-session.js``), then follo
 (:mod:`displays.manager`) and acts through the API (:mod:`hall.api.live`, and the manager routes
 before it: force-close, profile, notice). The feed admits a live manager session of this hall
 only: no token or an unknown one 4401, a staff member's 4403. The session is checked when the
-feed opens; a page whose manager logs out elsewhere keeps its feed until it reconnects.
+feed opens and again each second: once it has ended (a logout elsewhere, a password change, a
+forced logout, expiry) the feed closes with 4401, and the page shows the login form again.
 """
 
 from __future__ import annotations
@@ -49,14 +50,19 @@ def manage_page(state: State, hall: FromPath[str]) -> Template:
 @websocket("/ws/halls/{hall:str}/screens/manager")
 async def manager_feed(socket: WebSocket[Any, Any, Any], state: State, hall: FromPath[str]) -> None:
     service = state.screens.service
+    token = socket.query_params.get("token")
+    digest = token_hash(token) if token else None
 
     async def admit(engine: HallEngine) -> None:
-        token = socket.query_params.get("token")
-        principal = service.sessions.lookup(token_hash(token)) if token else None
+        principal = service.sessions.lookup(digest) if digest else None
         if principal is None or principal.hall != engine.config.hall.id:
             raise Unauthorized("the live view needs a manager's token: log in again")
         if principal.role != "manager":
             raise Forbidden("the live view is for managers")
+
+    def still() -> None:
+        if digest is None or service.sessions.lookup(digest) is None:
+            raise Unauthorized("your session has ended: log in again")
 
     await serve(
         socket,
@@ -66,6 +72,7 @@ async def manager_feed(socket: WebSocket[Any, Any, Any], state: State, hall: Fro
         None,
         lambda engine: ManagerScreen(engine.config, lambda: engine.times),
         admit=admit,
+        still=still,
     )
 
 

@@ -291,7 +291,7 @@ class ManagerScreen:
         if over_target and oldest is not None:
             spans = [(t.issued_at + limit, _left(t)) for t in tickets]
             began = onset(spans, 0, now)
-            waited = round(_minutes(now - oldest))
+            waited = int(_minutes(now - oldest))  # whole minutes, as the load table shows it
             alerts.append(
                 Alert(
                     id=f"wait:{category}:{_iso(began or now)}",
@@ -373,7 +373,8 @@ class ManagerScreen:
         began = max(status.since, min(heads)) if heads else status.since
         if now - began < timedelta(seconds=self.config.alerts.idle_seconds):
             return
-        idle = round(_minutes(now - status.since))
+        # As the page's age badge counts it: from ``began``, whole minutes gone.
+        idle = int(_minutes(now - began))
         alerts.append(
             Alert(
                 id=f"idle:{window}:{_iso(status.since)}",

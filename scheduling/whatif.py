@@ -4,8 +4,18 @@ wait now and after the change ("open window 7 for 不动产: longest wait 38 →
 Pure. The change is applied to a copy of the state (:func:`hypothetical`: the windows and who is
 where are copied, the tickets and queues shared and never written), and both states are read with
 the wait estimates of :mod:`scheduling.estimate`. A category's expected longest wait is the most,
-over its waiting tickets, of the minutes each has waited so far plus its estimated wait from now;
-with nobody waiting, what a ticket taken now would wait. None: no open window serves it.
+over its waiting tickets, of the minutes each has waited so far plus its estimated wait from now:
+0 with nobody waiting (whatever a ticket taken now would wait: that is not a wait anyone has), None
+when people wait and no open window serves them.
+
+The estimator pools: a ticket counts every ticket ahead of it in every category its windows serve,
+shared among the windows that serve each. So a window that opens, or takes on another category,
+also brings its other queues into the count, and the raw figure after the change can be higher
+than before although nothing was taken from the category. It cannot really be: the other windows
+go on as they did and one more may call it. So when a change only adds service to a category
+(the window opens serving it, or it stays in or joins the window's profile with nothing new put
+ahead of it), its figure after is at most its figure before; only a window that stops serving it,
+or now serves others ahead of it, can make it worse (:func:`adds_only`).
 
 A long queue is read at ``SAMPLED`` evenly spaced places, its head and its tail among them (the
 longest is nearly always at one end: the head has waited longest, the tail has longest to go), so
@@ -21,7 +31,7 @@ from typing import TYPE_CHECKING
 
 from hall.domain.events import ProfileChanged, WindowOpened
 from hall.domain.state import HallState, WindowState, apply
-from scheduling.estimate import ServiceTimes, estimate_new, estimate_wait
+from scheduling.estimate import ServiceTimes, estimate_wait
 
 if TYPE_CHECKING:
     from hall.domain.events import AnyEvent
@@ -78,7 +88,7 @@ def expected_longest(
     """The category's expected longest wait in minutes (see the module); None: nobody serves it."""
     queue = state.queues.get(category) or []
     if not queue:
-        return estimate_new(state, category, "normal", now, times).minutes
+        return 0.0  # nobody waits: no one's wait can grow
     if len(queue) > SAMPLED:
         step = (len(queue) - 1) / (SAMPLED - 1)
         picked = [queue[round(i * step)] for i in range(SAMPLED)]
@@ -94,6 +104,31 @@ def expected_longest(
     return longest
 
 
+def adds_only(
+    state: HallState, window: str, categories: tuple[str, ...] | None, open_it: bool, category: str
+) -> bool:
+    """Whether the change only adds service to ``category``: the window ends up serving it, and
+    either it was closed (and opens) or it was open and nothing was put ahead of the category in
+    its profile that was not there before."""
+    status = state.windows[window]
+    after = categories if categories is not None else status.categories
+    if category not in after:
+        return False
+    if status.state is WindowState.CLOSED:
+        return open_it
+    if category not in status.categories:
+        return True  # an open window takes it on: whatever it puts first, it serves more
+    ahead_before = set(status.categories[: status.categories.index(category)])
+    return set(after[: after.index(category)]) <= ahead_before
+
+
+def _after(before: float | None, after: float | None, only_adds: bool) -> float | None:
+    """The figure after a change (see the module): never above ``before`` when it only adds."""
+    if only_adds and before is not None and after is not None:
+        return min(before, after)
+    return after
+
+
 def what_if(
     state: HallState,
     window: str,
@@ -107,12 +142,13 @@ def what_if(
     current = state.windows[window]
     after_state = hypothetical(state, window, categories, open_it, now)
     touched = [*current.categories, *(categories or ())]
-    return [
-        Effect(
-            c, expected_longest(state, c, now, times), expected_longest(after_state, c, now, times)
-        )
-        for c in dict.fromkeys(touched)
-    ]
+    effects = []
+    for c in dict.fromkeys(touched):
+        before = expected_longest(state, c, now, times)
+        after = expected_longest(after_state, c, now, times)
+        only_adds = adds_only(state, window, categories, open_it, c)
+        effects.append(Effect(c, before, _after(before, after, only_adds)))
+    return effects
 
 
 def worst(state: HallState, now: datetime, times: ServiceTimes) -> tuple[str, float | None] | None:
@@ -150,7 +186,7 @@ def suggest(
         after_state = hypothetical(
             state, status.id, None if profile == status.categories else profile, closed, now
         )
-        after = expected_longest(after_state, category, now, times)
+        after = expected_longest(after_state, category, now, times)  # it only adds service
         if after is None or (before is not None and after >= before):
             continue
         # Equal gains: a window that keeps its profile first, then a closed one (nobody's work

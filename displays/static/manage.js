@@ -2,7 +2,15 @@
 // comes from the feed only; an action's answer is shown as a message and its effect arrives by
 // the feed like anyone else's.
 import { formatter, openFeed, showState } from "/static/feed.js";
-import { Refused, api, forget, managerSession, newKey, requireLogin } from "/static/manager-session.js";
+import {
+  Refused,
+  api,
+  forget,
+  managerSession,
+  newKey,
+  requireLogin,
+  sessionEnded,
+} from "/static/manager-session.js";
 
 const settings = JSON.parse(document.getElementById("settings").textContent);
 const hall = settings.hall;
@@ -176,7 +184,10 @@ async function act(path, options, done) {
     done?.(answer);
     return answer;
   } catch (refused) {
-    if (refused instanceof Refused && refused.status === 401) location.reload();
+    if (refused instanceof Refused && refused.status === 401) {
+      sessionEnded(hall);
+      location.reload();
+    }
     say(`未完成 / Refused: ${refused.message}`, true);
     return null;
   }
@@ -204,7 +215,7 @@ function renderProfile(order, checked) {
   $("profile").replaceChildren(
     ...order.map((id, index) =>
       el("li", { dataset: { id } },
-        el("label", {}, el("input", { type: "checkbox", value: id, ...(checked.has(id) ? { checked: "" } : {}) }),
+        el("label", { title: `${names.get(id)?.name ?? id} ${names.get(id)?.en ?? ""}` }, el("input", { type: "checkbox", value: id, ...(checked.has(id) ? { checked: "" } : {}) }),
           ` ${names.get(id)?.name ?? id} `, el("small", { lang: "en" }, names.get(id)?.en ?? "")),
         el("span", { class: "move" },
           el("button", { type: "button", class: "up", title: "上移 Up", disabled: index === 0 ? "" : null, onclick: () => move(index, -1) }, "↑"),
@@ -252,8 +263,16 @@ function chosenProfile() {
 }
 
 function describeWait(wait) {
-  const show = (m) => (m === null ? "无窗口 no window" : `${Math.round(m)}`);
-  return `${wait.name} ${wait.name_en}: 最长等候 longest wait ${show(wait.before)} → ${show(wait.after)} min (目标 target ${wait.target_minutes})`;
+  if (wait.waiting === 0) return `${wait.name} ${wait.name_en}: 无人等候 no one waiting`;
+  const show = (m) => (m === null ? "无窗口 no window" : `${Math.round(m)} min`);
+  return `${wait.name} ${wait.name_en}: ${wait.waiting} 人等候 waiting, 最长等候 longest wait ${show(wait.before)} → ${show(wait.after)} (目标 target ${wait.target_minutes} min)`;
+}
+
+// Red only for a wait that really grows: nobody waiting, or no change, is neither.
+function waitClass(wait) {
+  if (wait.waiting === 0 || wait.after === wait.before) return "same";
+  if (wait.after === null) return "worse";
+  return wait.before === null || wait.after < wait.before ? "better" : "worse";
 }
 
 function wireActions() {
@@ -289,7 +308,7 @@ function wireActions() {
     act("/what-if", { method: "POST", body }, (answer) => {
       $("whatif-result").replaceChildren(
         el("p", {}, `${open ? "开窗" : "调整"} ${w.name}`, " ", en(`${open ? "open" : "change"} ${w.name_en}`)),
-        ...answer.waits.map((wait) => el("p", { class: wait.after !== null && (wait.before === null || wait.after < wait.before) ? "better" : wait.after === wait.before ? "same" : "worse" }, describeWait(wait))),
+        ...answer.waits.map((wait) => el("p", { class: waitClass(wait), dataset: { category: wait.category } }, describeWait(wait))),
       );
     });
   });
@@ -339,10 +358,10 @@ function start(session) {
     },
     onState: (state, detail) => {
       showState(state, detail);
-      // A refused token (expired, logged out): log in again.
+      // A refused token (ended elsewhere, expired): the login form again, saying why.
       if (state === "refused" && (detail.code === 4401 || detail.code === 4403)) {
         feed.close();
-        forget(hall);
+        sessionEnded(hall);
         location.reload();
       }
     },
@@ -361,5 +380,8 @@ $("logout").addEventListener("click", async () => {
   location.reload();
 });
 
-if (!managerSession(hall)) $("live").hidden = true;
+if (!managerSession(hall)) {
+  $("live").hidden = true;
+  showState(null); // no feed yet: not "Connecting" over the login form
+}
 requireLogin(hall, $("login"), start);

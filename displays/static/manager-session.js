@@ -13,6 +13,18 @@ export function forget(hall) {
   sessionStorage.removeItem(key(hall));
 }
 
+const ENDED = (hall) => `hall.manager.${hall}.ended`;
+export const ENDED_MESSAGE = "登录已失效，请重新登录 / Your session has ended: log in again";
+
+/**
+ * The hall ended this tab's session (a logout elsewhere, a password change, a forced logout,
+ * expiry): forget it, and have the login form that follows (after a reload) say why.
+ */
+export function sessionEnded(hall) {
+  forget(hall);
+  sessionStorage.setItem(ENDED(hall), "1");
+}
+
 /** A refusal of the hall's API: its JSON body's code, message and detail, and the status. */
 export class Refused extends Error {
   constructor(status, body) {
@@ -59,6 +71,10 @@ export function requireLogin(hall, form, onReady) {
     return;
   }
   form.hidden = false;
+  if (sessionStorage.getItem(ENDED(hall))) {
+    sessionStorage.removeItem(ENDED(hall));
+    form.querySelector(".login-error").textContent = ENDED_MESSAGE;
+  }
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
     const error = form.querySelector(".login-error");

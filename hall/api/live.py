@@ -45,12 +45,14 @@ class WhatIfRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
 
 class Wait(msgspec.Struct, frozen=True, kw_only=True):
-    """A category's expected longest wait, minutes, now and after (None: no open window)."""
+    """A category's expected longest wait, minutes, now and after (None: people wait and no open
+    window serves them; 0 with nobody waiting)."""
 
     category: str
     name: str
     name_en: str
     target_minutes: int
+    waiting: int  # tickets of the category waiting now
     before: float | None
     after: float | None
 
@@ -146,7 +148,7 @@ class LiveController(Controller):
                 window=data.window,
                 open=data.open,
                 categories=list(categories or status.categories),
-                waits=[_wait(engine, e) for e in effects],
+                waits=[_wait(engine, state, e) for e in effects],
             )
 
         result: WhatIfResult = await engine.read(answer)
@@ -168,7 +170,7 @@ class LiveController(Controller):
                     window=s.window,
                     open=s.open,
                     categories=list(s.categories),
-                    wait=_wait(engine, Effect(s.category, s.before, s.after)),
+                    wait=_wait(engine, state, Effect(s.category, s.before, s.after)),
                 )
                 for s in suggest(state, now, engine.times)
             ]
@@ -177,7 +179,7 @@ class LiveController(Controller):
         return found
 
 
-def _wait(engine: HallEngine, effect: Effect) -> Wait:
+def _wait(engine: HallEngine, state: HallState, effect: Effect) -> Wait:
     category = engine.config.category(effect.category)
     assert category is not None
     return Wait(
@@ -185,6 +187,7 @@ def _wait(engine: HallEngine, effect: Effect) -> Wait:
         name=category.name,
         name_en=category.name_en,
         target_minutes=category.target_wait_minutes,
+        waiting=len(state.queues.get(effect.category) or ()),
         before=None if effect.before is None else round(effect.before, 1),
         after=None if effect.after is None else round(effect.after, 1),
     )

@@ -3,18 +3,23 @@ acknowledging an alert, and the what-if and suggestions (numbers that make sense
 
 from __future__ import annotations
 
+import asyncio
+import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
+import websockets
 from litestar import Litestar
 from litestar.testing import TestClient
 
 from hall.settings import DEFAULT_CONFIG
-from tests.api.conftest import BASE, HALL, act, issue, login, make_app
+from tests.api.conftest import BASE, HALL, KIOSK, PASSWORD, act, issue, login, make_app
 from tests.api.test_screens import frame, manager, refused, until
+from tests.support.inloop import uvicorn_serving
 
 FEED = f"/ws/halls/{HALL}/screens/manager"
 
@@ -57,6 +62,55 @@ def test_only_a_manager_opens_the_feed_and_acts(client: TestClient[Litestar]) ->
         assert view["type"] == "view"
         windows = {w["id"]: w for w in view["view"]["windows"]}
         assert windows["1"]["staff"] == "zhangwei" and windows["1"]["staff_name"] == "张伟"
+
+
+async def test_the_feed_ends_with_4401_soon_after_the_session_does(app: Litestar) -> None:
+    """The session is checked while the feed runs, not only at connect: the manager logging out
+    from another tab (any of their sessions: all end) closes this one's feed within seconds;
+    another manager logging out does not."""
+    async with uvicorn_serving(app) as server:
+        port = server.config.port
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}{BASE}") as http:
+
+            async def log_in(username: str) -> str:
+                body = {"username": username, "password": PASSWORD}
+                answer = await http.post("/managers/login", json=body)
+                assert answer.status_code == 200, answer.text
+                return str(answer.json()["token"])
+
+            here, elsewhere, deputy = (
+                await log_in("manager"),
+                await log_in("manager"),
+                await log_in("deputy"),
+            )
+            url = f"ws://127.0.0.1:{port}{FEED}?token={here}"
+            async with websockets.connect(url) as ws:
+                assert json.loads(await ws.recv())["type"] == "view"
+                bye = {"Authorization": f"Bearer {deputy}"}
+                assert (await http.post("/logout", json={}, headers=bye)).status_code == 200
+                await asyncio.sleep(1.5)  # more than a re-check apart: still fed
+                made = await http.post("/tickets", json={"category": "general"}, headers=KIOSK)
+                assert made.status_code == 201, made.text
+                while json.loads(await asyncio.wait_for(ws.recv(), 5))["type"] != "delta":
+                    pass
+                bye = {"Authorization": f"Bearer {elsewhere}"}
+                ended = time.monotonic()
+                assert (await http.post("/logout", json={}, headers=bye)).status_code == 200
+                refusal: dict[str, Any] = {}
+                with pytest.raises(websockets.ConnectionClosed) as closed:
+                    while True:  # pings, perhaps a frame, then the refusal and the close
+                        message = json.loads(await asyncio.wait_for(ws.recv(), 5))
+                        if message["type"] == "error":
+                            refusal = message
+                assert time.monotonic() - ended < 3.0
+                assert closed.value.rcvd is not None and closed.value.rcvd.code == 4401
+                assert refusal["error"] == "unauthorized", refusal
+            # And it cannot come back with that token.
+            async with websockets.connect(url) as ws:
+                assert json.loads(await ws.recv())["type"] == "error"
+                with pytest.raises(websockets.ConnectionClosed) as closed:
+                    await asyncio.wait_for(ws.recv(), 5)
+                assert closed.value.rcvd is not None and closed.value.rcvd.code == 4401
 
 
 def test_opening_a_window_for_someone(client: TestClient[Litestar]) -> None:
@@ -147,6 +201,38 @@ def test_what_if_opening_a_window_never_makes_its_categories_wait_longer(
     best = found.json()[0]
     assert best["wait"]["category"] == "real-estate" and best["window"] == "11" and best["open"]
     assert best["wait"]["after"] < best["wait"]["before"]
+
+
+def test_what_if_for_categories_nobody_waits_in_is_no_wait(client: TestClient[Litestar]) -> None:
+    """Seen on the demo hall: "longest wait 0 → 60" for categories nobody was waiting in, and
+    opening window 5 made general worse. Nobody waiting: 0 on both sides, and it says so."""
+    boss = manager(client)
+    staff = login(client, "1", "zhangwei")
+    issue(client, "collection")
+    act(client, "1", "call-next", staff)
+    for _ in range(6):
+        made = client.post(f"{BASE}/tickets", json={"category": "business-start"}, headers=staff)
+        assert made.status_code == 201, made.text
+    issue(client, "general")
+    profile = ["collection", "general", "social", "medical", "business-start"]
+    answer = post(client, "/what-if", boss, {"window": "1", "categories": profile})
+    assert answer.status_code == 200, answer.text
+    waits = {w["category"]: w for w in answer.json()["waits"]}
+    for category in ("collection", "social", "medical"):
+        assert (waits[category]["waiting"], waits[category]["before"]) == (0, 0), category
+        assert waits[category]["after"] == 0, category
+    assert waits["general"]["waiting"] == 1
+    assert waits["general"]["after"] <= waits["general"]["before"]
+    start = waits["business-start"]
+    assert start["waiting"] == 6 and start["before"] is None and start["after"] > 0
+    opened = post(client, "/what-if", boss, {"window": "5", "open": True}).json()["waits"]
+    for wait in opened:
+        if wait["category"] == "business-start":
+            assert wait["before"] is None and wait["after"] > 0
+        elif wait["category"] == "general":
+            assert 0 < wait["after"] <= wait["before"]
+        else:
+            assert (wait["waiting"], wait["before"], wait["after"]) == (0, 0, 0), wait
 
 
 @pytest.mark.parametrize(

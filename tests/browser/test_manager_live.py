@@ -124,3 +124,87 @@ def test_the_live_view_is_readable_on_a_laptop(browser: Any, server: ServerProce
     screenshot(page, "manager-live-1366", full_page=True)
     assert page.errors == []
     page.close()
+
+
+# Each window card's box against the windows panel's visible area (its client box), and the
+# panels' heights.
+BOXES = """() => {
+  const panel = document.querySelector('.panel.windows');
+  const area = panel.getBoundingClientRect();
+  const top = area.top + panel.clientTop, bottom = top + panel.clientHeight;
+  const cut = [...panel.querySelectorAll('#windows li')]
+    .map((li) => [li.dataset.id, li.getBoundingClientRect()])
+    .filter(([, box]) => box.top < top - 0.5 || box.bottom > bottom + 0.5)
+    .map(([id]) => id);
+  const height = (selector) => document.querySelector(selector).getBoundingClientRect().height;
+  return { cards: panel.querySelectorAll('#windows li').length, cut,
+           windows: height('.panel.windows'), alerts: height('.panel.alerts') };
+}"""
+
+
+@pytest.mark.parametrize(("viewport", "name"), [(MONITOR, "1920"), (LAPTOP, "1366")])
+def test_what_if_and_suggestions_take_no_height_from_windows_or_alerts(
+    browser: Any, server: ServerProcess, viewport: dict[str, int], name: str
+) -> None:
+    """Seen at 1920×1080: after 预估 and 建议 the windows panel shrank (its second row of cards
+    cut) and the alerts too. The results scroll inside the actions panel now."""
+    boss = httpx.post(
+        f"{server.url}/api/halls/{HALL}/managers/login",
+        json={"username": "manager", "password": PASSWORD},
+    ).json()["token"]
+    for category in ("business-start", "business-start", "real-estate", "tax"):
+        made = httpx.post(  # by a manager: no kiosk's pace
+            f"{server.url}/api/halls/{HALL}/tickets",
+            json={"category": category},
+            headers={"Authorization": f"Bearer {boss}"},
+        )
+        assert made.status_code == 201, made.text
+    page = open_live(browser, server, viewport)
+    before = page.evaluate(BOXES)
+    assert before["cards"] == 16 and before["cut"] == [], before
+    page.click('#windows li[data-id="1"]')
+    page.wait_for_selector('#profile li[data-id="business-start"]')
+    page.check('#profile li[data-id="business-start"] input')
+    page.click("#whatif")
+    page.wait_for_selector('#whatif-result p[data-category="business-start"]')
+    # Nobody waits for collection: said so, not in red.
+    nobody = page.locator('#whatif-result p[data-category="collection"]')
+    assert "no one waiting" in nobody.inner_text() and "worse" not in nobody.get_attribute("class")
+    page.click("#suggest")
+    page.wait_for_selector("#suggestions li")
+    after = page.evaluate(BOXES)
+    assert after["cards"] == 16 and after["cut"] == [], after
+    assert abs(after["windows"] - before["windows"]) < 1, (before, after)
+    assert abs(after["alerts"] - before["alerts"]) < 1, (before, after)
+    # A long English name wraps rather than being cut, and has its whole name as a tooltip.
+    label = page.locator('#profile li[data-id="business-change"] label')
+    assert label.evaluate("(l) => l.scrollWidth <= l.clientWidth")
+    assert "Business" in (label.get_attribute("title") or "")
+    screenshot(page, f"manager-live-whatif-{name}", full_page=viewport is LAPTOP)
+    assert page.errors == []
+    page.close()
+
+
+def test_a_session_ended_elsewhere_shows_the_login_form_saying_so(
+    browser: Any, server: ServerProcess
+) -> None:
+    page = open_live(browser, server, MONITOR)
+    other = httpx.post(
+        f"{server.url}/api/halls/{HALL}/managers/login",
+        json={"username": "manager", "password": PASSWORD},
+    )
+    assert other.status_code == 200, other.text
+    ended = httpx.post(
+        f"{server.url}/api/halls/{HALL}/logout",
+        json={},
+        headers={"Authorization": f"Bearer {other.json()['token']}"},
+    )
+    assert ended.status_code == 200, ended.text
+    page.wait_for_selector("#login:not([hidden])", timeout=5000)
+    message = page.locator("#login .login-error").inner_text()
+    assert message == "登录已失效，请重新登录 / Your session has ended: log in again"
+    assert page.locator("#live").is_hidden()
+    assert not page.locator(".connection .when-connecting").is_visible()  # not "Connecting"
+    screenshot(page, "manager-live-session-ended")
+    assert page.errors == []
+    page.close()

@@ -25,7 +25,7 @@ from hall.domain.commands import (
     Start,
 )
 from scheduling.estimate import ServiceTimes
-from scheduling.whatif import expected_longest, suggest, what_if
+from scheduling.whatif import adds_only, expected_longest, hypothetical, suggest, what_if
 from tests.unit.test_projection import T0, Hall, issue
 
 MINUTE = timedelta(minutes=1)
@@ -263,3 +263,62 @@ def test_suggestions_cut_the_worst_categorys_wait(hall: Hall) -> None:
         assert s.categories[0] == "real-estate" or "real-estate" in s.categories
     hall.batch(ChangeProfile(window="10", categories=("general",), by="manager"), now=now)
     assert suggest(hall.state, now, times)[0].category == "real-estate"  # nobody serves it
+
+
+def test_nobody_waiting_is_no_wait_on_either_side(hall: Hall) -> None:
+    """Seen on the demo hall: business-start added to window 1 read "longest wait 0 → 60" for
+    its categories with nobody waiting (what a new ticket would wait behind business-start)."""
+    times = ServiceTimes.from_config(hall.config)
+    hall.batch(Login(window="1", by="zhangwei"), issue("collection"), now=T0)
+    hall.batch(CallNext(window="1", by="zhangwei"), now=T0 + MINUTE)
+    arrive(hall, "business-start", 6, T0 + 2 * MINUTE)
+    now = T0 + 10 * MINUTE
+    profile = (*hall.state.windows["1"].categories, "business-start")
+    effects = {e.category: e for e in what_if(hall.state, "1", profile, False, now, times)}
+    for category in ("collection", "general", "social", "medical"):
+        assert (effects[category].before, effects[category].after) == (0.0, 0.0), category
+    assert effects["business-start"].before is None and effects["business-start"].after
+    for e in what_if(hall.state, "5", None, True, now, times):
+        if e.category != "business-start":
+            assert (e.before, e.after) == (0.0, 0.0), e
+
+
+def test_opening_a_window_never_makes_a_category_it_serves_worse(hall: Hall) -> None:
+    """The estimator pools: with window 5 open, a general ticket counts the business-start
+    tickets ahead of it that 5 would also call (raw: about 8 → 45 min). Window 1 still serves
+    general as before, so general's figure after is at most its figure before."""
+    times = ServiceTimes.from_config(hall.config)
+    hall.batch(Login(window="1", by="zhangwei"), issue("collection"), now=T0)
+    hall.batch(CallNext(window="1", by="zhangwei"), now=T0 + MINUTE)
+    arrive(hall, "business-start", 6, T0 + 2 * MINUTE)
+    hall.batch(issue("general"), now=T0 + 3 * MINUTE)
+    now = T0 + 10 * MINUTE
+    before = expected_longest(hall.state, "general", now, times)
+    raw = expected_longest(hypothetical(hall.state, "5", None, True, now), "general", now, times)
+    assert before is not None and raw is not None and raw > before  # the pooling
+    effects = {e.category: e for e in what_if(hall.state, "5", None, True, now, times)}
+    assert effects["general"].before == before and effects["general"].after == before
+    assert effects["business-start"].before is None and effects["business-start"].after
+    # Added at the end of open window 1's profile: nothing new ahead of general.
+    profile = (*hall.state.windows["1"].categories, "business-start")
+    effects = {e.category: e for e in what_if(hall.state, "1", profile, False, now, times)}
+    assert effects["general"].after is not None and effects["general"].after <= before
+    # Put first: window 1 now serves business-start ahead of general, which may wait longer.
+    ahead = ("business-start", *hall.state.windows["1"].categories)
+    effects = {e.category: e for e in what_if(hall.state, "1", ahead, False, now, times)}
+    assert effects["general"].after is not None and effects["general"].after > before
+    assert adds_only(hall.state, "1", profile, False, "general")
+    assert not adds_only(hall.state, "1", ahead, False, "general")
+    assert adds_only(hall.state, "1", ahead, False, "business-start")
+    assert not adds_only(hall.state, "1", ("general",), False, "collection")  # stops serving it
+    assert not adds_only(hall.state, "5", None, False, "general")  # stays closed
+
+
+def test_an_idle_alerts_minutes_are_its_age_badges(hall: Hall) -> None:
+    """Seen: "（已 3 分钟）" beside a badge of 2′. The badge counts whole minutes from ``since``
+    (when the window was idle with a queue); so does the text."""
+    hall.batch(Login(window="10", by="zhaolei"), now=T0)
+    hall.batch(issue("real-estate"), now=T0 + 90 * SECOND)
+    alert = next(a for a in live(hall, T0 + 4 * MINUTE).alerts if a.kind == "idle")
+    assert alert.since == T0 + 90 * SECOND
+    assert "（已 2 分钟）" in alert.text and "(2 min)" in alert.text_en  # 2.5 minutes idle so
