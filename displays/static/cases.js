@@ -1,6 +1,6 @@
 // 差评整改: the open cases of bad ratings, each with the form for exactly its next step, and the
 // discipline breaches with their excuses. Polled: cases change a few times a day, not a second.
-import { api, forget, newKey, Refused } from "./manager-session.js";
+import { api, newKey, Refused, sessionEnded } from "./manager-session.js";
 import { $, both, el, settings, start, when } from "./office.js";
 
 const hall = settings.hall;
@@ -39,7 +39,7 @@ async function refresh() {
     status(`${when(new Date().toISOString(), { hour: "2-digit", minute: "2-digit", second: "2-digit" })} 已更新 / updated`);
   } catch (error) {
     if (error instanceof Refused && error.status === 401) {
-      forget(hall);
+      sessionEnded(hall); // the login form says why
       location.reload();
       return;
     }
