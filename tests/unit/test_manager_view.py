@@ -285,7 +285,7 @@ def test_nobody_waiting_is_no_wait_on_either_side(hall: Hall) -> None:
 
 def test_opening_a_window_never_makes_a_category_it_serves_worse(hall: Hall) -> None:
     """The estimator pools: with window 5 open, a general ticket counts the business-start
-    tickets ahead of it that 5 would also call (raw: about 8 → 45 min). Window 1 still serves
+    tickets ahead of it that 5 would also call (raw: 10 → 52 min). Window 1 still serves
     general as before, so general's figure after is at most its figure before."""
     times = ServiceTimes.from_config(hall.config)
     hall.batch(Login(window="1", by="zhangwei"), issue("collection"), now=T0)
