@@ -140,6 +140,7 @@ class HallEngine:
         self.read_timeout = read_timeout
         self.mark = mark
         self._durable = 0  # the highest version known durable: the journal must never go below
+        self._published = 0  # the highest version told to the bus and the after-batch hooks
         # Synchronous hooks run after each durable batch, beside ``bus.publish``, while
         # ``state`` is exactly the state after that batch (screens project it; hall/ knows
         # nothing of them). They must be quick and must not await; one that raises is logged.
@@ -153,7 +154,7 @@ class HallEngine:
         await self._replay()
         if self.mark is not None:
             self.mark.check(self.hall, self.state.version)
-        self._durable = self.state.version
+        self._durable = self._published = self.state.version
         self._writer = asyncio.create_task(self._write_forever(), name=f"hall-writer-{self.hall}")
         self._ticker = asyncio.create_task(self._open_days(), name=f"hall-days-{self.hall}")
 
@@ -269,6 +270,7 @@ class HallEngine:
             path = self.mark.path if self.mark is not None else None
             raise JournalBehind(self.hall, self.state.version, self._durable, path)
         self._durable = self.state.version
+        await self._publish_missed(self.state.version)
 
     async def _landed(self, base: int, events: list[AnyEvent]) -> bool:
         """After a failed append of ``events`` at ``base``: does the journal hold them?"""
@@ -405,15 +407,11 @@ class HallEngine:
                     for i, event in enumerate(events)
                 ]
                 self.checkpoints.after_durable(self.state, self.times, events)
-        if records:
-            self.bus.publish(self.hall, records)
-            for hook in list(self.after_batch):
-                try:
-                    hook(self.state, records)
-                except Exception:  # a screen's bug must not fail the commands, which are durable
-                    log.exception("hall %s: an after-batch hook failed", self.hall)
-            if self.mark is not None:
-                self.mark.update(self._durable)
+            if records:
+                await self._publish_missed(records[0].version - 1)
+                self._publish(records)
+        if records and self.mark is not None:
+            self.mark.update(self._durable)
         for outcome in outcomes:
             future = outcome.pending.future
             if future.done():
@@ -423,6 +421,34 @@ class HallEngine:
             else:
                 made = outcome.answered or records[outcome.first : outcome.last]
                 future.set_result(Done(made, outcome.reply))
+
+    def _publish(self, records: list[Recorded]) -> None:
+        """Tell the bus and the after-batch hooks of durable ``records`` not told before."""
+        records = [r for r in records if r.version > self._published]
+        if not records:
+            return
+        self._published = records[-1].version
+        self.bus.publish(self.hall, records)
+        for hook in list(self.after_batch):
+            try:
+                hook(self.state, records)
+            except Exception:  # a screen's bug must not fail the commands, which are durable
+                log.exception("hall %s: an after-batch hook failed", self.hall)
+
+    async def _publish_missed(self, upto: int) -> None:
+        """Publish what the journal holds up to ``upto`` that was never published: a batch whose
+        append seemed to fail (no answer in time) but landed, found by a later replay. Without
+        this, screens and the event feed would skip those events until the next batch, and the
+        feed would never carry them."""
+        if upto <= self._published:
+            return
+        try:
+            async with asyncio.timeout(self.store_timeout):
+                missed = await self.journal.read(self.hall, self._published, upto - self._published)
+        except (JournalError, TimeoutError):  # the next batch or replay tries again
+            log.warning("hall %s: events %d-%d not yet published", self.hall, self._published, upto)
+            return
+        self._publish(missed)
 
     def _answer_again(self, pending: _Pending, digest: str, answered: Answered) -> _Outcome:
         if answered.digest != digest:

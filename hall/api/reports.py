@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -9,6 +10,7 @@ from litestar import Controller, Request, Response, get
 from litestar.params import FromPath, Parameter
 
 from hall.api.auth import requires
+from hall.api.errors import Busy
 from hall.domain.errors import HallError, shown
 from hall.engine import utc_now
 from hall.reports import csv
@@ -18,6 +20,12 @@ from hall.reports.periods import FORMS, PeriodError, parse
 from scheduling.calendar import business_day
 
 MANAGER = requires("manager")
+# Reports computed at once per server (each holds a thread for up to a second on a long period),
+# and how many more may wait for a turn; beyond, 503 busy: a manager reloading a page in a loop
+# must not delay everyone's reports by tens of seconds.
+COMPUTING = 2
+WAITING = 8
+RETRY_SECONDS = 2
 
 
 class BadQuery(HallError):
@@ -76,5 +84,32 @@ async def report_for(request: Request[Any, Any, Any], hall: str, period: str, by
     except PeriodError as exc:
         raise BadQuery(str(exc), forms=FORMS) from None
     grouping: Grouping = by  # checked against GROUPINGS above
-    report: Report = await service.reports.report(hall, asked, grouping, now)
+    gate: Gate = request.app.state.setdefault("report_gate", Gate())
+    async with gate:
+        report: Report = await service.reports.report(hall, asked, grouping, now)
     return report
+
+
+class Gate:
+    """At most COMPUTING reports at once, WAITING more in line; the rest are refused busy."""
+
+    def __init__(self) -> None:
+        self._turns = asyncio.Semaphore(COMPUTING)
+        self._inside = 0
+
+    async def __aenter__(self) -> None:
+        if self._inside >= COMPUTING + WAITING:
+            raise Busy(
+                "many reports are being prepared now; try again in a moment",
+                retry_after=RETRY_SECONDS,
+            )
+        self._inside += 1
+        try:
+            await self._turns.acquire()
+        except BaseException:
+            self._inside -= 1
+            raise
+
+    async def __aexit__(self, *_: object) -> None:
+        self._turns.release()
+        self._inside -= 1

@@ -15,7 +15,7 @@ from typing import TypeVar
 
 from hall.config import HallConfig
 from hall.engine import HallEngine
-from hall.journal.base import Journal
+from hall.journal.base import Journal, JournalUnavailable
 from hall.reports.figures import compute
 from hall.reports.model import Grouping, Report
 from hall.reports.periods import Period
@@ -30,6 +30,10 @@ T = TypeVar("T")
 FOLLOW_SECONDS = 1.0
 # How often it asks the journal itself (appends by another process, or no engine here).
 POLL_SECONDS = 60.0
+# How long a report waits for the read model to catch up: the follower keeps it within a second
+# of the journal, so only a stalled store (or a model rebuilt from the start) takes longer, and
+# then the answer is a 503 to retry, not a request hanging as long as the store does.
+CATCH_UP_SECONDS = 5.0
 
 
 class Reports:
@@ -70,7 +74,14 @@ class Reports:
         call, off the event loop (a query holds the connection while it reads)."""
         model, journal = self.models[hall], self._journal
         assert journal is not None, "reports not started"
-        await model.catch_up(journal, hall)
+        try:
+            async with asyncio.timeout(CATCH_UP_SECONDS):
+                await model.catch_up(journal, hall)
+        except TimeoutError:
+            raise JournalUnavailable(
+                f"hall {hall}: the reports did not catch up with the journal within "
+                f"{CATCH_UP_SECONDS:g} s (a slow store, or a read model being rebuilt); try again"
+            ) from None
         return await asyncio.to_thread(query, model)
 
     async def _follow(self, hall: str, engine: HallEngine | None) -> None:

@@ -145,6 +145,8 @@ def test_an_idle_window_alert_is_acknowledged_and_ends(client: TestClient[Litest
         alert = next(a for a in until(ws, idle)[-1]["changes"]["alerts"] if a["kind"] == "idle")
         assert alert["id"].startswith("idle:10:") and alert["severity"] == "high"
         assert post(client, "/alerts/no-such-alert/acknowledge", boss).status_code == 404
+        too_long = post(client, f"/alerts/{'a' * 121}/acknowledge", boss)
+        assert (too_long.status_code, too_long.json()["error"]) == (404, "not_found")
         done = post(client, f"/alerts/{alert['id']}/acknowledge", boss)
         assert done.status_code == 200, done.text
         assert done.json() == {"alert": alert["id"], "by": "manager"}
