@@ -68,6 +68,7 @@ class CaseView(msgspec.Struct, frozen=True, kw_only=True):
     stage: str  # the step the case waits for
     valid: bool | None
     verified_by: str | None  # who found it not valid (someone else confirms)
+    verified_by_name: str | None
     deadlines: dict[str, date]  # the last day of each step
     due: date
     overdue: bool
@@ -188,6 +189,7 @@ def case_view(config: HallConfig, case: Case, found: CaseDetails | None, now: da
         stage=case.stage.value,
         valid=case.valid,
         verified_by=case.verified_by,
+        verified_by_name=_person(config, case.verified_by),
         deadlines={stage.value: day for stage, day in deadlines(config, case.day).items()},
         due=deadlines(config, case.day)[case.stage],
         overdue=overdue(config, case, now),

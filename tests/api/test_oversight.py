@@ -164,6 +164,7 @@ def test_a_case_found_not_valid_twice_closes_and_a_retry_steps_once(
     (case,) = open_cases(client, boss)
     assert [s["step"] for s in case["steps"]] == ["verify"]  # done once
     assert case["verified_by"] == "manager" and case["valid"] is False
+    assert case["verified_by_name"] == "王主任"  # as the history names people
     confirmed = step(client, cid, deputy, step="confirm", valid=False, text="同意")
     assert confirmed["stage"] == "close"  # nothing to rectify or revisit
     assert step(client, cid, boss, step="close")["closed"]
