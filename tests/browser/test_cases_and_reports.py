@@ -264,7 +264,7 @@ def test_the_reports_page_draws_the_halls_figures(
     assert page.locator("#report-span").inner_text() == ""
     screenshot(page, "reports", full_page=True)
 
-    # A laptop's 1366 px: every Chinese header whole (平均等候, not 平均等/候), the table in its box.
+    # A laptop's 1366 px: each Chinese header whole (平均等候, not 平均等/候), the table in its box.
     page.set_viewport_size({"width": 1366, "height": 768})
     assert headers_fit(page) == {"overflow": 0, "broken": []}
     screenshot(page, "reports-1366", full_page=True)
