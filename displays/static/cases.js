@@ -30,12 +30,14 @@ function status(text, error = false) {
 
 async function refresh() {
   try {
-    const [cases, breaches] = await Promise.all([
+    const [cases, breaches, closed] = await Promise.all([
       api(hall, "/cases"),
       api(hall, `/breaches?days=${breachDays}`),
+      api(hall, "/cases/closed?days=30"),
     ]);
     results = cases.revisit_results;
     renderCases(cases.cases);
+    renderClosed(closed.cases);
     if (!pauseBreaches) renderBreaches(breaches.breaches);
     status(`${when(new Date().toISOString(), { hour: "2-digit", minute: "2-digit", second: "2-digit" })} 已更新 / updated`);
   } catch (error) {
@@ -222,6 +224,30 @@ function nextStep(item) {
     }
   });
   return form;
+}
+
+/** The cases closed lately, read-only: what became of them, and who closed them. */
+function renderClosed(closed) {
+  const rows = closed.map((c) => {
+    const [level, levelEn] = LEVELS[c.level] ?? [String(c.level), String(c.level)];
+    const outcome = c.valid === false
+      ? both("不属实", "Not valid")
+      : c.result ? both(c.result.name, c.result.name_en) : "—";
+    return el(
+      "tr",
+      { "data-case": c.id },
+      el("td", {}, el("time", { datetime: c.closed_at }, when(c.closed_at))),
+      el("td", {}, c.number),
+      el("td", {}, c.window),
+      el("td", {}, c.staff_name),
+      el("td", {}, both(level, levelEn)),
+      el("td", {}, outcome),
+      el("td", {}, c.closed_by_name),
+    );
+  });
+  $("closed-rows").replaceChildren(...rows);
+  $("closed-count").textContent = String(closed.length);
+  $("no-closed").hidden = closed.length > 0;
 }
 
 function renderBreaches(breaches) {

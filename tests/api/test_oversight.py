@@ -169,6 +169,14 @@ def test_a_case_found_not_valid_twice_closes_and_a_retry_steps_once(
     assert confirmed["stage"] == "close"  # nothing to rectify or revisit
     assert step(client, cid, boss, step="close")["closed"]
     assert open_cases(client, boss) == []
+    # Gone from the open ones, listed among the closed (from the read model), read-only.
+    listed = client.get(f"{BASE}/cases/closed?days=30", headers=boss)
+    assert listed.status_code == 200, listed.text
+    (done,) = listed.json()["cases"]
+    assert (done["id"], done["valid"], done["result"]) == (cid, False, None)
+    assert (done["closed_by_name"], done["staff_name"], done["level"]) == ("王主任", "张伟", 2)
+    assert client.get(f"{BASE}/cases/closed?days=101", headers=boss).status_code == 400
+    assert client.get(f"{BASE}/cases/closed", headers=login(client, "2", "lina")).status_code == 403
 
 
 def test_deadlines_count_working_days_over_a_holiday(

@@ -183,6 +183,9 @@ def test_a_bad_rating_is_followed_up_from_the_cases_page(
     case.locator("form.step[data-step=close] button[type=submit]").click()
     boss.wait_for_selector(f'article.case[data-case="{ticket["id"]}"]', state="detached")
     assert boss.locator("#no-cases").is_visible()
+    closed = boss.locator(f'#closed-rows tr[data-case="{ticket["id"]}"]')
+    closed.wait_for()  # among the closed of the last 30 days, with what became of it
+    assert "回访满意" in closed.inner_text() and "王主任" in closed.inner_text()
     deputy.wait_for_selector(f'article.case[data-case="{ticket["id"]}"]', state="detached")
     assert boss.errors == [] and deputy.errors == []
 
