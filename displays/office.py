@@ -19,9 +19,12 @@ from displays import charts
 from displays.pages import hall_or_404
 from hall.api.auth import requires
 from hall.api.reports import ByParam, PeriodParam, report_for
+from hall.api.types import TEXT_MAX
 from hall.config import HallConfig
 from hall.domain.errors import NotFound, shown
+from hall.engine import utc_now
 from hall.reports.model import Report
+from scheduling.calendar import business_day
 
 GROUPINGS = ("hall", "zone", "category", "window", "staff")
 
@@ -30,7 +33,12 @@ def _context(config: HallConfig, page: str, **settings: Any) -> dict[str, Any]:
     return {
         "config": config,
         "page": page,
-        "settings": {"hall": config.hall.id, "timezone": config.hall.timezone, **settings},
+        "settings": {
+            "hall": config.hall.id,
+            "timezone": config.hall.timezone,
+            "text_max": TEXT_MAX,  # the inputs' maxlength: what the API takes
+            **settings,
+        },
     }
 
 
@@ -54,7 +62,14 @@ def reports_page(
     config = hall_or_404(state, hall)
     if isinstance(config, Template):
         return config
-    context = _context(config, "reports", period=period, by=by if by in GROUPINGS else "hall")
+    # today: the hall's business day, as the API reads "today"; the picker starts there.
+    context = _context(
+        config,
+        "reports",
+        period=period,
+        by=by if by in GROUPINGS else "hall",
+        today=business_day(config, utc_now()).isoformat(),
+    )
     return Template("reports.html", context=context)
 
 

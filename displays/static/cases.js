@@ -1,10 +1,11 @@
 // 差评整改: the open cases of bad ratings, each with the form for exactly its next step, and the
 // discipline breaches with their excuses. Polled: cases change a few times a day, not a second.
 import { api, newKey, Refused, sessionEnded } from "./manager-session.js";
-import { $, both, el, settings, start, when } from "./office.js";
+import { $, both, el, refusal, settings, start, when } from "./office.js";
 
 const hall = settings.hall;
 const POLL_MS = 4000;
+const TEXT_MAX = String(settings.text_max); // the server's limit on a note: typing stops there
 const LEVELS = { 1: ["非常不满意", "Very dissatisfied"], 2: ["不满意", "Dissatisfied"] };
 const STEPS = {
   verify: ["核实", "Verify"],
@@ -29,12 +30,14 @@ function status(text, error = false) {
 
 async function refresh() {
   try {
-    const [cases, breaches] = await Promise.all([
+    const [cases, breaches, closed] = await Promise.all([
       api(hall, "/cases"),
       api(hall, `/breaches?days=${breachDays}`),
+      api(hall, "/cases/closed?days=30"),
     ]);
     results = cases.revisit_results;
     renderCases(cases.cases);
+    renderClosed(closed.cases);
     if (!pauseBreaches) renderBreaches(breaches.breaches);
     status(`${when(new Date().toISOString(), { hour: "2-digit", minute: "2-digit", second: "2-digit" })} 已更新 / updated`);
   } catch (error) {
@@ -112,7 +115,9 @@ function renderCase(item) {
 }
 
 function deadlines(item) {
-  const order = ["verify", "rectify", "revisit"];
+  // Found not valid and confirmed so: nothing to rectify or revisit, only the closing is left.
+  const dismissed = item.stage === "close" && item.valid === false;
+  const order = dismissed ? ["verify", "close"] : ["verify", "rectify", "revisit"];
   return el(
     "ol",
     { class: "deadlines" },
@@ -122,7 +127,7 @@ function deadlines(item) {
       const late = current && item.overdue;
       return el(
         "li",
-        { class: `${current ? "current" : ""}${late ? " late" : ""}` },
+        { class: `${current ? "current" : ""}${late ? " late" : ""}`, "data-step": step },
         both(STEPS[step][0], STEPS[step][1]),
         " ≤ ",
         el("time", { datetime: item.deadlines[step] }, item.deadlines[step]),
@@ -164,17 +169,18 @@ function nextStep(item) {
       fields.push(
         el("label", {}, el("input", { type: "radio", name: "valid", value: "true", required: true }), both("属实", "Valid")),
         el("label", {}, el("input", { type: "radio", name: "valid", value: "false" }), both("不属实", "Not valid")),
-        el("input", { name: "text", maxlength: "500", placeholder: "理由（不属实时必填） / Why (needed if not valid)" }),
+        el("input", { name: "text", maxlength: TEXT_MAX, placeholder: "理由（不属实时必填） / Why (needed if not valid)" }),
       );
       if (item.stage === "confirm") {
         blocked = item.verified_by === me.username;
         note = blocked
           ? both("您核实为不属实，需另一位管理员复核。", "You found it not valid: another manager confirms.")
-          : both(`${item.verified_by} 核实为不属实，请复核。`, "Found not valid: confirm or find it valid.");
+          : both(`${item.verified_by_name ?? item.verified_by} 核实为不属实，请复核。`,
+            `${item.verified_by_name ?? item.verified_by} found it not valid: confirm, or find it valid.`);
       }
       break;
     case "rectify":
-      fields.push(el("input", { name: "text", maxlength: "500", required: true, placeholder: "整改措施 / What was done" }));
+      fields.push(el("input", { name: "text", maxlength: TEXT_MAX, required: true, placeholder: "整改措施 / What was done" }));
       break;
     case "revisit":
       fields.push(
@@ -184,11 +190,11 @@ function nextStep(item) {
           el("option", { value: "" }, "回访结果 / Result…"),
           results.map((r) => el("option", { value: r.code }, `${r.name} / ${r.name_en}`)),
         ),
-        el("input", { name: "text", maxlength: "500", placeholder: "备注 / Note" }),
+        el("input", { name: "text", maxlength: TEXT_MAX, placeholder: "备注 / Note" }),
       );
       break;
     case "close":
-      fields.push(el("input", { name: "text", maxlength: "500", placeholder: "备注 / Note" }));
+      fields.push(el("input", { name: "text", maxlength: TEXT_MAX, placeholder: "备注 / Note" }));
       break;
   }
   const form = el(
@@ -212,20 +218,42 @@ function nextStep(item) {
       await api(hall, `/cases/${encodeURIComponent(item.id)}/steps`, { method: "POST", body, key });
       await refresh();
     } catch (error) {
-      form.querySelector(".error").textContent =
-        error.code === "second_manager_needed"
-          ? "需另一位管理员复核 / Another manager must confirm"
-          : `${error.message} (${error.code ?? "error"})`;
+      form.querySelector(".error").replaceChildren(...both(...refusal(error)));
       form.querySelector("button").disabled = false;
+      if (error.code === "case_step_refused") refresh(); // another manager stepped it first
     }
   });
   return form;
 }
 
+/** The cases closed lately, read-only: what became of them, and who closed them. */
+function renderClosed(closed) {
+  const rows = closed.map((c) => {
+    const [level, levelEn] = LEVELS[c.level] ?? [String(c.level), String(c.level)];
+    const outcome = c.valid === false
+      ? both("不属实", "Not valid")
+      : c.result ? both(c.result.name, c.result.name_en) : "—";
+    return el(
+      "tr",
+      { "data-case": c.id },
+      el("td", {}, el("time", { datetime: c.closed_at }, when(c.closed_at))),
+      el("td", {}, c.number),
+      el("td", {}, c.window),
+      el("td", {}, c.staff_name),
+      el("td", {}, both(level, levelEn)),
+      el("td", {}, outcome),
+      el("td", {}, c.closed_by_name),
+    );
+  });
+  $("closed-rows").replaceChildren(...rows);
+  $("closed-count").textContent = String(closed.length);
+  $("no-closed").hidden = closed.length > 0;
+}
+
 function renderBreaches(breaches) {
   const rows = breaches.map((b) => {
     const [unit, unitEn] = UNITS[b.unit] ?? [b.unit, b.unit];
-    const measure = b.measured === null ? "—" : `${round(b.measured)} / ${round(b.limit)} ${unit}`;
+    const measure = b.measured === null ? "—" : measured(b, unit, unitEn);
     return el(
       "tr",
       { "data-breach": b.id, class: b.excused ? "excused" : "" },
@@ -241,6 +269,13 @@ function renderBreaches(breaches) {
   $("no-breaches").hidden = breaches.length > 0;
 }
 
+/** A measure against its limit: "40 / 15 分钟" for a time; a count rule fires at its limit, so
+ * "3 / 3 次" would read as "within it": "3 次（≥ 3）" says what the limit is. */
+function measured(b, unit, unitEn) {
+  if (b.unit !== "no-shows") return `${round(b.measured)} / ${round(b.limit)} ${unit}`;
+  return [`${round(b.measured)} ${unit}（≥ ${round(b.limit)}）`, " ", el("span", { lang: "en" }, `${round(b.measured)} (limit ${round(b.limit)})`)];
+}
+
 const round = (value) => (Number.isInteger(value) ? value : value.toFixed(1));
 
 function excused(b) {
@@ -251,7 +286,7 @@ function excuseForm(b) {
   const form = el(
     "form",
     { class: "excuse", hidden: true },
-    el("input", { name: "reason", required: true, maxlength: "200", placeholder: "免责理由 / Reason" }),
+    el("input", { name: "reason", required: true, maxlength: TEXT_MAX, placeholder: "免责理由 / Reason" }),
     el("button", { type: "submit" }, both("确定", "OK")),
     el("span", { class: "error", role: "alert" }),
   );
@@ -271,7 +306,7 @@ function excuseForm(b) {
       pauseBreaches = false;
       await refresh();
     } catch (error) {
-      form.querySelector(".error").textContent = `${error.message} (${error.code ?? "error"})`;
+      form.querySelector(".error").replaceChildren(...both(...refusal(error)));
     }
   });
   return [open, form];

@@ -61,6 +61,9 @@ function duration(iso) {
 
 const percent = (share) => (share === null ? "—" : `${Math.round(share * 100)}%`);
 const number = (value) => (value === null ? "—" : String(value));
+/** "3（免责 1）3 (1 excused)": a bare "3 (1)" said nothing of what the 1 is. */
+const excusedToo = (count, excused) =>
+  excused ? [String(count), el("small", { class: "excused" }, `（免责 ${excused}）`, en(`(${excused} excused)`))] : count;
 
 // -- rendering --------------------------------------------------------------------------------
 
@@ -150,11 +153,11 @@ function renderFigures() {
     ["差评", "Bad ratings", f.bad, f.bad > 0],
     ["整改中", "Open cases", f.cases_open],
     ["逾期", "Overdue", f.cases_overdue, f.cases_overdue > 0],
-    ["违纪", "Breaches", f.breaches_excused ? `${f.breaches} (${f.breaches_excused})` : f.breaches, f.breaches > 0],
+    ["违纪", "Breaches", excusedToo(f.breaches, f.breaches_excused), f.breaches > 0],
   ];
   $("figures").replaceChildren(
     ...tiles.map(([zh, english, value, bad]) =>
-      el("div", { class: `tile${bad ? " bad" : ""}` }, el("dt", {}, zh, " ", en(english)), el("dd", {}, number(value))),
+      el("div", { class: `tile${bad ? " bad" : ""}` }, el("dt", {}, zh, " ", en(english)), el("dd", {}, Array.isArray(value) ? value : number(value))),
     ),
   );
   $("devices-box").hidden = view.devices.length === 0;

@@ -50,3 +50,40 @@ export function start(ready) {
     }
   });
 }
+
+// What a manager reads when the hall refuses a form, in both languages. invalid_input says
+// several things: its message picks the words. Codes not here show the server's own message.
+const INVALID = {
+  "say why it is not valid": ["请填写不属实的理由", "Say why it is not valid"],
+  "say what was done": ["请填写整改措施", "Say what was done"],
+};
+const REFUSALS = {
+  case_step_refused: (d) => [
+    `案件已进入下一步（${d?.stage ?? "?"}），页面已刷新`,
+    `The case has moved on (now: ${d?.stage ?? "?"}); the page shows it again`,
+  ],
+  second_manager_needed: ["需另一位管理员复核", "Another manager must confirm"],
+  unknown_case: ["案件已结案或不存在", "The case is closed or unknown"],
+  unknown_breach: ["没有此违规记录", "No such breach"],
+  already_excused: ["已免责", "Already excused"],
+  unknown_reason: ["请选择回访结果", "Choose a revisit result"],
+  invalid_request: (_, message) =>
+    /length/.test(message ?? "")
+      ? [`文字过长：最多 ${settings.text_max} 字`, `Too long: at most ${settings.text_max} characters`]
+      : /pattern/.test(message ?? "")
+        ? ["文字含不可用的字符（如换行）", "The text has characters it cannot hold (e.g. a line break)"]
+        : ["填写有误，请检查", "Something in the form is not right: check it"],
+  unauthorized: ["登录已失效：请重新登录", "Your session has ended: log in again"],
+  forbidden: ["无权执行此操作（仅管理员）", "Managers only"],
+  busy: ["系统繁忙：请稍后再试", "The hall is busy: try again in a moment"],
+  unavailable: ["系统暂不可用（日志不可写）：请稍后再试", "The hall's journal is unavailable: try again in a moment"],
+};
+
+/** [zh, en] for a refusal (a Refused from manager-session.js, or any error). */
+export function refusal(error) {
+  const found = error.code === "invalid_input" ? INVALID[error.message] : REFUSALS[error.code];
+  if (typeof found === "function") return found(error.detail, error.message);
+  if (found) return found;
+  if (!error.code) return ["未能连接服务器：请重试", `Could not reach the hall: ${error.message}`];
+  return ["操作被拒绝", `${error.message}${error.code ? ` (${error.code})` : ""}`];
+}

@@ -76,17 +76,42 @@ async function load(period, by) {
   url.searchParams.set("period", period);
   url.searchParams.set("by", by);
   history.replaceState(null, "", url);
-  render(report);
-  fillPicker(report);
+  const kind = kindOf(report.period);
+  render(report, kind);
+  fillPicker(report, kind);
   await Promise.all(CHARTS.map((name) => chart(name, period, by)));
   $("status").textContent = `${when(report.generated_at)} 生成 / generated`;
   document.body.dataset.loaded = `${period}|${by}`;
 }
 
-function render(report) {
+const MONTHS = ["January", "February", "March", "April", "May", "June", "July", "August",
+  "September", "October", "November", "December"];
+
+/** The period as people say it, [zh, en]: "2026年11月 / November 2026", not "this-month". */
+function periodName(report, kind) {
+  const { start, end } = report;
+  const year = start.slice(0, 4);
+  const month = Number(start.slice(5, 7));
+  switch (kind) {
+    case "day": return [start, start];
+    case "week": {
+      const [isoYear, week] = isoWeek(start).split("-W");
+      return [`${isoYear} 第${Number(week)}周`, `week ${Number(week)}`];
+    }
+    case "month": return [`${year}年${month}月`, `${MONTHS[month - 1]} ${year}`];
+    case "quarter": return [`${year}年第${Math.floor((month - 1) / 3) + 1}季度`, `${year} Q${Math.floor((month - 1) / 3) + 1}`];
+    case "year": return [`${year}年`, year];
+    default: return [`${start} – ${end}`, ""];
+  }
+}
+
+function render(report, kind) {
   $("report").hidden = false;
-  $("report-title").textContent = `报表 Report · ${report.period}`;
-  $("report-span").textContent = report.start === report.end ? report.start : `${report.start} – ${report.end}`;
+  const [zh, en] = periodName(report, kind);
+  const english = en && en !== zh ? [el("span", { lang: "en" }, ` / ${en}`)] : [];
+  $("report-title").replaceChildren("报表 ", el("span", { lang: "en" }, "Report"), ` · ${zh}`, ...english);
+  // The days it covers, unless the name says them already (a day, a range).
+  $("report-span").textContent = kind === "day" || kind === "range" ? "" : `${report.start} – ${report.end}`;
   $("report-version").textContent = `截至日志版本 ${report.version} / figures up to journal version ${report.version}`;
   const t = report.total;
   const kpis = [
@@ -109,13 +134,14 @@ function render(report) {
     "tr",
     {},
     el("th", {}, both(group[0] || "全厅", group[1] || "Hall")),
-    COLUMNS.map(([zh, en]) => el("th", { class: "n" }, both(zh, en))),
+    // The Chinese word whole (平均等候, never 平均等/候); the English below it may wrap.
+    COLUMNS.map(([zh, en]) => el("th", { class: "n" }, el("span", { class: "zh" }, zh), " ", el("span", { lang: "en" }, en))),
   );
   const row = (f, total) =>
     el(
       "tr",
       { class: total ? "total" : "", "data-key": f.key },
-      el("td", {}, total ? both("合计", "Total") : [f.name, f.name_en ? el("span", { lang: "en" }, ` ${f.name_en}`) : null]),
+      el("td", {}, total ? both("合计", "Total") : (f.name_en ? [f.name, " ", el("span", { lang: "en" }, f.name_en)] : f.name)),
       COLUMNS.map(([, , value]) => el("td", { class: "n" }, value(f))),
     );
   $("rows").tHead.replaceChildren(head);
@@ -174,29 +200,36 @@ function isoWeek(day) {
   return `${year}-W${String(week).padStart(2, "0")}`;
 }
 
-/** The picker shows the report's period, whichever way it was asked. */
-function fillPicker(report) {
-  const p = report.period.toLowerCase();
-  let kind = PERIODS[p];
-  if (!kind) {
-    if (p.includes("..")) kind = "range";
-    else if (/^\d{4}-\d{2}-\d{2}$/.test(p)) kind = "day";
-    else if (/^\d{4}-w\d{1,2}$/.test(p)) kind = "week";
-    else if (/^\d{4}-q[1-4]$/.test(p)) kind = "quarter";
-    else if (/^\d{4}-\d{1,2}$/.test(p)) kind = "month";
-    else kind = "range";
-  }
+/** What kind of period the API's `period` (as asked) is. */
+function kindOf(period) {
+  const p = period.toLowerCase();
+  if (PERIODS[p]) return PERIODS[p];
+  if (p.includes("..")) return "range";
+  if (/^\d{4}-\d{2}-\d{2}$/.test(p)) return "day";
+  if (/^\d{4}-w\d{1,2}$/.test(p)) return "week";
+  if (/^\d{4}-q[1-4]$/.test(p)) return "quarter";
+  if (/^\d{4}-\d{1,2}$/.test(p)) return "month";
+  if (/^\d{4}$/.test(p)) return "year";
+  return "range";
+}
+
+/** The picker shows the report's period, whichever way it was asked; the other kinds start
+ * from the hall's today when the report covers it (a day of "this month" is today, not the 1st). */
+function fillPicker(report, kind) {
+  const day = report.start <= settings.today && settings.today <= report.end ? settings.today : report.start;
   const f = form.elements;
-  f.kind.value = kind;
-  f.day.value = report.start;
-  f.week.value = isoWeek(report.start);
-  f.month.value = report.start.slice(0, 7);
-  f.year.value = report.start.slice(0, 4);
-  f.quarter.value = String(Math.floor((Number(report.start.slice(5, 7)) - 1) / 3) + 1);
+  const shown = kind === "year" ? "range" : kind; // no year in the picker: its range
+  f.kind.value = shown;
+  f.day.value = kind === "day" ? report.start : day;
+  f.week.value = isoWeek(kind === "week" ? report.start : day);
+  f.month.value = (kind === "month" ? report.start : day).slice(0, 7);
+  const quarterOf = kind === "quarter" ? report.start : day;
+  f.year.value = quarterOf.slice(0, 4);
+  f.quarter.value = String(Math.floor((Number(quarterOf.slice(5, 7)) - 1) / 3) + 1);
   f.from.value = report.start;
   f.to.value = report.end;
   f.by.value = report.by;
-  showKind(kind);
+  showKind(shown);
 }
 
 function asked() {

@@ -68,6 +68,7 @@ class CaseView(msgspec.Struct, frozen=True, kw_only=True):
     stage: str  # the step the case waits for
     valid: bool | None
     verified_by: str | None  # who found it not valid (someone else confirms)
+    verified_by_name: str | None
     deadlines: dict[str, date]  # the last day of each step
     due: date
     overdue: bool
@@ -78,6 +79,32 @@ class CasesView(msgspec.Struct, frozen=True, kw_only=True):
     today: date
     revisit_results: list[Named]
     cases: list[CaseView]  # overdue first, then by due day and rating time
+
+
+class ClosedCaseView(msgspec.Struct, frozen=True, kw_only=True):
+    id: str
+    number: str
+    day: date
+    rated_at: datetime
+    window: str
+    staff: str
+    staff_name: str
+    category: Named
+    level: int
+    valid: bool | None  # False: found not valid (and confirmed so)
+    result: Named | None  # the revisit's result
+    closed_at: datetime
+    closed_by: str
+    closed_by_name: str
+
+
+class ClosedCasesView(msgspec.Struct, frozen=True, kw_only=True):
+    days: int
+    cases: list[ClosedCaseView]  # the latest closed first, at most CLOSED_MOST
+
+
+# A page lists them, read-only: a hall closing hundreds a month wants a report, not a list.
+CLOSED_MOST = 200
 
 
 class StepRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -188,6 +215,7 @@ def case_view(config: HallConfig, case: Case, found: CaseDetails | None, now: da
         stage=case.stage.value,
         valid=case.valid,
         verified_by=case.verified_by,
+        verified_by_name=_person(config, case.verified_by),
         deadlines={stage.value: day for stage, day in deadlines(config, case.day).items()},
         due=deadlines(config, case.day)[case.stage],
         overdue=overdue(config, case, now),
@@ -251,6 +279,45 @@ class OversightController(Controller):
         views.sort(key=lambda v: (not v.overdue, v.due, v.rated_at))
         results = [_named(r.code, r) for r in config.cases.revisit_results]
         return CasesView(today=business_day(config, now), revisit_results=results, cases=views)
+
+    @get("/cases/closed", opt=MANAGER)
+    async def closed(
+        self,
+        request: Request[Any, Any, Any],
+        hall: FromPath[str],
+        days: Annotated[int, Parameter(ge=1, le=BREACH_DAYS)] = 30,
+    ) -> ClosedCasesView:
+        """Cases closed in the last ``days`` days (24 hours each), the latest first (at most
+        200), from the reports' read model: closed cases leave the live state."""
+        engine: HallEngine = request.app.state.service.engine(hall)
+        config = engine.config
+        since = engine.clock() - timedelta(days=days)
+        reports = request.app.state.service.reports
+        found: list[details.ClosedCase] = await reports.read(
+            engine.hall, lambda model: details.closed_cases(model, since, CLOSED_MOST)
+        )
+        views = [
+            ClosedCaseView(
+                id=c.id,
+                number=c.number,
+                day=c.day,
+                rated_at=c.rated_at,
+                window=c.window,
+                staff=c.staff,
+                staff_name=_person(config, c.staff) or c.staff,
+                category=_named(c.category, config.category(c.category)),
+                level=c.level,
+                valid=c.valid,
+                result=None
+                if c.result is None
+                else _named(c.result, config.revisit_result(c.result)),
+                closed_at=c.closed_at,
+                closed_by=c.closed_by,
+                closed_by_name=_person(config, c.closed_by) or c.closed_by,
+            )
+            for c in found
+        ]
+        return ClosedCasesView(days=days, cases=views)
 
     @post("/cases/{case:str}/steps", opt=MANAGER, status_code=200)
     async def step(

@@ -67,7 +67,7 @@ class ReportController(Controller):
         report = await report_for(request, hall, period, by)
         return Response(
             csv.BOM + csv.render(report),
-            media_type="text/csv; charset=utf-8",
+            media_type="text/csv",  # Litestar adds "; charset=utf-8" to text types
             headers={"Content-Disposition": f'attachment; filename="{csv.filename(report)}"'},
         )
 

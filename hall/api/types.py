@@ -22,9 +22,13 @@ _PRINTABLE = r"[^\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069\
 # Python's ``$`` also matches before a final newline ("note\n" passed): ``(?!\n)`` stops that,
 # and means nothing to the ECMAScript regexes of the OpenAPI document, where ``$`` is the end.
 _END = r"(?!\n)$"
-Text = Annotated[str, msgspec.Meta(min_length=1, max_length=200, pattern=f"^{_PRINTABLE}+{_END}")]
+# The longest free text; pages give their inputs this maxlength (settings.text_max).
+TEXT_MAX = 200
+Text = Annotated[
+    str, msgspec.Meta(min_length=1, max_length=TEXT_MAX, pattern=f"^{_PRINTABLE}+{_END}")
+]
 # The same, where empty has a meaning (a notice: back to the hall file's).
-MaybeText = Annotated[str, msgspec.Meta(max_length=200, pattern=f"^{_PRINTABLE}*{_END}")]
+MaybeText = Annotated[str, msgspec.Meta(max_length=TEXT_MAX, pattern=f"^{_PRINTABLE}*{_END}")]
 
 # Checked by argon2 and never shown; only its length is bounded (argon2 cost grows with it).
 Password = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]

@@ -52,6 +52,8 @@ def run(
         period = parse(args.period, business_day(config, now))
     except PeriodError as exc:
         print(f"hall: {exc}", file=sys.stderr)
+        if FORMS not in str(exc):  # the API gives them in detail.forms; here they are said
+            print(f"hall: write the period as {FORMS}", file=sys.stderr)
         return 2
     if not journal_url.startswith(("redis://", "rediss://")) and not Path(journal_url).is_file():
         print(f"hall: no journal at {journal_url}", file=sys.stderr)
@@ -63,7 +65,7 @@ def run(
         case "json":
             sys.stdout.write(msgspec.json.encode(report).decode() + "\n")
         case _:
-            sys.stdout.write(text.render(report))
+            sys.stdout.write(text.render(report, config.tz))
     return 0
 
 

@@ -115,3 +115,46 @@ def breaches(model: ReadModel, since: date) -> dict[str, BreachDetails]:
         )
         for breach, measured, limit, evidence, excused, at, by, reason in rows
     }
+
+
+@dataclass(frozen=True, slots=True)
+class ClosedCase:
+    id: str
+    number: str
+    day: date
+    rated_at: datetime
+    window: str
+    staff: str
+    category: str
+    level: int
+    valid: bool | None
+    result: str | None
+    closed_at: datetime
+    closed_by: str
+
+
+def closed_cases(model: ReadModel, since: datetime, most: int) -> list[ClosedCase]:
+    """Cases closed at ``since`` or later, the latest first, at most ``most``: the open ones
+    are the state's; once closed they leave it, and only the journal (folded here) has them."""
+    with model.reading() as conn:
+        rows = conn.execute(
+            "SELECT c.id, t.number, c.day, c.rated, c.window, c.staff, c.category, c.level, "
+            "c.valid, c.result, c.closed, s.by FROM cases c "
+            "JOIN tickets t ON t.id = c.id "
+            "JOIN case_steps s ON s.case_id = c.id AND s.step = 'close' "
+            "WHERE c.stage = 'closed' AND c.closed >= ? ORDER BY c.closed DESC LIMIT ?",
+            (since.timestamp(), most),
+        ).fetchall()
+    return [_closed(*row) for row in rows]
+
+
+def _closed(
+    case: str, number: str, day: str, rated: float, window: str, staff: str, category: str,
+    level: int, valid: int | None, result: str | None, closed: float, by: str,
+) -> ClosedCase:  # fmt: skip
+    verdict = None if valid is None else bool(valid)
+    return ClosedCase(
+        id=case, number=number, day=date.fromisoformat(day), rated_at=_time(rated),
+        window=window, staff=staff, category=category, level=level, valid=verdict,
+        result=result, closed_at=_time(closed), closed_by=by,
+    )  # fmt: skip

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import unicodedata
+from datetime import tzinfo
 
 from hall.reports.model import Figures, Report
 
 
-def render(report: Report) -> str:
+def render(report: Report, zone: tzinfo) -> str:
+    """``zone``: the hall's time zone, the one its managers read times in."""
     t = report.total
+    generated = report.generated_at.astimezone(zone)
+    zone_name = getattr(zone, "key", None) or generated.strftime("%Z")
     lines = [
         f"{report.hall_name} ({report.hall})  {report.period}: {report.start} .. {report.end}",
-        f"journal version {report.version}, generated {report.generated_at:%Y-%m-%d %H:%M %Z}",
+        f"journal version {report.version}, generated {generated:%Y-%m-%d %H:%M} {zone_name}",
         "",
         f"tickets   issued {t.issued}, served {t.served}, no-shows {t.no_shows}, "
         f"cancelled {t.cancelled}, expired {t.expired}",

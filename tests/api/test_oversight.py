@@ -164,10 +164,19 @@ def test_a_case_found_not_valid_twice_closes_and_a_retry_steps_once(
     (case,) = open_cases(client, boss)
     assert [s["step"] for s in case["steps"]] == ["verify"]  # done once
     assert case["verified_by"] == "manager" and case["valid"] is False
+    assert case["verified_by_name"] == "王主任"  # as the history names people
     confirmed = step(client, cid, deputy, step="confirm", valid=False, text="同意")
     assert confirmed["stage"] == "close"  # nothing to rectify or revisit
     assert step(client, cid, boss, step="close")["closed"]
     assert open_cases(client, boss) == []
+    # Gone from the open ones, listed among the closed (from the read model), read-only.
+    listed = client.get(f"{BASE}/cases/closed?days=30", headers=boss)
+    assert listed.status_code == 200, listed.text
+    (done,) = listed.json()["cases"]
+    assert (done["id"], done["valid"], done["result"]) == (cid, False, None)
+    assert (done["closed_by_name"], done["staff_name"], done["level"]) == ("王主任", "张伟", 2)
+    assert client.get(f"{BASE}/cases/closed?days=101", headers=boss).status_code == 400
+    assert client.get(f"{BASE}/cases/closed", headers=login(client, "2", "lina")).status_code == 403
 
 
 def test_deadlines_count_working_days_over_a_holiday(

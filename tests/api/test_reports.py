@@ -89,7 +89,7 @@ def test_csv_download(client: TestClient[Litestar]) -> None:
     issue(client, "general")
     response = client.get(f"{BASE}/reports.csv?period=this-month&by=staff", headers=manager(client))
     assert response.status_code == 200, response.text
-    assert response.headers["content-type"].startswith("text/csv")
+    assert response.headers["content-type"] == "text/csv; charset=utf-8"
     disposition = response.headers["content-disposition"]
     assert disposition == f'attachment; filename="report-{HALL}-this-month-staff.csv"'
     text = response.content.decode("utf-8")

@@ -29,6 +29,7 @@ OFFICE = {"width": 1280, "height": 900}
 
 
 BREACH = "pause_too_long:1:seeded"
+SKIPS = "repeated_no_shows:2:seeded"  # a count rule: it fires at its limit
 
 
 def seed_breach(journal: Path) -> None:
@@ -46,9 +47,20 @@ def seed_breach(journal: Path) -> None:
         limit=15.0,
     )
 
+    skips = BreachRecorded(
+        at=now,
+        breach=SKIPS,
+        rule="repeated_no_shows",
+        window="2",
+        staff="lina",
+        since=now - timedelta(minutes=5),
+        measured=3.0,
+        limit=3.0,
+    )
+
     async def append() -> None:
         store = SqliteJournal(journal)
-        await store.append(HALL, [event], 0)
+        await store.append(HALL, [event, skips], 0)
         await store.close()
 
     # Playwright's loop runs in this thread: the journal gets one of its own.
@@ -124,11 +136,20 @@ def test_a_bad_rating_is_followed_up_from_the_cases_page(
     breach = boss.locator(f'#breach-rows tr[data-breach="{BREACH}"]')
     assert "超时暂停" in breach.inner_text() and "40 / 15 分钟" in breach.inner_text()
     assert "张伟" in breach.inner_text()
+    # 3 no-shows against a limit of 3 is a breach: the limit reads as one, not as "3 / 3".
+    skips = boss.locator(f'#breach-rows tr[data-breach="{SKIPS}"]')
+    assert "3 次（≥ 3） 3 (limit 3)" in skips.inner_text()
     screenshot(boss, "cases-open", full_page=True)
 
-    # The manager finds it not valid: it waits for another manager's confirmation.
+    # The manager finds it not valid: it waits for another manager's confirmation. Without a
+    # reason, the hall's refusal in words a manager reads; notes as long as the hall takes.
     form = case.locator("form.step[data-step=verify]")
+    assert form.locator("input[name=text]").get_attribute("maxlength") == "200"
     form.locator("input[name=valid][value=false]").check()
+    form.locator("button[type=submit]").click()
+    refusal = form.locator(".error")
+    refusal.filter(has_text="请填写不属实的理由").wait_for()
+    assert refusal.inner_text() == "请填写不属实的理由 Say why it is not valid"
     form.locator("input[name=text]").fill("评价器误触")
     form.locator("button[type=submit]").click()
     boss.wait_for_selector(f'article.case[data-case="{ticket["id"]}"][data-stage=confirm]')
@@ -139,6 +160,8 @@ def test_a_bad_rating_is_followed_up_from_the_cases_page(
     # The deputy, on their own page, finds it valid after all; then rectifies and revisits.
     deputy = office(browser, server, f"/manage/{HALL}/cases", "deputy")
     mine = deputy.locator(f'article.case[data-case="{ticket["id"]}"]')
+    # Named as the history names them: 王主任, not "manager".
+    assert mine.locator("form.step .note").inner_text().startswith("王主任 核实为不属实")
     step = mine.locator("form.step[data-step=confirm]")
     step.locator("input[name=valid][value=true]").check()
     step.locator("button[type=submit]").click()
@@ -160,6 +183,9 @@ def test_a_bad_rating_is_followed_up_from_the_cases_page(
     case.locator("form.step[data-step=close] button[type=submit]").click()
     boss.wait_for_selector(f'article.case[data-case="{ticket["id"]}"]', state="detached")
     assert boss.locator("#no-cases").is_visible()
+    closed = boss.locator(f'#closed-rows tr[data-case="{ticket["id"]}"]')
+    closed.wait_for()  # among the closed of the last 30 days, with what became of it
+    assert "回访满意" in closed.inner_text() and "王主任" in closed.inner_text()
     deputy.wait_for_selector(f'article.case[data-case="{ticket["id"]}"]', state="detached")
     assert boss.errors == [] and deputy.errors == []
 
@@ -170,6 +196,22 @@ def test_a_bad_rating_is_followed_up_from_the_cases_page(
     boss.wait_for_selector(f'#breach-rows tr.excused[data-breach="{BREACH}"]')
     assert "协助老人办理，经主任同意" in breach.inner_text() and "王主任" in breach.inner_text()
     screenshot(boss, "cases-breach-excused", full_page=True)
+
+    # Found not valid by both: nothing to rectify or revisit, so the closing is what it waits for.
+    dismissed = rated_badly(api, "误触")
+    other = boss.locator(f'article.case[data-case="{dismissed["id"]}"]')
+    form = other.locator("form.step[data-step=verify]")
+    form.locator("input[name=valid][value=false]").check()
+    form.locator("input[name=text]").fill("评价器误触")
+    form.locator("button[type=submit]").click()
+    theirs = deputy.locator(f'article.case[data-case="{dismissed["id"]}"]')
+    step = theirs.locator("form.step[data-step=confirm]")
+    step.locator("input[name=valid][value=false]").check()
+    step.locator("input[name=text]").fill("同意")
+    step.locator("button[type=submit]").click()
+    theirs.locator("form.step[data-step=close]").wait_for()
+    assert theirs.locator(".deadlines li.current").get_attribute("data-step") == "close"
+    assert theirs.locator(".deadlines li[data-step=revisit]").count() == 0
 
     # Every step is an event with who did it.
     token = httpx.post(
@@ -220,7 +262,15 @@ def test_the_reports_page_draws_the_halls_figures(
     ratings = page.locator('.chart[data-chart="ratings"] svg').inner_html()
     assert "非常满意 Very satisfied" in ratings
     assert page.locator("#kind").input_value() == "day"  # the picker shows what is shown
+    # The day as its name, once: not "today", not "2026-11-30 2026-11-30".
+    assert page.locator("#report-title").inner_text() == f"报表 Report · {report['start']}"
+    assert page.locator("#report-span").inner_text() == ""
     screenshot(page, "reports", full_page=True)
+
+    # A laptop's 1366 px: each Chinese header whole (平均等候, not 平均等/候), the table in its box.
+    page.set_viewport_size({"width": 1366, "height": 768})
+    assert headers_fit(page) == {"overflow": 0, "broken": []}
+    screenshot(page, "reports-1366", full_page=True)
 
     # The CSV is fetched with the token and saved: its header is the stable one.
     with page.expect_download() as download:
@@ -238,11 +288,45 @@ def test_the_reports_page_draws_the_halls_figures(
     page.wait_for_selector("body[data-loaded$='|category']")
     assert "-Q" in page.evaluate("document.body.dataset.loaded")
     assert "by=category" in page.url and "token" not in page.url
+    quarter = report["start"][:4] + " Q" + str((int(report["start"][5:7]) - 1) // 3 + 1)
+    assert page.locator("#report-title").inner_text().endswith(f"/ {quarter}")
+    # A day picked after a quarter starts on today (the hall's), not the quarter's first day.
+    page.select_option("#kind", "day")
+    assert page.locator("#picker input[name=day]").input_value() == report["start"]
 
     # Printed: no navigation or pickers, the charts and the table stay.
     page.emulate_media(media="print")
+    page.set_viewport_size(A4_ACROSS)
     assert not page.locator(".manage-nav").is_visible()
     assert not page.locator("#picker").is_visible()
     assert page.locator("#rows").is_visible()
+    assert headers_fit(page) == {"overflow": 0, "broken": []}
     screenshot(page, "reports-print", full_page=True)
+
+    # ?print=1 shows that layout on screen: not even the picker's empty card.
+    page.emulate_media(media="screen")
+    page.set_viewport_size({"width": 1366, "height": 768})
+    page.goto(f"{server.url}/manage/{HALL}/reports?period=today&by=window&print=1")
+    page.wait_for_selector("body[data-loaded='today|window']")
+    assert not page.locator("section.no-print").is_visible()
+    assert page.locator("#rows").is_visible()
+    screenshot(page, "reports-print-1", full_page=True)
     assert page.errors == []
+
+
+# A4 landscape less 10 mm margins each side, at the 96 px per inch of CSS.
+A4_ACROSS = {"width": round((297 - 20) / 25.4 * 96), "height": round((210 - 20) / 25.4 * 96)}
+
+
+def headers_fit(page: Any) -> dict[str, Any]:
+    """How far the figures table overflows its box, and which Chinese headers break a line."""
+    found: dict[str, Any] = page.evaluate(
+        """() => {
+          const box = document.querySelector(".table-scroll");
+          const broken = [...document.querySelectorAll("#rows th .zh")]
+            .filter((span) => span.getClientRects().length > 1)
+            .map((span) => span.textContent);
+          return { overflow: box.scrollWidth - box.clientWidth, broken };
+        }"""
+    )
+    return found

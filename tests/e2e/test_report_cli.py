@@ -6,15 +6,20 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 import subprocess
 import sys
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from litestar.testing import TestClient
 
 from hall.reports.csv import COLUMNS
+from hall.reports.periods import FORMS
 from tests.api.conftest import BASE, act, issue, login, make_app
 
+SHANGHAI = ZoneInfo("Asia/Shanghai")
 PAD_1 = {"Authorization": "Bearer demo-pad-1-token"}
 
 
@@ -59,6 +64,11 @@ def test_report_from_a_data_directory(tmp_path: Path) -> None:
     assert text.returncode == 0, text.stderr
     assert "示范县政务服务中心 (demo-county)" in text.stdout
     assert "issued 2, served 1" in text.stdout
+    # The hall's own clock (the demo hall runs on Asia/Shanghai), with its zone: not UTC.
+    generated = re.search(r"generated (\S+ \S+) (\S+)", text.stdout)
+    assert generated is not None and generated[2] == "Asia/Shanghai", text.stdout
+    local = datetime.strptime(generated[1], "%Y-%m-%d %H:%M").replace(tzinfo=SHANGHAI)
+    assert abs(datetime.now(UTC) - local) < timedelta(minutes=2)
     data = json.loads(
         hall("report", "--data", str(tmp_path), "--period", "this-month", "--format", "json").stdout
     )
@@ -68,6 +78,7 @@ def test_report_from_a_data_directory(tmp_path: Path) -> None:
 def test_refusals_say_why(tmp_path: Path) -> None:
     bad = hall("report", "--data", str(tmp_path), "--period", "2026-13")
     assert bad.returncode == 2 and "no month 13" in bad.stderr
+    assert FORMS in bad.stderr  # the README's promise: the accepted forms are listed
     empty = hall("report", "--data", str(tmp_path / "nothing"), "--period", "today")
     assert empty.returncode == 2 and "no journal at" in empty.stderr
     assert not (tmp_path / "nothing").exists()  # nothing made where nothing was
