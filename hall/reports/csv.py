@@ -79,8 +79,8 @@ def _line(report: Report, row: str, f: Figures) -> list[str]:
         report.end.isoformat(),
         report.by,
         row,
-        f.key,
-        f.name,
+        _text(f.key),
+        _text(f.name),
         str(f.issued),
         str(f.served),
         str(f.no_shows),
@@ -107,6 +107,15 @@ def _line(report: Report, row: str, f: Figures) -> list[str]:
         _num(f.score, 2),
         str(report.version),
     ]
+
+
+# A spreadsheet takes a cell starting with one of these for a formula (CSV injection): a name
+# from a hall file, or a window id such as "-1", is shown as text instead.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _text(value: str) -> str:
+    return "'" + value if value.startswith(FORMULA_STARTS) else value
 
 
 def _num(value: float | None, places: int) -> str:

@@ -72,3 +72,13 @@ def test_file_name_is_safe() -> None:
     assert csv.filename(report) == "report-demo-2026-Q4-window.csv"
     odd = Report(**{**{f: getattr(report, f) for f in report.__struct_fields__}, "period": 'a/"b'})
     assert csv.filename(odd) == "report-demo-a__b-window.csv"
+
+
+def test_a_cell_a_spreadsheet_would_take_for_a_formula_is_text() -> None:
+    report = sample()
+    rows = (figures("-1", '=HYPERLINK("http://x")'), figures("2", "@SUM(A1)"))
+    odd = Report(**{**{f: getattr(report, f) for f in report.__struct_fields__}, "rows": rows})
+    _, one, two = stdlib_csv.DictReader(io.StringIO(csv.render(odd), newline=""))
+    assert (one["key"], one["name"]) == ("'-1", '\'=HYPERLINK("http://x")')
+    assert two["name"] == "'@SUM(A1)"
+    assert one["wait_mean_min"] == "4.25"  # numbers are left as they are
