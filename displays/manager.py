@@ -126,8 +126,8 @@ class Alert(_View, frozen=True):
     text: str
     text_en: str
     since: datetime | None
-    acknowledged: bool
-    by: str | None  # who acknowledged it
+    acknowledged: bool = False  # set from the state's acknowledgements, once all are found
+    by: str | None = None  # who acknowledged it
     window: str | None = None
     category: str | None = None
 
@@ -268,8 +268,6 @@ class ManagerScreen:
                     text_en=f"{defined.name_en}: {len(queue)} waiting "
                     f"(limit {config.alerts.queue_length})",
                     since=began,
-                    acknowledged=False,
-                    by=None,
                     category=category,
                 )
             )
@@ -283,8 +281,6 @@ class ManagerScreen:
                     text=f"{defined.name}：{len(queue)} 人等候，无窗口办理",
                     text_en=f"{defined.name_en}: {len(queue)} waiting, no open window serves it",
                     since=oldest,
-                    acknowledged=False,
-                    by=None,
                     category=category,
                 )
             )
@@ -302,8 +298,6 @@ class ManagerScreen:
                     text_en=f"{defined.name_en}: longest wait {waited} min "
                     f"(target {defined.target_wait_minutes})",
                     since=began,
-                    acknowledged=False,
-                    by=None,
                     category=category,
                 )
             )
@@ -383,8 +377,6 @@ class ManagerScreen:
                 text=f"{name}空闲，{waiting} 人可叫（已 {idle} 分钟）",
                 text_en=f"{name_en} idle with {waiting} waiting it may call ({idle} min)",
                 since=began,
-                acknowledged=False,
-                by=None,
                 window=window,
             )
         )
@@ -414,8 +406,6 @@ class ManagerScreen:
                     text=f"设备 {device_id}（{device.kind}）{zh}",
                     text_en=f"Device {device_id} ({device.kind}) {en}",
                     since=health.since,
-                    acknowledged=False,
-                    by=None,
                     window=device.window,
                 )
             )
@@ -470,8 +460,6 @@ class ManagerScreen:
                     text=f"{window.name if window else breach.window} {who}：{zh}",
                     text_en=f"{window.name_en if window else breach.window} {who}: {en}",
                     since=breach.at,
-                    acknowledged=False,
-                    by=None,
                     window=breach.window,
                 )
             )
@@ -504,8 +492,6 @@ class ManagerScreen:
                 text_en=f"Bad rating {case.number} ({where_en}) overdue: "
                 f"{STAGE_NAMES[case.stage][1]}",
                 since=case.rated_at,
-                acknowledged=False,
-                by=None,
                 window=case.window,
             )
         return Alert(
@@ -515,8 +501,6 @@ class ManagerScreen:
             text=f"新差评 {case.number}（{where}，{case.level} 级）待核实",
             text_en=f"New bad rating {case.number} ({where_en}, level {case.level}) to verify",
             since=case.rated_at,
-            acknowledged=False,
-            by=None,
             window=case.window,
         )
 

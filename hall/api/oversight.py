@@ -52,7 +52,9 @@ class CaseStepView(msgspec.Struct, frozen=True, kw_only=True):
     text: str
 
 
-class CaseView(msgspec.Struct, frozen=True, kw_only=True):
+class RatedCase(msgspec.Struct, frozen=True, kw_only=True):
+    """What every case says of the bad rating that opened it, open or closed."""
+
     id: str  # the rated ticket's id: the case's id in the routes
     number: str
     day: date  # deadlines count in working days from it
@@ -62,6 +64,9 @@ class CaseView(msgspec.Struct, frozen=True, kw_only=True):
     staff_name: str
     category: Named
     level: int
+
+
+class CaseView(RatedCase, frozen=True, kw_only=True):
     channel: str
     reasons: list[Named]
     comment: str | None  # the visitor's words: managers only
@@ -81,16 +86,7 @@ class CasesView(msgspec.Struct, frozen=True, kw_only=True):
     cases: list[CaseView]  # overdue first, then by due day and rating time
 
 
-class ClosedCaseView(msgspec.Struct, frozen=True, kw_only=True):
-    id: str
-    number: str
-    day: date
-    rated_at: datetime
-    window: str
-    staff: str
-    staff_name: str
-    category: Named
-    level: int
+class ClosedCaseView(RatedCase, frozen=True, kw_only=True):
     valid: bool | None  # False: found not valid (and confirmed so)
     result: Named | None  # the revisit's result
     closed_at: datetime
@@ -184,11 +180,14 @@ async def _breach_details(
     return found
 
 
-def _person(config: HallConfig, username: str | None) -> str | None:
-    if username is None:
-        return None
+def _name(config: HallConfig, username: str) -> str:
+    """A person's name as the hall file gives it (someone since removed: the username)."""
     member = config.staff_member(username)
     return member.name if member else username
+
+
+def _person(config: HallConfig, username: str | None) -> str | None:
+    return None if username is None else _name(config, username)
 
 
 def _named(code: str, found: Any) -> Named:
@@ -197,18 +196,29 @@ def _named(code: str, found: Any) -> Named:
     return Named(code=code, name=found.name, name_en=found.name_en)
 
 
+def _rated(config: HallConfig, case: Case | details.ClosedCase) -> dict[str, Any]:
+    """The fields of RatedCase, from an open case of the state or a closed one of the reports."""
+    return {
+        "id": case.id,
+        "number": case.number,
+        "day": case.day,
+        "rated_at": case.rated_at,
+        "window": case.window,
+        "staff": case.staff,
+        "staff_name": _name(config, case.staff),
+        "category": _named(case.category, config.category(case.category)),
+        "level": case.level,
+    }
+
+
+def _result(config: HallConfig, code: str | None) -> Named | None:
+    return None if code is None else _named(code, config.revisit_result(code))
+
+
 def case_view(config: HallConfig, case: Case, found: CaseDetails | None, now: datetime) -> CaseView:
     found = found or CaseDetails()
     return CaseView(
-        id=case.id,
-        number=case.number,
-        day=case.day,
-        rated_at=case.rated_at,
-        window=case.window,
-        staff=case.staff,
-        staff_name=_person(config, case.staff) or case.staff,
-        category=_named(case.category, config.category(case.category)),
-        level=case.level,
+        **_rated(config, case),
         channel=case.channel,
         reasons=[_named(r, config.rating_reason(r)) for r in found.reasons],
         comment=found.comment,
@@ -224,11 +234,9 @@ def case_view(config: HallConfig, case: Case, found: CaseDetails | None, now: da
                 step=s.step,
                 at=s.at,
                 by=s.by,
-                by_name=_person(config, s.by) or s.by,
+                by_name=_name(config, s.by),
                 valid=s.valid,
-                result=None
-                if s.result is None
-                else _named(s.result, config.revisit_result(s.result)),
+                result=_result(config, s.result),
                 text=s.text,
             )
             for s in found.steps
@@ -298,22 +306,12 @@ class OversightController(Controller):
         )
         views = [
             ClosedCaseView(
-                id=c.id,
-                number=c.number,
-                day=c.day,
-                rated_at=c.rated_at,
-                window=c.window,
-                staff=c.staff,
-                staff_name=_person(config, c.staff) or c.staff,
-                category=_named(c.category, config.category(c.category)),
-                level=c.level,
+                **_rated(config, c),
                 valid=c.valid,
-                result=None
-                if c.result is None
-                else _named(c.result, config.revisit_result(c.result)),
+                result=_result(config, c.result),
                 closed_at=c.closed_at,
                 closed_by=c.closed_by,
-                closed_by_name=_person(config, c.closed_by) or c.closed_by,
+                closed_by_name=_name(config, c.closed_by),
             )
             for c in found
         ]
