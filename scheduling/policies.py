@@ -8,7 +8,8 @@ which the early stops below rely on.
 
 * ``profile-order`` (the Qmatic work profile): the first non-empty category in the window's order;
   within it, priority with aging (:mod:`scheduling.priority`), then first come first served.
-* ``novosga``: Novo SGA's default queue ordering, the peer baseline (see :func:`novosga`).
+* ``novosga``: Novo SGA's queue ordering as it ships, the peer baseline (see :func:`novosga`);
+  ``novosga-weighted`` with the user-service weights a hall configures (``Window.weights``).
 * ``longest-wait``: the longest-waiting eligible ticket, priority ignored: plain FCFS per window.
 * ``deadline``: ours, earliest due date with priority head starts (see :func:`deadline`).
 * ``weighted``: ours, the generalised c-mu rule on the categories' targets (see :func:`weighted`);
@@ -96,26 +97,44 @@ def longest_wait(state: HallState, window_id: str, now: datetime) -> Ticket | No
 
 
 def novosga(state: HallState, window_id: str, now: datetime) -> Ticket | None:
-    """Novo SGA's default queue ordering (``App\\Dto\\Settings\\QueueSettings``), the baseline.
+    """Novo SGA's queue ordering as it ships: the peer baseline (every service weight 1).
 
-    Novo SGA sorts the waiting tickets of the services a user serves by: appointment time
-    ascending (tickets without one last, PostgreSQL's order for NULLs, Novo SGA's default
-    database), then the user-service weight ascending (our work-profile position: 1 is the
-    window's first category), then the priority weight descending (our rank), then the
-    unit-service weight descending (equal for all our categories), then arrival time. There is no
-    aging: a priority ticket always passes a normal one of the same category, and a window's first
-    category always passes its second. Tickets transferred to this window by name come first (our
-    rule for every policy; Novo SGA sorts them in with the rest).
+    Novo SGA (``App\\Dto\\Settings\\QueueSettings``; the 2.x ``queue.ordering`` default in its
+    ``config/app.default.php``) sorts the waiting tickets of every service a user serves by:
+    appointment time ascending (tickets without one last, PostgreSQL's order for NULLs, its default
+    database), the user-service weight (``servicoUsuario.peso``) descending, the priority weight
+    (``prioridade.peso``) descending, the unit-service weight descending, then arrival
+    (``dataChegada``) ascending. As shipped every user-service weight is 1
+    (``UsuarioService::addServicoUsuario`` sets ``peso`` 1) and so is every unit-service weight,
+    so the order is: appointments by their time, then strict priority, then first come first
+    served across all the window's categories. The profile's order plays no part and nothing ages:
+    a priority ticket always passes a normal one. Tickets transferred to this window by name come
+    first (our rule for every policy; Novo SGA sorts them in with the rest).
     """
+    return _novosga(state, window_id, weighted=False)
+
+
+def novosga_weighted(state: HallState, window_id: str, now: datetime) -> Ticket | None:
+    """Novo SGA's ordering with the user-service weights a hall configures (``Window.weights``,
+    1 to 100 per category, 1 where not given): a category of a higher weight always goes first at
+    that window (``servicoUsuario.peso`` descending comes before priority and arrival; see
+    :func:`novosga`). With no weights configured it is :func:`novosga`.
+    """
+    return _novosga(state, window_id, weighted=True)
+
+
+def _novosga(state: HallState, window_id: str, *, weighted: bool) -> Ticket | None:
     table = priority_table(state.config)
+    weights = table.weights.get(window_id, {}) if weighted else {}
     targeted = f"@{window_id}"
     queues = [targeted] if state.queues.get(targeted) else state.windows[window_id].categories
     best: Ticket | None = None
     best_key: tuple[float, int, int, tuple[datetime, date, int]] | None = None
-    for position, queue in enumerate(queues):  # the position is Novo's user-service weight - 1
+    for queue in queues:
+        weight = weights.get(queue, 1)
         for ticket in _novosga_candidates(state, table, queue):
             appointment = math.inf if ticket.appointment is None else ticket.appointment.timestamp()
-            key = (appointment, position, -table.rank_of(ticket.priority), ticket.order_key)
+            key = (appointment, -weight, -table.rank_of(ticket.priority), ticket.order_key)
             if best_key is None or key < best_key:
                 best, best_key = ticket, key
     return best

@@ -20,6 +20,7 @@ from scheduling.policies import (
     first_by_priority,
     longest_wait,
     novosga,
+    novosga_weighted,
     profile_order,
     weighted,
 )
@@ -32,6 +33,7 @@ Policy = Callable[["HallState", str, datetime], "Ticket | None"]
 POLICIES: dict[str, Policy] = {
     "profile-order": profile_order,
     "novosga": novosga,
+    "novosga-weighted": novosga_weighted,
     "longest-wait": longest_wait,
     "deadline": deadline,
     "weighted": weighted,
@@ -54,6 +56,7 @@ __all__ = [
     "first_by_priority",
     "longest_wait",
     "novosga",
+    "novosga_weighted",
     "policy_named",
     "profile_order",
     "weighted",

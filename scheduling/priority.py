@@ -55,6 +55,7 @@ class PriorityTable:
     slot: Mapping[str, float]  # appointment classes: priority id -> slot length in seconds
     target: Mapping[str, float]  # category id -> target wait in seconds
     service: Mapping[str, float]  # category id -> mean service in seconds (the config's prior)
+    weights: Mapping[str, Mapping[str, int]]  # window id -> its configured category weights
     # The most a ticket's effective issue time can precede its real one, seconds: the largest
     # head start, plus the slot length for appointment classes (a visitor who comes inside the
     # slot counts from its start). 0 when no class has a head start.
@@ -82,6 +83,7 @@ def priority_table(config: HallConfig) -> PriorityTable:
         slot=slot,
         target={c.id: c.target_wait_minutes * 60.0 for c in config.categories},
         service={c.id: c.mean_service_minutes * 60.0 for c in config.categories},
+        weights={w.id: w.weights for w in config.windows},
         reach=max((h + slot.get(p, 0.0) for p, h in head_start.items()), default=0.0),
     )
     if len(_TABLES) > 64:  # configs are few; this only stops a leak in long test runs

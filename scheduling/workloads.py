@@ -46,9 +46,11 @@ def hall_config(
     *,
     policy: str = "weighted",
     priorities: Sequence[Mapping[str, Any]] = (),
+    weights: Sequence[Mapping[str, int]] = (),
 ) -> HallConfig:
     """A hall config: ``categories`` as (id, mean service minutes, target wait minutes);
-    windows ``1..n`` with the given profiles; the zone and names are filler."""
+    windows ``1..n`` with the given profiles (and ``weights[i]``, window i's category weights,
+    where given); the zone and names are filler."""
     letters = "ABCDEFGHJKLMNPQRSTUVWXYZ"  # ticket prefixes, skipping I and O
     table = {
         "hall": {"id": name, "name": name, "name_en": name, "policy": policy},
@@ -72,6 +74,7 @@ def hall_config(
                 "name_en": f"Window {i + 1}",
                 "zone": "main",
                 "categories": list(profile),
+                "weights": dict(weights[i]) if i < len(weights) else {},
             }
             for i, profile in enumerate(profiles)
         ],

@@ -23,6 +23,7 @@ from tests.unit.test_scheduling_support import (
 
 profile_order = POLICIES["profile-order"]
 novosga = POLICIES["novosga"]
+novosga_weighted = POLICIES["novosga-weighted"]
 longest_wait = POLICIES["longest-wait"]
 deadline = POLICIES["deadline"]
 weighted = POLICIES["weighted"]
@@ -80,21 +81,32 @@ class TestLongestWait:
 
 
 class TestNovoSGA:
-    def test_appointments_first_by_appointment_time_then_profile(self) -> None:
+    """Novo SGA's order as shipped: appointment time, then priority weight, then arrival, across
+    every category the window serves; the profile's order plays no part."""
+
+    def test_appointments_first_by_appointment_time(self) -> None:
         state = hall([["a", "b"]])
-        issue(state, "a", 0)
+        issue(state, "a", 0, priority="green")
         late_slot = issue(state, "a", 1, priority="appointment", appointment=60)
         early_slot = issue(state, "b", 20, priority="appointment", appointment=30)
-        # Appointment time beats the window's profile order and arrival, with no slot check.
+        # Appointment time beats priority, the profile and arrival, with no slot check.
         assert novosga(state, "1", at(21)) is early_slot
         drop_queue(state, "b")
         assert novosga(state, "1", at(21)) is late_slot
 
-    def test_profile_position_before_priority(self) -> None:
+    def test_priority_across_categories_then_arrival(self) -> None:
         state = hall([["a", "b"]])
-        a = issue(state, "a", 10)
-        issue(state, "b", 0, priority="green")
+        a = issue(state, "a", 0)
+        green = issue(state, "b", 10, priority="green")
+        assert novosga(state, "1", at(11)) is green  # strict priority, whatever the category
+        drop_queue(state, "b")
         assert novosga(state, "1", at(11)) is a
+
+    def test_arrival_across_categories_not_profile_order(self) -> None:
+        state = hall([["a", "b"]])
+        issue(state, "a", 10)
+        b = issue(state, "b", 0)
+        assert novosga(state, "1", at(11)) is b  # the window's first category does not count
 
     def test_strict_priority_without_aging(self) -> None:
         state = hall([["a"]])
@@ -107,6 +119,38 @@ class TestNovoSGA:
         first = issue(state, "a", 1)
         issue(state, "a", 2)
         assert novosga(state, "1", at(3)) is first
+
+    def test_tickets_sent_to_the_window_first(self) -> None:
+        state = hall([["a"], ["a"]])
+        issue(state, "a", 0, priority="green")
+        sent = send_to(state, issue(state, "a", 5), "1", 6)
+        assert novosga(state, "1", at(7)) is sent
+
+
+class TestNovoSGAWeighted:
+    """With configured weights: a heavier category first at that window, then priority, then
+    arrival (``servicoUsuario.peso`` descending comes before priority)."""
+
+    def test_heavier_category_before_priority_and_arrival(self) -> None:
+        state = hall([["a", "b"], ["a", "b"]], weights=[{"b": 5}])
+        a_green = issue(state, "a", 0, priority="green")
+        b = issue(state, "b", 10)
+        assert novosga_weighted(state, "1", at(11)) is b
+        assert novosga_weighted(state, "2", at(11)) is a_green  # window 2 has no weights
+        drop_queue(state, "b")
+        assert novosga_weighted(state, "1", at(11)) is a_green
+
+    def test_equal_weights_fall_back_to_priority_then_arrival(self) -> None:
+        state = hall([["a", "b"]], weights=[{"a": 3, "b": 3}])
+        issue(state, "a", 0)
+        green = issue(state, "b", 10, priority="green")
+        assert novosga_weighted(state, "1", at(11)) is green
+
+    def test_no_weights_is_novosga(self) -> None:
+        state = hall([["b", "a"]])
+        for minute, category in enumerate("abab"):
+            issue(state, category, minute, priority="green" if minute == 3 else "normal")
+        assert novosga_weighted(state, "1", at(9)) is novosga(state, "1", at(9))
 
 
 class TestDeadline:

@@ -39,6 +39,7 @@ def hall(
     means: Mapping[str, float] | None = None,
     priorities: Sequence[Mapping[str, Any]] = (GREEN, APPOINTMENT),
     closed: Sequence[str] = (),
+    weights: Sequence[Mapping[str, int]] = (),
 ) -> HallState:
     """A hall whose windows "1".."n" have ``profiles`` and are open (except ``closed``)."""
     names = sorted({c for profile in profiles for c in profile})
@@ -49,6 +50,7 @@ def hall(
         [(c, means.get(c, 8.0), targets.get(c, 15)) for c in names],
         profiles,
         priorities=priorities,
+        weights=weights,
     )
     state = HallState.initial(config)
     for window in config.windows:
