@@ -87,6 +87,19 @@ class ProfileMove:
     categories: tuple[str, ...]
 
 
+@dataclass(frozen=True, slots=True)
+class LunchRota:
+    """Staff take lunch in turns: window ``i`` (in the hall file's order) leaves at ``start +
+    (i % shifts) * minutes`` (minutes from opening), when it is next free, for ``minutes``."""
+
+    start: float
+    minutes: float
+    shifts: int = 2
+
+
+Closing = Literal["serve", "send-home"]
+
+
 @dataclass(frozen=True)
 class Workload:
     """A hall day to simulate. ``rates[category][i]`` is arrivals per minute in period ``i``."""
@@ -107,6 +120,14 @@ class Workload:
     start: time = time(9, 0)  # local opening time
     day: date = date(2026, 3, 2)  # a Monday
     warmup: float = 0.0  # tickets issued before this minute are not counted
+    # Abandonment: a visitor not called within a patience drawn from this leaves; None: all stay.
+    patience: Service | None = None
+    lunch: LunchRota | None = None
+    # Window id -> how fast its staff work (service minutes are divided by it); 1.0 if absent.
+    speeds: Mapping[str, float] = field(default_factory=dict)
+    # At closing (the end of the last period) the tickets still waiting are served after hours
+    # ("serve", the usual practice) or sent home with a reason ("send-home"); either way reported.
+    closing: Closing = "serve"
 
     @property
     def horizon(self) -> float:
