@@ -1,0 +1,242 @@
+"""Wait forecasts that hold under any calling policy: the policy itself run forward.
+
+The quick estimate (:mod:`scheduling.estimate`) assumes roughly first come first served, and is
+wrong by as much as the hall's policy departs from it. A forecast asks the policy instead: runs
+of :mod:`scheduling.forward` from the live state, each calling ticket after ticket as windows
+free up, with holding times, pauses and arrivals drawn; the median of the runs is the estimate
+the screens show ("about N minutes") and the 10th and 90th percentiles its 80% interval.
+
+One run gives the call time of every waiting ticket, and of a *ghost* per category (a normal
+ticket taken now), so one forecast per state version answers every ticket's view, the kiosk and
+the queues' estimates: :func:`hall_forecast` caches it until the state changes (and for
+``REUSE`` seconds of the clock). The runs are seeded from the hall and the state version: the
+same state gives the same forecast.
+
+Runs cost a policy call per ticket called, so their number follows the queue (a budget of
+``BUDGET`` policy calls): ``RUNS`` runs while each is short, down to ``MIN_FULL`` runs that reach
+every ticket when the queue is long. Then ``RUNS`` shorter runs share what is left of the budget,
+so the tickets near the front (whose waits are the most skewed) still have ``RUNS`` samples. A
+ticket with fewer samples gets the normal fit of them: their mean, and the 80% *prediction*
+interval (Student's t with the samples' degrees of freedom), which covers a wait drawn like
+them 80% of the time however few they are. A long wait is a sum of many holding times, close to
+normal, which is where samples are few.
+
+Where the forecast does not run, the quick estimate answers (minutes only, no interval): when more
+than ``WAITING_LIMIT`` tickets wait (the runs could not reach them within the budget), and for a
+ticket that not every run reached (beyond ``HORIZON``, or the budget).
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from statistics import NormalDist
+
+from hall.domain.state import HallState
+from scheduling.estimate import ServiceTimes, estimate_new, estimate_wait
+from scheduling.forward import Run, live_layout, simulate, start
+from scheduling.policy import Policy
+
+RUNS = 24
+MIN_FULL = 3  # runs that reach every ticket, at least
+BUDGET = 1_500  # policy calls per forecast: about 20 ms for the dearest policy, 16 windows
+SHORT = 20  # policy calls a short run needs at least to be worth it
+WAITING_LIMIT = 500
+LOW, HIGH = 0.10, 0.90
+REUSE = 60.0  # seconds: how long a forecast of one state version answers
+NEW = "normal"  # the class of each category's ghost
+_Z = NormalDist().inv_cdf(HIGH)
+
+
+@dataclass(frozen=True, slots=True)
+class Forecast:
+    """A wait in minutes from now: ``minutes`` the median, ``low`` and ``high`` the 10th and 90th
+    percentiles; None when no working window can call the ticket. From the quick estimate (no
+    interval) where the forecast does not run."""
+
+    minutes: float | None
+    low: float | None = None
+    high: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class HallForecast:
+    """Call-time quantiles (low, median, high; POSIX seconds) of every waiting ticket and ghost
+    the runs reached, as of ``now``."""
+
+    now: float
+    calls: dict[str, tuple[float, float, float]]
+    ghosts: dict[tuple[str, str], str]  # (category, class) -> the ghost's id
+    unserved: frozenset[str]  # tickets and ghosts no working window may call
+
+    def forecast(self, ticket_id: str, now: datetime) -> Forecast | None:
+        """The ticket's forecast in minutes from ``now``; None where the runs did not reach it."""
+        if ticket_id in self.unserved:
+            return Forecast(None)
+        found = self.calls.get(ticket_id)
+        if found is None:
+            return None
+        now_s = now.timestamp()
+        low, median, high = (max(at - now_s, 0.0) / 60 for at in found)
+        return Forecast(median, low, high)
+
+
+def forecast_hall(
+    state: HallState,
+    now: datetime,
+    times: ServiceTimes,
+    policy: Policy,
+    ghosts: Sequence[tuple[str, str]] = (),
+) -> HallForecast:
+    """Runs from the live state (see the module) until every waiting ticket and ghost is called;
+    the state is not changed."""
+    begun = start(state, now, times, policy, ghosts)
+    layout = live_layout(state)
+    served = {queue for queue in begun.queues if layout.callers(queue)}
+    targets = frozenset(t for q in served for t in begun.queues[q])
+    unserved = frozenset(t for q, ids in begun.queues.items() if q not in served for t in ids)
+    seed = seed_of(state)
+    cap = BUDGET // MIN_FULL
+    full = [simulate(begun, layout, seed, targets=targets, steps=cap)]
+    wanted = min(max(BUDGET // max(full[0].steps, 1), MIN_FULL), RUNS)
+    full += [
+        simulate(begun, layout, seed + r, targets=targets, steps=cap) for r in range(1, wanted)
+    ]
+    short: list[Run] = []
+    left = (BUDGET - sum(run.steps for run in full)) // RUNS
+    if len(full) < RUNS and left >= SHORT:
+        short = [
+            simulate(begun, layout, seed + RUNS + r, targets=targets, steps=left)
+            for r in range(RUNS)
+        ]
+    calls = {}
+    for ticket_id in targets:
+        found = summary(ticket_id, full, short)
+        if found is not None:
+            calls[ticket_id] = found
+    return HallForecast(begun.now, calls, dict(begun.ghosts), unserved)
+
+
+def summary(
+    ticket_id: str, full: Sequence[Run], short: Sequence[Run]
+) -> tuple[float, float, float] | None:
+    """The ticket's call-time quantiles: empirical over ``RUNS`` runs that all reached it, else
+    the normal fit of the full runs (see the module); None if a full run did not reach it."""
+    samples = [at for run in full if (at := run.called.get(ticket_id)) is not None]
+    if len(samples) < len(full):
+        return None
+    if len(samples) < RUNS and short:
+        more = [at for run in short if (at := run.called.get(ticket_id)) is not None]
+        if len(more) == len(short):
+            samples = more
+    if len(samples) >= RUNS:
+        low, median, high = quantiles(samples, LOW, 0.5, HIGH)
+        return low, median, high
+    n = len(samples)
+    mean = sum(samples) / n
+    deviation = math.sqrt(sum((at - mean) ** 2 for at in samples) / (n - 1))
+    spread = student_t(n - 1) * deviation * math.sqrt(1 + 1 / n)
+    return mean - spread, mean, mean + spread
+
+
+def quantiles(values: Sequence[float], *qs: float) -> list[float]:
+    """The ``qs`` quantiles of ``values``, interpolated between order statistics."""
+    ordered = sorted(values)
+    last = len(ordered) - 1
+    found = []
+    for q in qs:
+        position = q * last
+        below = math.floor(position)
+        above = min(below + 1, last)
+        found.append(ordered[below] + (ordered[above] - ordered[below]) * (position - below))
+    return found
+
+
+def student_t(freedom: int) -> float:
+    """The ``HIGH`` quantile of Student's t with ``freedom`` degrees of freedom (Cornish-Fisher
+    expansion about the normal: within 0.5% from 2 degrees on)."""
+    z = _Z
+    v = max(freedom, 1)
+    return (
+        z
+        + (z**3 + z) / (4 * v)
+        + (5 * z**5 + 16 * z**3 + 3 * z) / (96 * v**2)
+        + (3 * z**7 + 19 * z**5 + 17 * z**3 - 15 * z) / (384 * v**3)
+    )
+
+
+def seed_of(state: HallState) -> int:
+    """The runs' seed: the hall's id and the state version."""
+    return random.Random(f"{state.config.hall.id}:{state.version}").getrandbits(40)
+
+
+@dataclass(slots=True)
+class _Cached:
+    state: HallState
+    key: tuple[object, ...]
+    forecast: HallForecast | None  # None: too many wait, the quick estimate answers
+
+
+_CACHE: dict[int, _Cached] = {}
+
+
+def hall_forecast(
+    state: HallState, now: datetime, times: ServiceTimes, policy: Policy
+) -> HallForecast | None:
+    """The forecast of every waiting ticket and of a normal ticket of each category taken now,
+    for the state's version (cached while the version holds, for ``REUSE`` seconds); None when
+    more than ``WAITING_LIMIT`` wait."""
+    key = (state.version, policy, id(times), tuple(times.counts.values()))
+    cached = _CACHE.get(id(state))
+    if (
+        cached is not None
+        and cached.state is state
+        and cached.key == key
+        and (cached.forecast is None or abs(now.timestamp() - cached.forecast.now) <= REUSE)
+    ):
+        return cached.forecast
+    found = None
+    if sum(len(ids) for ids in state.queues.values()) <= WAITING_LIMIT:
+        ghosts = [(c.id, NEW) for c in state.config.categories]
+        found = forecast_hall(state, now, times, policy, ghosts)
+    if len(_CACHE) > 64:  # states are few per process; this only stops a leak in test runs
+        _CACHE.clear()
+    _CACHE[id(state)] = _Cached(state, key, found)
+    return found
+
+
+def forecast_wait(
+    state: HallState, ticket_id: str, now: datetime, times: ServiceTimes, policy: Policy
+) -> Forecast:
+    """The forecast of a waiting ticket (KeyError if unknown); the quick estimate where the
+    forecast does not run (see the module). Also the simulator's estimator hook."""
+    found = hall_forecast(state, now, times, policy)
+    answer = found.forecast(ticket_id, now) if found is not None else None
+    if answer is not None:
+        return answer
+    return Forecast(estimate_wait(state, ticket_id, now, times).minutes)
+
+
+def forecast_new(
+    state: HallState,
+    category: str,
+    priority: str,
+    now: datetime,
+    times: ServiceTimes,
+    policy: Policy,
+) -> Forecast:
+    """The forecast of a ticket of ``category`` and ``priority`` taken now: a queue's estimate, a
+    kiosk's before printing."""
+    found: HallForecast | None = None
+    if priority == NEW:
+        found = hall_forecast(state, now, times, policy)
+    elif sum(len(ids) for ids in state.queues.values()) <= WAITING_LIMIT:
+        found = forecast_hall(state, now, times, policy, [(category, priority)])
+    ghost = found.ghosts.get((category, priority)) if found is not None else None
+    answer = found.forecast(ghost, now) if found is not None and ghost is not None else None
+    if answer is not None:
+        return answer
+    return Forecast(estimate_new(state, category, priority, now, times).minutes)
