@@ -33,8 +33,11 @@ from hall.domain.oversight import RULES, Stage, overdue
 from hall.domain.state import HallState, Ticket, TicketState, WindowState
 from hall.journal.base import Recorded
 from scheduling.calendar import business_day
-from scheduling.estimate import ServiceTimes, estimate_new
+from scheduling.estimate import ServiceTimes
+from scheduling.forecast import forecast_new
 from scheduling.lookahead import callable_count
+from scheduling.policy import policy_named
+from scheduling.topology import topology
 
 REFRESH_SECONDS = 1.0  # an idle window's alert shows within a second, with no event
 SEVERITY = {"high": 0, "medium": 1, "low": 2}
@@ -187,6 +190,7 @@ class ManagerScreen:
     def __init__(self, config: HallConfig, times: Callable[[], ServiceTimes]) -> None:
         self.config = config
         self.times = times
+        self.policy = policy_named(config.hall.policy)
         self.hall = HallName(id=config.hall.id, name=config.hall.name, name_en=config.hall.name_en)
 
     def view(self, state: HallState, now: datetime) -> ManagerView:
@@ -250,7 +254,8 @@ class ManagerScreen:
         assert defined is not None
         queue = state.queues.get(category) or []
         oldest = state.tickets[queue[0]].issued_at if queue else None
-        estimate = estimate_new(state, category, "normal", now, self.times())
+        forecast = forecast_new(state, category, "normal", now, self.times(), self.policy)
+        windows = topology(state).count(category)
         limit = timedelta(minutes=defined.target_wait_minutes * config.alerts.wait_factor)
         over_length = len(queue) > config.alerts.queue_length
         over_target = oldest is not None and now - oldest > limit
@@ -271,7 +276,7 @@ class ManagerScreen:
                     category=category,
                 )
             )
-        if queue and not estimate.windows:
+        if queue and not windows:
             # Keyed by the one waiting longest: it stays until someone serves the category.
             alerts.append(
                 Alert(
@@ -309,8 +314,8 @@ class ManagerScreen:
             waiting=len(queue),
             oldest=oldest,
             target_minutes=defined.target_wait_minutes,
-            estimate_minutes=None if estimate.minutes is None else round(estimate.minutes, 1),
-            windows=estimate.windows,
+            estimate_minutes=None if forecast.minutes is None else round(forecast.minutes, 1),
+            windows=windows,
             over_length=over_length,
             over_target=over_target,
         )

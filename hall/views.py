@@ -14,7 +14,9 @@ import msgspec
 from hall.config import OTHER, Device, HallConfig, Reason, Window
 from hall.domain.state import HallState, Step, Ticket, TicketState, targeted_queue
 from hall.journal.base import Recorded
-from scheduling.estimate import ServiceTimes, estimate_new, estimate_wait
+from scheduling.estimate import ServiceTimes, places_ahead
+from scheduling.forecast import forecast_new, forecast_wait
+from scheduling.policy import Policy, policy_named
 from scheduling.priority import call_order, priority_table
 
 # Fields of events that name a person (an idempotency key is scoped by one), hold free text, a
@@ -46,7 +48,8 @@ class QueueView(msgspec.Struct, frozen=True, kw_only=True):
     zone: str
     waiting: int
     next_numbers: list[str]  # the first few waiting, in order
-    # About how long a ticket taken now would wait (None: no open window serves it).
+    # About how long a ticket taken now would wait, the median of the forecast (None: no open
+    # window serves it).
     estimated_wait_minutes: float | None
 
 
@@ -105,6 +108,9 @@ class TicketView(msgspec.Struct, frozen=True, kw_only=True):
     issued_at: datetime
     ahead: int  # to be called before it from its queue (0 unless waiting)
     estimated_wait_minutes: float | None  # while waiting, if an open window can call it
+    # Its 80% interval (the 10th and 90th percentiles of the forecast), where it has one.
+    estimated_wait_low_minutes: float | None
+    estimated_wait_high_minutes: float | None
     window: str | None
     called_at: datetime | None
     started_at: datetime | None
@@ -121,14 +127,20 @@ NEXT_NUMBERS = 10
 
 
 class Estimator(msgspec.Struct, frozen=True):
-    """What estimates need beside the state: the running service times and the time now."""
+    """What estimates need beside the state: the running service times, the time now and the
+    calling policy (None: the one the hall file names)."""
 
     times: ServiceTimes
     now: datetime
+    policy: Policy | None = None
+
+    def policy_for(self, state: HallState) -> Policy:
+        return self.policy or policy_named(state.config.hall.policy)
 
 
 def snapshot(state: HallState, estimator: Estimator) -> HallSnapshot:
     config = state.config
+    policy = estimator.policy_for(state)
     return HallSnapshot(
         hall=config.hall.id,
         name=config.hall.name,
@@ -145,7 +157,9 @@ def snapshot(state: HallState, estimator: Estimator) -> HallSnapshot:
                 waiting=len(state.queues.get(c.id, ())),
                 next_numbers=next_numbers(state, c.id, estimator.now),
                 estimated_wait_minutes=_minutes(
-                    estimate_new(state, c.id, "normal", estimator.now, estimator.times).minutes
+                    forecast_new(
+                        state, c.id, "normal", estimator.now, estimator.times, policy
+                    ).minutes
                 ),
             )
             for c in config.categories
@@ -202,7 +216,7 @@ def _window_view(state: HallState, defined: Window) -> WindowView:
 
 def ticket_view(state: HallState, ticket: Ticket, estimator: Estimator) -> TicketView:
     """The ticket as anyone may see it; while it waits, its place counts the tickets that will be
-    called before it (priority included) and its wait is estimated (scheduling.estimate)."""
+    called before it (priority included) and its wait is forecast (scheduling.forecast)."""
     return render_ticket(state.config, ticket_facts(state, ticket, estimator), TicketView)
 
 
@@ -214,15 +228,24 @@ class TicketFacts(NamedTuple):
 
     ticket: Ticket
     ahead: int  # to be called before it from its queue (0 unless waiting)
-    minutes: float | None  # its estimated wait
+    minutes: float | None  # its forecast wait (the median)
+    low: float | None = None  # the forecast's 80% interval
+    high: float | None = None
 
 
 def ticket_facts(state: HallState, ticket: Ticket, estimator: Estimator) -> TicketFacts:
-    ahead, minutes = 0, None
-    if ticket.state is TicketState.WAITING:
-        estimate = estimate_wait(state, ticket.id, estimator.now, estimator.times)
-        ahead, minutes = estimate.ahead, _minutes(estimate.minutes)
-    return TicketFacts(replace(ticket, history=list(ticket.history)), ahead, minutes)
+    copy = replace(ticket, history=list(ticket.history))
+    if ticket.state is not TicketState.WAITING:
+        return TicketFacts(copy, 0, None)
+    now, policy = estimator.now, estimator.policy_for(state)
+    forecast = forecast_wait(state, ticket.id, now, estimator.times, policy)
+    return TicketFacts(
+        copy,
+        places_ahead(state, ticket.id, now),
+        _minutes(forecast.minutes),
+        _minutes(forecast.low),
+        _minutes(forecast.high),
+    )
 
 
 View = TypeVar("View", bound=TicketView)
@@ -246,6 +269,8 @@ def render_ticket(config: HallConfig, facts: TicketFacts, kind: type[View], **ex
         issued_at=ticket.issued_at,
         ahead=facts.ahead,
         estimated_wait_minutes=facts.minutes,
+        estimated_wait_low_minutes=facts.low,
+        estimated_wait_high_minutes=facts.high,
         window=ticket.window,
         called_at=ticket.called_at,
         started_at=ticket.started_at,

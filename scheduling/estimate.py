@@ -101,6 +101,16 @@ def estimate_wait(
     )
 
 
+def places_ahead(state: HallState, ticket_id: str, now: datetime) -> int:
+    """How many tickets of a waiting ticket's own queue are to be called before it as of now
+    (what a ticket prints as 前面还有 N 人); KeyError if unknown."""
+    ticket = state.tickets[ticket_id]
+    table = priority_table(state.config)
+    now_s = now.timestamp()
+    key = effective_issue(table, ticket, now_s)
+    return _before(state, table, queue_key(ticket), key, now_s, ticket.id)
+
+
 def estimate_new(
     state: HallState, category: str, priority: str, now: datetime, times: ServiceTimes
 ) -> WaitEstimate:

@@ -189,4 +189,4 @@ class VolatileJournal(JournalError):
 
 def estimator(engine: HallEngine) -> Estimator:
     """For wait estimates in views: the engine's running service times, at the engine's now."""
-    return Estimator(engine.times, engine.clock())
+    return Estimator(engine.times, engine.clock(), engine.policy)

@@ -81,7 +81,8 @@ def _issued(engine: HallEngine) -> Reply[tuple[TicketFacts, str]]:
         event = events[-1]
         assert isinstance(event, TicketIssued)
         ticket = state.tickets[event.ticket]
-        return ticket_facts(state, ticket, Estimator(engine.times, event.at)), ticket.secret
+        estimator = Estimator(engine.times, event.at, engine.policy)
+        return ticket_facts(state, ticket, estimator), ticket.secret
 
     return reply
 
