@@ -87,10 +87,13 @@ def main() -> None:
     screen = ManagerScreen(state.config, lambda: times)
     timed("live view (one projection)", 20, lambda: screen.view(state, now))
     closed = window_id(args.windows - 1)
+    policy = policy_named(state.config.hall.policy)
     timed(
-        "what-if (open a closed window)", 20, lambda: what_if(state, closed, None, True, now, times)
+        "what-if (open a closed window)",
+        20,
+        lambda: what_if(state, closed, None, True, now, times, policy),
     )
-    timed("suggestions", 5, lambda: suggest(state, now, times))
+    timed("suggestions", 5, lambda: suggest(state, now, times, policy))
 
 
 if __name__ == "__main__":

@@ -1,48 +1,60 @@
-"""What if a window opened, or served other categories: each affected category's expected longest
-wait now and after the change ("open window 7 for 不动产: longest wait 38 → 14 min").
+"""What if a window opened, or served other categories: each category's longest wait over the next
+hour, with the windows as they are and after the change ("open window 7 for 不动产: longest wait
+38 → 14 min"). The staffing advice of the manager's live view.
 
-Pure. The change is applied to a copy of the state (:func:`hypothetical`: the windows and who is
-where are copied, the tickets and queues shared and never written), and both states are read with
-the wait estimates of :mod:`scheduling.estimate`. A category's expected longest wait is the most,
-over its waiting tickets, of the minutes each has waited so far plus its estimated wait from now:
-0 with nobody waiting (whatever a ticket taken now would wait: that is not a wait anyone has), None
-when people wait and no open window serves them.
+Pure. The hall's own calling policy is run forward from the live state for the next ``HOUR``
+(:mod:`scheduling.forward`: holding times, pauses ending, arrivals at the recent rates), ``RUNS``
+times, once with the windows as they are and once per change, every layout on the same runs:
+the same visitors arriving at the same moments, each holding a window as long, each busy window
+freeing at the same moment (common random numbers). So a difference between two layouts is what
+the change does, not noise from one set of draws to the next.
 
-The estimator pools: a ticket counts every ticket ahead of it in every category its windows serve,
-shared among the windows that serve each. So a window that opens, or takes on another category,
-also brings its other queues into the count, and the raw figure after the change can be higher
-than before although nothing was taken from the category. It cannot really be: the other windows
-go on as they did and one more may call it. So when a change only adds service to a category
-(the window opens serving it, or it stays in or joins the window's profile with nothing new put
-ahead of it), its figure after is at most its figure before; only a window that stops serving it,
-or now serves others ahead of it, can make it worse (:func:`adds_only`).
+A category's longest wait over the hour is, in one run, the longest any of its tickets waits
+until it is called: those waiting now and those arriving within the hour (the run goes on until
+all of them are called, however long that takes, with arrivals going on meanwhile). Cut at the
+hour's end, every ticket of an overloaded category would read "an hour and then some" with one
+window or three, and the change a manager most needs to see would show nothing. The figure is
+the median over the runs; 0 when no ticket of the category waits or comes, and None when some do
+and no working window serves it. A ticket not called within ``HORIZON`` of now does not count
+(only a window left to starve a category that long would do that).
 
-A long queue is read at ``SAMPLED`` evenly spaced places, its head and its tail among them (the
-longest is nearly always at one end: the head has waited longest, the tail has longest to go), so
-that a suggestion, which tries every window, costs milliseconds rather than seconds.
+A single change (:func:`single_changes`) is what a manager does with one window: open a closed
+one as it is, or put a category first in its profile (adding it if it is not there; a closed
+window opens with it). :func:`outlook` forecasts all of them; :func:`suggest` picks, for the
+category furthest over its target, the changes that cut its longest wait most.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING
 
-from hall.domain.events import ProfileChanged, WindowOpened
-from hall.domain.state import HallState, WindowState, apply
-from scheduling.estimate import ServiceTimes, estimate_wait
+from hall.domain.state import HallState, WindowState
+from scheduling.estimate import ServiceTimes
+from scheduling.forecast import seed_of
+from scheduling.forward import Layout, Start, live_layout, simulate, start
+from scheduling.policy import Policy
 
-if TYPE_CHECKING:
-    from hall.domain.events import AnyEvent
+HOUR = 3600.0  # seconds ahead
+RUNS = 8
 
-SAMPLED = 24
-WHAT_IF = "(what-if)"  # the staff member of a hypothetical opening: nobody
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """One window's change: ``open`` it (closed now), and/or give it ``categories`` (its new
+    profile, in order; None: the one it has)."""
+
+    window: str
+    open: bool
+    categories: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class Effect:
-    """One category's expected longest wait (minutes) before and after a change."""
+    """One category's longest wait over the next hour (minutes) before and after a change."""
 
     category: str
     before: float | None
@@ -51,8 +63,8 @@ class Effect:
 
 @dataclass(frozen=True, slots=True)
 class Suggestion:
-    """A change that would cut ``category``'s expected longest wait: open ``window`` (closed now)
-    or have it serve ``categories`` (its profile, the category first)."""
+    """A change that would cut ``category``'s longest wait: open ``window`` (closed now) or have
+    it serve ``categories`` (its profile, the category first)."""
 
     window: str
     open: bool
@@ -62,71 +74,113 @@ class Suggestion:
     after: float | None
 
 
-def hypothetical(
-    state: HallState, window: str, categories: tuple[str, ...] | None, open_it: bool, now: datetime
-) -> HallState:
-    """A copy of ``state`` with ``window`` opened (by nobody) and/or given ``categories``; the
-    original is untouched."""
-    copy = dataclasses.replace(
-        state,
-        windows={k: dataclasses.replace(w) for k, w in state.windows.items()},
-        staff_at=dict(state.staff_at),
-    )
-    events: list[AnyEvent] = []
-    if open_it:
-        events.append(WindowOpened(at=now, window=window, staff=WHAT_IF))
-    if categories is not None:
-        events.append(ProfileChanged(at=now, window=window, categories=categories, by=WHAT_IF))
-    for event in events:
-        apply(copy, event)
-    return copy
+Longest = dict[str, float | None]
 
 
-def expected_longest(
-    state: HallState, category: str, now: datetime, times: ServiceTimes
-) -> float | None:
-    """The category's expected longest wait in minutes (see the module); None: nobody serves it."""
-    queue = state.queues.get(category) or []
-    if not queue:
-        return 0.0  # nobody waits: no one's wait can grow
-    if len(queue) > SAMPLED:
-        step = (len(queue) - 1) / (SAMPLED - 1)
-        picked = [queue[round(i * step)] for i in range(SAMPLED)]
-    else:
-        picked = list(queue)
-    longest = 0.0
-    for ticket_id in picked:
-        remaining = estimate_wait(state, ticket_id, now, times).minutes
-        if remaining is None:
-            return None
-        waited = (now - state.tickets[ticket_id].issued_at).total_seconds() / 60
-        longest = max(longest, waited + remaining)
-    return longest
+@dataclass(frozen=True, slots=True)
+class Outlook:
+    """Each category's longest wait over the next hour with the windows as they are (``now``),
+    and after each single change."""
+
+    now: Longest
+    changes: dict[Change, Longest]
 
 
-def adds_only(
-    state: HallState, window: str, categories: tuple[str, ...] | None, open_it: bool, category: str
-) -> bool:
-    """Whether the change only adds service to ``category``: the window ends up serving it, and
-    either it was closed (and opens) or it was open and nothing was put ahead of the category in
-    its profile that was not there before."""
-    status = state.windows[window]
-    after = categories if categories is not None else status.categories
-    if category not in after:
-        return False
-    if status.state is WindowState.CLOSED:
-        return open_it
-    if category not in status.categories:
-        return True  # an open window takes it on: whatever it puts first, it serves more
-    ahead_before = set(status.categories[: status.categories.index(category)])
-    return set(after[: after.index(category)]) <= ahead_before
+def layout_after(state: HallState, change: Change) -> Layout:
+    """The windows after ``change``; the state is not touched."""
+    status = state.windows[change.window]
+    windows = dict(state.windows)
+    if change.categories is not None:
+        windows[change.window] = dataclasses.replace(status, categories=change.categories)
+    opened = frozenset({change.window}) if change.open else frozenset()
+    return Layout(windows, opened)
 
 
-def _after(before: float | None, after: float | None, only_adds: bool) -> float | None:
-    """The figure after a change (see the module): never above ``before`` when it only adds."""
-    if only_adds and before is not None and after is not None:
-        return min(before, after)
-    return after
+class Forecaster:
+    """The runs of one live state, from which every layout is forecast alike."""
+
+    def __init__(
+        self, state: HallState, now: datetime, times: ServiceTimes, policy: Policy, runs: int
+    ) -> None:
+        self.state = state
+        self.begun: Start = start(state, now, times, policy)
+        self.until = self.begun.now + HOUR
+        seed = seed_of(state)
+        self.seeds = [seed + r for r in range(runs)]
+        self.arriving = {category for category, _ in self.begun.kinds}
+        self.waiting = frozenset(self.begun.tickets)  # simulate() skips those nobody may call
+
+    def longest(self, layout: Layout) -> Longest:
+        """Each category's longest wait over the hour with ``layout``, minutes (see the module)."""
+        begun, until = self.begun, self.until
+        per_run: dict[str, list[float]] = {c.id: [] for c in begun.config.categories}
+        for seed in self.seeds:
+            run = simulate(begun, layout, seed, targets=self.waiting, until=until)
+            longest: dict[str, float] = {}
+            for ticket_id, ticket in begun.tickets.items():
+                called = run.called.get(ticket_id)
+                if called is not None and called - ticket.issued_at.timestamp() > longest.get(
+                    ticket.category, 0.0
+                ):
+                    longest[ticket.category] = called - ticket.issued_at.timestamp()
+            for ticket_id, (category, issued) in run.arrived.items():
+                called = run.called.get(ticket_id)
+                if (
+                    issued < until
+                    and called is not None
+                    and called - issued > longest.get(category, 0.0)
+                ):
+                    longest[category] = called - issued
+            for category, values in per_run.items():
+                values.append(longest.get(category, 0.0) / 60)
+        result: Longest = {}
+        for category, values in per_run.items():
+            present = category in self.arriving or self.state.queues.get(category)
+            if present and not layout.callers(category):
+                result[category] = None
+            else:
+                result[category] = median(values)
+        return result
+
+
+def median(values: Sequence[float]) -> float:
+    ordered = sorted(values)
+    middle = len(ordered) // 2
+    if len(ordered) % 2:
+        return ordered[middle]
+    return (ordered[middle - 1] + ordered[middle]) / 2
+
+
+def single_changes(state: HallState) -> Iterator[Change]:
+    """Every change a manager can make to one window: a closed window opened as it is; a
+    category put first in a window's profile (added if missing; a closed window opens so)."""
+    categories = [c.id for c in state.config.categories]
+    for status in state.windows.values():
+        closed = status.state is WindowState.CLOSED
+        if closed:
+            yield Change(status.id, True)
+        for category in categories:
+            profile = (category, *(c for c in status.categories if c != category))
+            if profile != status.categories:
+                yield Change(status.id, closed, profile)
+
+
+def outlook(
+    state: HallState,
+    now: datetime,
+    times: ServiceTimes,
+    policy: Policy,
+    changes: Sequence[Change] | None = None,
+    runs: int = RUNS,
+) -> Outlook:
+    """Each category's longest wait over the next hour now and after each of ``changes`` (every
+    single change if None)."""
+    forecaster = Forecaster(state, now, times, policy, runs)
+    found = {
+        change: forecaster.longest(layout_after(state, change))
+        for change in (single_changes(state) if changes is None else changes)
+    }
+    return Outlook(forecaster.longest(live_layout(state)), found)
 
 
 def what_if(
@@ -136,63 +190,55 @@ def what_if(
     open_it: bool,
     now: datetime,
     times: ServiceTimes,
+    policy: Policy,
 ) -> list[Effect]:
     """Each category the change touches (the window's profile before and after, in that order),
-    with its expected longest wait before and after."""
-    current = state.windows[window]
-    after_state = hypothetical(state, window, categories, open_it, now)
-    touched = [*current.categories, *(categories or ())]
-    effects = []
-    for c in dict.fromkeys(touched):
-        before = expected_longest(state, c, now, times)
-        after = expected_longest(after_state, c, now, times)
-        only_adds = adds_only(state, window, categories, open_it, c)
-        effects.append(Effect(c, before, _after(before, after, only_adds)))
-    return effects
+    with its longest wait over the next hour before and after."""
+    change = Change(window, open_it, categories)
+    found = outlook(state, now, times, policy, [change])
+    after = found.changes[change]
+    touched = [*state.windows[window].categories, *(categories or ())]
+    return [Effect(c, found.now.get(c, 0.0), after.get(c, 0.0)) for c in dict.fromkeys(touched)]
 
 
-def worst(state: HallState, now: datetime, times: ServiceTimes) -> tuple[str, float | None] | None:
-    """The category with people waiting whose expected longest wait is furthest over its target
-    (one nobody serves first); None when nobody waits."""
+def worst(state: HallState, longest: Longest) -> tuple[str, float | None] | None:
+    """The category with people waiting whose longest wait is furthest over its target (one
+    nobody serves first); None when nobody waits."""
     found: tuple[float, str, float | None] | None = None
     for category in state.config.categories:
         if not state.queues.get(category.id):
             continue
-        longest = expected_longest(state, category.id, now, times)
-        ratio = float("inf") if longest is None else longest / category.target_wait_minutes
+        wait = longest.get(category.id)
+        ratio = math.inf if wait is None else wait / category.target_wait_minutes
         if found is None or ratio > found[0]:
-            found = (ratio, category.id, longest)
+            found = (ratio, category.id, wait)
     return None if found is None else (found[1], found[2])
 
 
 def suggest(
-    state: HallState, now: datetime, times: ServiceTimes, limit: int = 3
+    state: HallState, now: datetime, times: ServiceTimes, policy: Policy, limit: int = 3
 ) -> list[Suggestion]:
-    """For the worst category (:func:`worst`), the ``limit`` changes of one window that cut its
-    expected longest wait most: a closed window that serves it opened, a closed one opened with
-    it first, or an open one (idle or not) given it first in its profile."""
-    found = worst(state, now, times)
+    """For the worst category (:func:`worst`), the ``limit`` single changes that cut its longest
+    wait over the next hour most, best first; the others' waits are forecast alike."""
+    forecaster = Forecaster(state, now, times, policy, RUNS)
+    current = forecaster.longest(live_layout(state))
+    found = worst(state, current)
     if found is None:
         return []
     category, before = found
     tried: list[tuple[tuple[float, bool, bool, int], Suggestion]] = []
-    for order, status in enumerate(state.windows.values()):
-        closed = status.state is WindowState.CLOSED
-        if not closed and category in status.categories:
-            continue  # it serves the category already
-        profile = status.categories
-        if category not in profile:
-            profile = (category, *profile)
-        after_state = hypothetical(
-            state, status.id, None if profile == status.categories else profile, closed, now
-        )
-        after = expected_longest(after_state, category, now, times)  # it only adds service
+    for order, change in enumerate(single_changes(state)):
+        profile = change.categories or state.windows[change.window].categories
+        if profile[0] != category and not (change.categories is None and category in profile):
+            continue  # a change for another category
+        after = forecaster.longest(layout_after(state, change)).get(category)
         if after is None or (before is not None and after >= before):
             continue
         # Equal gains: a window that keeps its profile first, then a closed one (nobody's work
         # is taken away), then the hall file's order.
-        changed = profile != status.categories
-        rank = (round(after, 1), changed, not closed, order)
-        tried.append((rank, Suggestion(status.id, closed, profile, category, before, after)))
+        changed = change.categories is not None
+        rank = (round(after, 1), changed, not change.open, order)
+        suggestion = Suggestion(change.window, change.open, profile, category, before, after)
+        tried.append((rank, suggestion))
     tried.sort(key=lambda pair: pair[0])
     return [suggestion for _, suggestion in tried[:limit]]

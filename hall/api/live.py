@@ -45,8 +45,8 @@ class WhatIfRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
 
 class Wait(msgspec.Struct, frozen=True, kw_only=True):
-    """A category's expected longest wait, minutes, now and after (None: people wait and no open
-    window serves them; 0 with nobody waiting)."""
+    """A category's longest wait over the next hour, minutes, now and after (None: people wait or
+    are expected and no open window serves them; 0 with nobody waiting or expected)."""
 
     category: str
     name: str
@@ -68,7 +68,7 @@ class SuggestionItem(msgspec.Struct, frozen=True, kw_only=True):
     window: str
     open: bool  # it is closed now: open it
     categories: list[str]  # with this profile
-    wait: Wait  # the worst category's expected longest wait before and after
+    wait: Wait  # the worst category's longest wait before and after
 
 
 class LiveController(Controller):
@@ -116,9 +116,10 @@ class LiveController(Controller):
         self, request: Request[Any, Any, Any], hall: FromPath[str], data: JSONBody[WhatIfRequest]
     ) -> WhatIfResult:
         """What opening a window, or giving it another profile, would do to the waits: for each
-        category of its profile before and after, the expected longest wait (minutes waited so
-        far plus the estimate from now, the most over its waiting tickets) now and after.
-        Nothing changes."""
+        category of its profile before and after, its longest wait over the next hour (its
+        tickets waiting now and those expected to arrive, each until called or the hour ends),
+        forecast by
+        running the hall's calling policy forward, now and after. Nothing changes."""
         engine: HallEngine = request.app.state.service.engine(hall)
         categories = tuple(data.categories) if data.categories is not None else None
         if categories is None and not data.open:
@@ -143,7 +144,13 @@ class LiveController(Controller):
             if data.open and status.state is not WindowState.CLOSED:
                 raise errors.WindowBusy(f"window {data.window} is open already")
             effects = what_if(
-                state, data.window, categories, data.open, engine.clock(), engine.times
+                state,
+                data.window,
+                categories,
+                data.open,
+                engine.clock(),
+                engine.times,
+                engine.policy,
             )
             return WhatIfResult(
                 window=data.window,
@@ -159,9 +166,10 @@ class LiveController(Controller):
     async def suggestions(
         self, request: Request[Any, Any, Any], hall: FromPath[str]
     ) -> list[SuggestionItem]:
-        """For the category whose expected longest wait is furthest over its target, the few
-        changes of one window (open a closed one, or put the category first in a window's
-        profile) that would cut it most, best first. Empty when nobody waits or nothing helps."""
+        """For the category whose longest wait over the next hour is furthest over its target,
+        the few changes of one window (open a closed one, or put the category first in a
+        window's profile) that would cut it most, best first. Empty when nobody waits or nothing
+        helps."""
         engine: HallEngine = request.app.state.service.engine(hall)
 
         def answer(state: HallState) -> list[SuggestionItem]:
@@ -173,7 +181,7 @@ class LiveController(Controller):
                     categories=list(s.categories),
                     wait=_wait(engine, state, Effect(s.category, s.before, s.after)),
                 )
-                for s in suggest(state, now, engine.times)
+                for s in suggest(state, now, engine.times, engine.policy)
             ]
 
         found: list[SuggestionItem] = await engine.read(answer)
