@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import bisect
 import heapq
+import math
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -139,10 +140,91 @@ def call_order(
     lanes = state.lanes.get(queue)
     if not lanes:
         return iter(())
+    return _CallOrder(state, table, lanes, now)
+
+
+def _merged(
+    state: HallState, table: PriorityTable, lanes: dict[str, list[str]], now: float
+) -> Iterator[tuple[float, Ticket]]:
+    """Every class's tickets in calling order: their streams merged, ties to arrival order."""
     streams = [_lane(state, table, priority, ids, now) for priority, ids in lanes.items() if ids]
     if len(streams) == 1:
         return streams[0]
     return heapq.merge(*streams, key=lambda pair: (pair[0], pair[1].order_key))
+
+
+class _CallOrder:
+    """:func:`call_order`'s iterator. Most readers take the first ticket only (a policy asks who
+    is next, once per class of each queue it may call from, at every call), so that one is found
+    from each class's first without building the merge; the merge is built, and its first
+    skipped, only if more are asked for."""
+
+    __slots__ = ("_lanes", "_now", "_rest", "_state", "_table")
+
+    def __init__(
+        self, state: HallState, table: PriorityTable, lanes: dict[str, list[str]], now: float
+    ) -> None:
+        self._state, self._table, self._lanes, self._now = state, table, lanes, now
+        self._rest: Iterator[tuple[float, Ticket]] | None = None
+
+    def __iter__(self) -> _CallOrder:
+        return self
+
+    def __next__(self) -> tuple[float, Ticket]:
+        if self._rest is not None:
+            return next(self._rest)
+        self._rest = _skip_first(self._state, self._table, self._lanes, self._now)
+        found = _first(self._state, self._table, self._lanes, self._now)
+        if found is None:
+            raise StopIteration
+        return found
+
+
+def _skip_first(
+    state: HallState, table: PriorityTable, lanes: dict[str, list[str]], now: float
+) -> Iterator[tuple[float, Ticket]]:
+    """The calling order after its first ticket (built when first asked for)."""
+    merged = _merged(state, table, lanes, now)
+    next(merged, None)
+    yield from merged
+
+
+def _first(
+    state: HallState, table: PriorityTable, lanes: dict[str, list[str]], now: float
+) -> tuple[float, Ticket] | None:
+    """The first of the calling order, as the merge would give it (ties to arrival order)."""
+    tickets = state.tickets
+    best: tuple[float, Ticket] | None = None
+    for priority, ids in lanes.items():
+        if not ids:
+            continue
+        if priority in table.slot:
+            found = _slot_first(state, table, ids, now)
+        else:
+            ticket = tickets[ids[0]]
+            head = table.head_start.get(priority)
+            issued = ticket.issued_at.timestamp()
+            found = (issued if head is None else issued - head), ticket
+        if best is None or (found[0], found[1].order_key) < (best[0], best[1].order_key):
+            best = found
+    return best
+
+
+def _slot_first(
+    state: HallState, table: PriorityTable, ids: list[str], now: float
+) -> tuple[float, Ticket]:
+    """An appointment class's first in calling order: the earliest effective issue, read until no
+    later arrival (its issue less ``reach`` and on) could be earlier; ties to arrival order."""
+    tickets = state.tickets
+    best_key, best = math.inf, tickets[ids[0]]
+    for ticket_id in ids:
+        ticket = tickets[ticket_id]
+        if ticket.issued_at.timestamp() - table.reach >= best_key:
+            break
+        key = effective_issue(table, ticket, now)
+        if key < best_key:
+            best_key, best = key, ticket
+    return best_key, best
 
 
 def count_before(state: HallState, table: PriorityTable, queue: str, key: float, now: float) -> int:
