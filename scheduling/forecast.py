@@ -37,7 +37,7 @@ from statistics import NormalDist
 
 from hall.domain.state import HallState
 from scheduling.estimate import ServiceTimes, estimate_new, estimate_wait
-from scheduling.forward import Run, live_layout, simulate, start
+from scheduling.forward import LOGNORMAL, Holding, Run, live_layout, simulate, start
 from scheduling.policy import Policy
 
 RUNS = 24
@@ -90,10 +90,11 @@ def forecast_hall(
     times: ServiceTimes,
     policy: Policy,
     ghosts: Sequence[tuple[str, str]] = (),
+    holding: Holding = LOGNORMAL,
 ) -> HallForecast:
     """Runs from the live state (see the module) until every waiting ticket and ghost is called;
     the state is not changed."""
-    begun = start(state, now, times, policy, ghosts)
+    begun = start(state, now, times, policy, ghosts, holding)
     layout = live_layout(state)
     served = {queue for queue in begun.queues if layout.callers(queue)}
     targets = frozenset(t for q in served for t in begun.queues[q])

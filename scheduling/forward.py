@@ -5,15 +5,16 @@ windows as they are, or as a manager might change them):
 
 * **Windows.** An idle open window calls at once (longest idle first); one holding a ticket frees
   after the rest of its holding time, drawn given how long it has held it already
-  (:func:`holding_left`); a paused window comes back after the rest of its pause
+  (:meth:`Holding.left`); a paused window comes back after the rest of its pause
   (:func:`pause_left`); closed windows stay closed. A window that finds nothing to call waits
   until a ticket it may call arrives.
 * **Holding times** (from a call to the window's next call: walking up and no-shows included,
   what :class:`~scheduling.estimate.ServiceTimes` measures) are lognormal around each category's
-  running mean with coefficient of variation ``CV``. Lognormal because a hall's transactions are
-  right-skewed (most short, a few long) and never below zero: exponential holding times would
-  overstate the spread of a long wait (every window as likely to free at once as much later) and
-  a fixed time would understate it. ``CV`` 0.75 is the middle of what service halls measure.
+  running mean with coefficient of variation 0.75 (:class:`Holding`). Lognormal because a
+  hall's transactions are right-skewed (most short, a few long) and never below zero:
+  exponential holding times would overstate the spread of a long wait (every window as likely
+  to free at once as much later) and a fixed time would understate it. 0.75 is the middle of
+  what service halls measure.
 * **Arrivals** are Poisson streams at the recent rates (:mod:`scheduling.arrivals`), per category
   and priority class, so a priority ticket or a favoured category arriving later passes exactly as
   the policy lets it. They stop when the hall's opening period ends, where the hall file says.
@@ -38,7 +39,7 @@ from __future__ import annotations
 import bisect
 import math
 import random
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from heapq import heappop, heappush
@@ -53,15 +54,52 @@ from scheduling.policy import Policy
 if TYPE_CHECKING:
     from hall.config import HallConfig
 
-CV = 0.75
 HORIZON = 8 * 3600.0  # seconds: no run goes further than this from now
 OVERDUE_PAUSE = 300.0  # seconds: the mean rest of a pause already past its limit
 
-SIGMA = math.sqrt(math.log(1 + CV**2))
-_SHIFT = SIGMA**2 / 2  # exp(SIGMA z - _SHIFT) has mean 1
 _NORMAL = NormalDist()
+_ROOT2 = math.sqrt(2)
 _GHOST_SEQ = 1_000_000_000  # ghosts and arrivals come after every real ticket in arrival order
 _ARRIVAL_SEQ = 2_000_000_000
+
+
+@dataclass(frozen=True, slots=True)
+class Holding:
+    """The shape of holding times around each category's running mean: lognormal with
+    coefficient of variation ``cv``, or exponential (``cv`` None; for checks against queueing
+    theory, which assumes it)."""
+
+    cv: float | None = 0.75
+
+    @property
+    def sigma(self) -> float:
+        return math.sqrt(math.log(1 + (self.cv or 0.0) ** 2))
+
+    def factors(self) -> Callable[[float], float]:
+        """The holding time over its mean for a standard normal draw (mean 1)."""
+        if self.cv is None:  # the exponential quantile of the draw's probability
+            return lambda z: -math.log(0.5 * math.erfc(z / _ROOT2))
+        sigma = self.sigma
+        shift = sigma * sigma / 2
+        exp = math.exp
+        return lambda z: exp(sigma * z - shift)
+
+    def left(self, mean: float, held: float, u: float) -> float:
+        """The rest of a holding time of mean ``mean`` seconds that has lasted ``held`` seconds,
+        from the uniform ``u``: the distribution's quantile above what has been held."""
+        if self.cv is None:
+            return -math.log(1 - u) * mean  # memoryless
+        sigma = self.sigma
+        mu = math.log(mean) - sigma * sigma / 2
+        floor = _NORMAL.cdf((math.log(held) - mu) / sigma) if held > 0 else 0.0
+        p = floor + u * (1 - floor)
+        if p >= 1 - 1e-9:  # held far longer than anyone: it ends, nobody knows when
+            return -math.log(1 - u) * mean / 2
+        return max(math.exp(mu + sigma * _NORMAL.inv_cdf(max(p, 1e-12))) - held, 0.0)
+
+
+LOGNORMAL = Holding()
+EXPONENTIAL = Holding(None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +148,7 @@ class Start:
     rate: float  # arrivals per second, all kinds
     closes: float  # no arrivals after this (POSIX seconds)
     slots: dict[str, float]  # appointment class -> slot seconds
+    holding: Holding
     ghosts: dict[tuple[str, str], str] = field(default_factory=dict)  # (category, class) -> id
 
     def waiting(self) -> int:
@@ -122,6 +161,7 @@ def start(
     times: ServiceTimes,
     policy: Policy,
     ghosts: Sequence[tuple[str, str]] = (),
+    holding: Holding = LOGNORMAL,
 ) -> Start:
     """Read the live state for runs from ``now``; ``ghosts``: (category, class) of tickets not
     yet issued whose call times the runs should give."""
@@ -181,6 +221,7 @@ def start(
         rate=total,
         closes=closing(config, now),
         slots={p.id: p.slot_minutes * 60.0 for p in config.priorities if p.slot_minutes > 0},
+        holding=holding,
     )
     for category, priority in ghosts:
         add_ghost(begun, category, priority)
@@ -221,17 +262,6 @@ def closing(config: HallConfig, now: datetime) -> float:
     return math.inf if config.hours.issue_outside_hours else now.timestamp()
 
 
-def holding_left(mean: float, held: float, u: float) -> float:
-    """The rest of a holding time of mean ``mean`` seconds that has lasted ``held`` seconds, from
-    the uniform ``u``: the lognormal's quantile above what has been held."""
-    mu = math.log(mean) - _SHIFT
-    floor = _NORMAL.cdf((math.log(held) - mu) / SIGMA) if held > 0 else 0.0
-    p = floor + u * (1 - floor)
-    if p >= 1 - 1e-9:  # held far longer than anyone: it ends, nobody knows when
-        return -math.log(1 - u) * mean / 2
-    return max(math.exp(mu + SIGMA * _NORMAL.inv_cdf(max(p, 1e-12))) - held, 0.0)
-
-
 def pause_left(paused: float, limit: float, u: float) -> float:
     """The rest of a pause that has lasted ``paused`` seconds, from the uniform ``u``: exponential
     with a third of the pause's limit as its mean (10 minutes under the default 30), over by the
@@ -266,6 +296,7 @@ def simulate(
     arrived before ``until`` is called (those no working window may call aside), or earlier
     after ``steps`` policy calls or ``HORIZON`` after now."""
     policy = begun.policy
+    factor = begun.holding.factors()
     end = begun.now + HORIZON
     means, index = begun.means, begun.index
     tickets = dict(begun.tickets)
@@ -321,7 +352,7 @@ def simulate(
             if position is not None:
                 while len(table) <= position:
                     table.append(draws.gauss(0.0, 1.0))
-                hold = means[ticket.category] * math.exp(SIGMA * table[position] - _SHIFT)
+                hold = means[ticket.category] * factor(table[position])
             else:
                 hold = holding.get(ticket_id, 0.0)  # a ghost holds nothing
             if hold > 0:
@@ -347,7 +378,7 @@ def simulate(
             tickets[ticket.id] = ticket
             queues.setdefault(category, []).append(ticket.id)
             lanes.setdefault(category, {}).setdefault(priority, []).append(ticket.id)
-            holding[ticket.id] = means.get(category, 480.0) * math.exp(SIGMA * z - _SHIFT)
+            holding[ticket.id] = means.get(category, 480.0) * factor(z)
             arrived[ticket.id] = (category, at)
             if at < until and callable_queues.get(category):
                 remaining.add(ticket.id)
@@ -376,7 +407,8 @@ def _first_free(
             continue
         if window_id in begun.held:
             category, held = begun.held[window_id]
-            free.append((now + holding_left(begun.means[category], held, u), order, window_id))
+            left = begun.holding.left(begun.means[category], held, u)
+            free.append((now + left, order, window_id))
         elif window_id in begun.paused:
             free.append((now + pause_left(*begun.paused[window_id], u), order, window_id))
         else:  # free now: longest idle first
