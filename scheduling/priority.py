@@ -171,22 +171,20 @@ class _CallOrder:
         return self
 
     def __next__(self) -> tuple[float, Ticket]:
-        if self._rest is not None:
-            return next(self._rest)
-        self._rest = _skip_first(self._state, self._table, self._lanes, self._now)
-        found = _first(self._state, self._table, self._lanes, self._now)
-        if found is None:
-            raise StopIteration
-        return found
+        rest = self._rest
+        if rest is None:
+            self._rest = _NOT_YET
+            found = _first(self._state, self._table, self._lanes, self._now)
+            if found is None:
+                raise StopIteration
+            return found
+        if rest is _NOT_YET:
+            rest = self._rest = _merged(self._state, self._table, self._lanes, self._now)
+            next(rest, None)  # the first, given already
+        return next(rest)
 
 
-def _skip_first(
-    state: HallState, table: PriorityTable, lanes: dict[str, list[str]], now: float
-) -> Iterator[tuple[float, Ticket]]:
-    """The calling order after its first ticket (built when first asked for)."""
-    merged = _merged(state, table, lanes, now)
-    next(merged, None)
-    yield from merged
+_NOT_YET: Iterator[tuple[float, Ticket]] = iter(())  # the first given, the merge not built
 
 
 def _first(
