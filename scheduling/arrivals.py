@@ -8,12 +8,11 @@ order), so it needs no running estimate of its own and is the same wherever the 
 engine, a checkpoint restored, the simulator.
 
 The estimate is an exponentially weighted count: a ticket issued ``a`` seconds ago counts
-``exp(-a / TAU)``, divided by the weight an arrival rate of one per second would have had over
-the time observed. With ``TAU`` a quarter of an hour it follows a surge within about that long
-(a filing deadline's rush is what makes a forecast go wrong) and forgets it as fast. The time
-observed is from the day's first ticket, and at least ``MIN_SPAN``: the crowd at the door when
-the hall opens is a burst, not a rate the rest of the morning keeps. Tickets more than ``3 TAU``
-old weigh under 5% and are not read.
+``exp(-a / TAU)``, divided by the weight a rate of one per second would have had. With ``TAU`` a
+quarter of an hour it follows a surge within about that long (a filing deadline's rush is what
+makes a forecast go wrong) and forgets it as fast. Tickets more than ``READ`` ago weigh under 5%
+and are not read; the time before the day's first ticket counts as observed with nobody coming,
+so the crowd at the door when the hall opens reads as a burst, not a rate the morning keeps.
 """
 
 from __future__ import annotations
@@ -28,7 +27,7 @@ if TYPE_CHECKING:
 
 TAU = 15 * 60.0  # seconds: the memory of the weighting
 READ = 3 * TAU  # older tickets weigh under 5% and are not read
-MIN_SPAN = 30 * 60.0  # seconds observed at least
+EXPOSURE = TAU * (1 - math.exp(-READ / TAU))  # what a rate of one per second weighs
 
 
 def arrival_rates(state: HallState, now: datetime) -> Mapping[tuple[str, str], float]:
@@ -36,20 +35,11 @@ def arrival_rates(state: HallState, now: datetime) -> Mapping[tuple[str, str], f
     with no recent ticket are left out."""
     now_s = now.timestamp()
     counts: dict[tuple[str, str], float] = {}
-    first = now_s
     for ticket in reversed(state.tickets.values()):  # issue order: newest first
-        issued = ticket.issued_at.timestamp()
-        age = now_s - issued
-        if state.day is not None and ticket.day != state.day:
-            break  # an earlier day's ticket still open: today's were all read
-        if age > READ:
-            first = now_s - READ  # older tickets exist: the whole span was observed
-            break
-        first = min(first, issued)
-        if age < 0:
-            continue  # issued after ``now`` (a view asked about the past): not yet arrived
-        key = (ticket.category, ticket.priority)
-        counts[key] = counts.get(key, 0.0) + math.exp(-age / TAU)
-    span = max(now_s - first, MIN_SPAN)
-    exposure = TAU * (1 - math.exp(-span / TAU))
-    return {key: weight / exposure for key, weight in counts.items()}
+        age = now_s - ticket.issued_at.timestamp()
+        if age > READ or (state.day is not None and ticket.day != state.day):
+            break  # older, or an earlier day's still open: today's recent ones were all read
+        if age >= 0:  # (issued after ``now`` when a view asks about the past: not arrived yet)
+            key = (ticket.category, ticket.priority)
+            counts[key] = counts.get(key, 0.0) + math.exp(-age / TAU)
+    return {key: weight / EXPOSURE for key, weight in counts.items()}
