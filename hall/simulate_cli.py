@@ -6,7 +6,9 @@
 With ``--config`` the day is :func:`scheduling.workloads.from_config` (equal demand per category
 at ``--load``); ``--workload`` picks a benchmark day instead (see ``--help``). ``--compare`` runs
 every registered policy on the same visitors (common random numbers) and prints them side by
-side with the pooled Erlang C / Allen–Cunneen reference. The seed and the day seeds are printed,
+side with the pooled Erlang C / Allen–Cunneen reference. Either way it prints how every ticket
+issued ended (served, after hours, no-show, abandoned, sent home), the waits of those who left
+uncalled and the windows' utilisation over opening hours. The seed and the day seeds are printed,
 so any run can be repeated exactly. It lives in hall/ (not scheduling/, which stays pure): it
 reads hall files and prints. hall/cli.py wires :func:`add_arguments` and :func:`run`.
 """
