@@ -63,13 +63,17 @@ def run(args: argparse.Namespace) -> int:
     names = sorted(POLICIES) if args.compare else [_policy_name(args, workload)]
     summaries: list[Summary] = []
     for name in names:
-        results = simulate(
-            workload,
-            policy_named(name),
-            days=args.days,
-            seed=args.seed,
-            estimates=not args.no_estimates,
-        )
+        try:
+            results = simulate(
+                workload,
+                policy_named(name),
+                days=args.days,
+                seed=args.seed,
+                estimates=not args.no_estimates,
+            )
+        except ValueError as error:  # a day the simulator cannot hold (issuing past 23:30)
+            print(f"hall simulate: {error}")
+            return 2
         summaries.append(summarize(workload, name, args.seed, results))
     if args.compare:
         print(format_compare(summaries, reference(workload).describe()))

@@ -93,6 +93,17 @@ def test_compare_prints_every_policy(capsys: pytest.CaptureFixture[str]) -> None
         assert row in out
 
 
+def test_a_hall_that_opens_too_late_to_simulate(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Eight hours from 17:00 would issue past the 23:30 hard stop: said, not a traceback."""
+    path = tmp_path / "hall.toml"
+    hours = '[[hours.periods]]\ndays = ["mon"]\nopen = "17:00"\nclose = "23:59"\n'
+    path.write_text(HALL + hours, encoding="utf-8")
+    assert run("--config", str(path), "--days", "1") == 2
+    assert "past the 23:30 hard stop" in capsys.readouterr().out
+
+
 def test_bad_arguments(capsys: pytest.CaptureFixture[str]) -> None:
     assert run("--workload", "skewed", "--days", "0") == 2
     with pytest.raises(SystemExit):
