@@ -191,21 +191,22 @@ def _first(
     state: HallState, table: PriorityTable, lanes: dict[str, list[str]], now: float
 ) -> tuple[float, Ticket] | None:
     """The first of the calling order, as the merge would give it (ties to arrival order)."""
-    tickets = state.tickets
-    best: tuple[float, Ticket] | None = None
+    tickets, slot, head_start = state.tickets, table.slot, table.head_start
+    best: Ticket | None = None
+    best_key = math.inf
     for priority, ids in lanes.items():
         if not ids:
             continue
-        if priority in table.slot:
-            found = _slot_first(state, table, ids, now)
+        if priority in slot:
+            key, ticket = _slot_first(state, table, ids, now)
         else:
             ticket = tickets[ids[0]]
-            head = table.head_start.get(priority)
-            issued = ticket.issued_at.timestamp()
-            found = (issued if head is None else issued - head), ticket
-        if best is None or (found[0], found[1].order_key) < (best[0], best[1].order_key):
-            best = found
-    return best
+            key = ticket.issued_at.timestamp() - head_start.get(priority, 0.0)
+        if key < best_key or (
+            key == best_key and best is not None and ticket.order_key < best.order_key
+        ):
+            best, best_key = ticket, key
+    return None if best is None else (best_key, best)
 
 
 def _slot_first(
