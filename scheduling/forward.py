@@ -290,14 +290,15 @@ def simulate(
     targets: frozenset[str] = frozenset(),
     until: float = -math.inf,
     steps: int = 1_000_000,
+    horizon: float = HORIZON,
 ) -> Run:
     """One run from ``begun`` with the windows of ``layout`` (see the module). It stops once the
     clock has reached ``until`` (POSIX seconds) and every ticket of ``targets`` and every ticket
     arrived before ``until`` is called (those no working window may call aside), or earlier
-    after ``steps`` policy calls or ``HORIZON`` after now."""
+    after ``steps`` policy calls or ``horizon`` seconds after now."""
     policy = begun.policy
     factor = begun.holding.factors()
-    end = begun.now + HORIZON
+    end = begun.now + horizon
     means, index = begun.means, begun.index
     tickets = dict(begun.tickets)
     queues = {q: list(ids) for q, ids in begun.queues.items()}
