@@ -198,6 +198,7 @@ def start(
             idle_since[window.id] = since
     rates = arrival_rates(state, now)
     kinds = sorted(kind for kind, rate in rates.items() if rate > 0)
+    categories.update(category for category, _ in kinds)
     cumulative = []
     total = 0.0
     for kind in kinds:
@@ -319,7 +320,7 @@ def simulate(
     idle: dict[str, float] = {}
     called: dict[str, float] = {}
     arrived: dict[str, tuple[str, float]] = {}
-    holding: dict[str, float] = {}  # arrivals' holding seconds
+    drawn: dict[str, float] = {}  # arrivals' holding draws
     callable_queues = {q: bool(layout.callers(q)) for q in (*queues, *begun.means)}
     remaining = {t for t in targets if callable_queues.get(queue_key(tickets[t]))}
     count = 0
@@ -354,8 +355,10 @@ def simulate(
                 while len(table) <= position:
                     table.append(draws.gauss(0.0, 1.0))
                 hold = means[ticket.category] * factor(table[position])
+            elif ticket_id in drawn:
+                hold = means[ticket.category] * factor(drawn[ticket_id])
             else:
-                hold = holding.get(ticket_id, 0.0)  # a ghost holds nothing
+                hold = 0.0  # a ghost holds nothing
             if hold > 0:
                 order += 1
                 heappush(free, (at + hold, order, window_id))
@@ -379,15 +382,16 @@ def simulate(
             tickets[ticket.id] = ticket
             queues.setdefault(category, []).append(ticket.id)
             lanes.setdefault(category, {}).setdefault(priority, []).append(ticket.id)
-            holding[ticket.id] = means.get(category, 480.0) * factor(z)
+            drawn[ticket.id] = z
             arrived[ticket.id] = (category, at)
             if at < until and callable_queues.get(category):
                 remaining.add(ticket.id)
-            for window_id in sorted(idle, key=idle.__getitem__):  # longest idle first
-                if category in windows[window_id].categories:
-                    del idle[window_id]
-                    if call(window_id, at) == ticket.id:
-                        break
+            if idle:
+                for window_id in sorted(idle, key=idle.__getitem__):  # longest idle first
+                    if category in windows[window_id].categories:
+                        del idle[window_id]
+                        if call(window_id, at) == ticket.id:
+                            break
             upcoming = next(arrivals, None)
             continue
         at, _, window_id = heappop(free)
