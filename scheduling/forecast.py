@@ -7,10 +7,13 @@ free up, with holding times, pauses and arrivals drawn; the median of the runs i
 the screens show ("about N minutes") and the 10th and 90th percentiles its 80% interval.
 
 One run gives the call time of every waiting ticket, and of a *ghost* per category (a normal
-ticket taken now), so one forecast per state version answers every ticket's view, the kiosk and
-the queues' estimates: :func:`hall_forecast` caches it until the state changes (and for
-``REUSE`` seconds of the clock). The runs are seeded from the hall and the state version: the
-same state gives the same forecast.
+ticket taken now), so one forecast answers every ticket's view, the kiosk and the queues'
+estimates. A hall's views ask after every command (each phone following its ticket, the manager's
+live view), so :func:`hall_forecast` keeps a forecast for ``REUSE`` seconds while the windows stay
+as they were: calls and finishes are what it foresaw. A ticket issued since is its category's
+ghost when it joined right behind the last ticket forecast (the ghost stood just there), and a
+queue's estimate stands until a ticket joins it; otherwise a fresh forecast is made. The runs are
+seeded from the hall and the state version: the same state gives the same forecast.
 
 Runs cost a policy call per ticket called, so their number follows the queue (a budget of
 ``BUDGET`` policy calls): ``RUNS`` runs while each is short, down to ``MIN_FULL`` runs that reach
@@ -23,8 +26,9 @@ freedom), which covers a wait drawn like them 80% of the time however few they a
 is a sum of many holding times, close to normal, which is where samples are few.
 
 Where the forecast does not run, the quick estimate answers (minutes only, no interval): when more
-than ``WAITING_LIMIT`` tickets wait, and for a ticket that not every full run reached (beyond
-``STEPS`` calls, or 8 hours from now).
+than ``WAITING_LIMIT`` tickets wait; for a ticket that not every full run reached (beyond
+``STEPS`` calls, or 8 hours from now); and for a ticket issued in a rush, when the forecasts of
+the last second made ``RATE`` policy calls already (see :func:`hall_forecast`).
 """
 
 from __future__ import annotations
@@ -36,7 +40,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from statistics import NormalDist
 
-from hall.domain.state import HallState
+from hall.domain.state import HallState, WindowState
 from scheduling.estimate import ServiceTimes, estimate_new, estimate_wait
 from scheduling.forward import LOGNORMAL, Holding, Run, live_layout, simulate, start
 from scheduling.policy import Policy
@@ -48,9 +52,11 @@ STEPS = 500  # policy calls a full run makes at most (about 200 waiting on 16 wi
 SHORT = 20  # policy calls a short run needs at least to be worth it
 WAITING_LIMIT = 500
 LOW, HIGH = 0.10, 0.90
-REUSE = 60.0  # seconds: how long a forecast of one state version answers
+REUSE = 10.0  # seconds: how long a forecast answers while the windows stay as they were
+RATE = 1_500  # policy calls a second of the clock for fresh forecasts (about 20 ms of CPU)
 NEW = "normal"  # the class of each category's ghost
 _Z = NormalDist().inv_cdf(HIGH)
+_AWAY = (WindowState.CLOSED, WindowState.PAUSED)
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,12 +73,15 @@ class Forecast:
 @dataclass(frozen=True, slots=True)
 class HallForecast:
     """Call-time quantiles (low, median, high; POSIX seconds) of every waiting ticket and ghost
-    the runs reached, as of ``now``."""
+    the runs reached, made at ``now`` from the state's ``version``."""
 
     now: float
+    version: int
     calls: dict[str, tuple[float, float, float]]
     ghosts: dict[tuple[str, str], str]  # (category, class) -> the ghost's id
     unserved: frozenset[str]  # tickets and ghosts no working window may call
+    last: dict[str, str]  # category -> its last waiting ticket then (its ghost came right after)
+    steps: int  # policy calls the runs made
 
     def forecast(self, ticket_id: str, now: datetime) -> Forecast | None:
         """The ticket's forecast in minutes from ``now``; None where the runs did not reach it."""
@@ -84,6 +93,27 @@ class HallForecast:
         now_s = now.timestamp()
         low, median, high = (max(at - now_s, 0.0) / 60 for at in found)
         return Forecast(median, low, high)
+
+    def new(self, state: HallState, category: str, now: datetime) -> Forecast | None:
+        """A normal ticket of ``category`` taken now: the ghost's forecast, if no ticket has
+        joined the back of the category's queue since (else None)."""
+        queue = state.queues.get(category)
+        if (queue[-1] if queue else None) != self.last.get(category):
+            return None
+        ghost = self.ghosts.get((category, NEW))
+        return None if ghost is None else self.forecast(ghost, now)
+
+    def issued(self, state: HallState, ticket_id: str, now: datetime) -> Forecast | None:
+        """A normal ticket issued since, right behind the last one of its queue then: the
+        ghost's forecast (it stood just there); None otherwise."""
+        ticket = state.tickets[ticket_id]
+        queue = state.queues.get(ticket.category)
+        if ticket.priority != NEW or ticket.target_window or not queue or queue[-1] != ticket_id:
+            return None
+        if (queue[-2] if len(queue) > 1 else None) != self.last.get(ticket.category):
+            return None
+        ghost = self.ghosts.get((ticket.category, NEW))
+        return None if ghost is None else self.forecast(ghost, now)
 
 
 def forecast_hall(
@@ -119,7 +149,9 @@ def forecast_hall(
         found = summary(ticket_id, full, short)
         if found is not None:
             calls[ticket_id] = found
-    return HallForecast(begun.now, calls, dict(begun.ghosts), unserved)
+    last = {queue: ids[-1] for queue, ids in state.queues.items() if ids}
+    steps = sum(run.steps for run in (*full, *short))
+    return HallForecast(begun.now, state.version, calls, dict(begun.ghosts), unserved, last, steps)
 
 
 def summary(
@@ -179,34 +211,49 @@ def seed_of(state: HallState) -> int:
 class _Cached:
     state: HallState
     key: tuple[object, ...]
+    now: float
+    version: int
     forecast: HallForecast | None  # None: too many wait, the quick estimate answers
+    made: list[tuple[float, int]]  # (when, policy calls) of the forecasts made lately
 
 
 _CACHE: dict[int, _Cached] = {}
 
 
 def hall_forecast(
-    state: HallState, now: datetime, times: ServiceTimes, policy: Policy
+    state: HallState, now: datetime, times: ServiceTimes, policy: Policy, *, fresh: bool = False
 ) -> HallForecast | None:
-    """The forecast of every waiting ticket and of a normal ticket of each category taken now,
-    for the state's version (cached while the version holds, for ``REUSE`` seconds); None when
-    more than ``WAITING_LIMIT`` wait."""
-    key = (state.version, policy, id(times), tuple(times.counts.values()))
+    """The forecast of every waiting ticket and of a normal ticket of each category taken now;
+    None when more than ``WAITING_LIMIT`` wait.
+
+    A forecast answers for ``REUSE`` seconds while the windows stay as they were (none opened,
+    closed, paused, resumed or given another profile): calls and finishes change little that it
+    did not foresee, and a hall's views ask after every command. ``fresh`` asks for one of the
+    state's version, which is made unless the forecasts of the last second of the clock made
+    ``RATE`` policy calls already: then the one at hand answers (and the caller falls back to
+    the quick estimate for what it does not know), so that a rush of commands never queues
+    behind forecasts in the hall's writer.
+    """
+    windows = (state.layout_version, tuple(w.state in _AWAY for w in state.windows.values()))
+    key = (policy, id(times), windows)
     cached = _CACHE.get(id(state))
-    if (
-        cached is not None
-        and cached.state is state
-        and cached.key == key
-        and (cached.forecast is None or abs(now.timestamp() - cached.forecast.now) <= REUSE)
-    ):
-        return cached.forecast
+    now_s = now.timestamp()
+    made: list[tuple[float, int]] = []
+    if cached is not None and cached.state is state:
+        made = [(at, steps) for at, steps in cached.made if 0 <= now_s - at < 1.0]
+        if cached.key == key and abs(now_s - cached.now) <= REUSE:
+            if cached.version == state.version or not fresh:
+                return cached.forecast
+            if sum(steps for _, steps in made) >= RATE:
+                return cached.forecast
     found = None
     if sum(len(ids) for ids in state.queues.values()) <= WAITING_LIMIT:
         ghosts = [(c.id, NEW) for c in state.config.categories]
         found = forecast_hall(state, now, times, policy, ghosts)
+        made.append((now_s, found.steps))
     if len(_CACHE) > 64:  # states are few per process; this only stops a leak in test runs
         _CACHE.clear()
-    _CACHE[id(state)] = _Cached(state, key, found)
+    _CACHE[id(state)] = _Cached(state, key, now_s, state.version, found, made)
     return found
 
 
@@ -216,7 +263,12 @@ def forecast_wait(
     """The forecast of a waiting ticket (KeyError if unknown); the quick estimate where the
     forecast does not run (see the module). Also the simulator's estimator hook."""
     found = hall_forecast(state, now, times, policy)
-    answer = found.forecast(ticket_id, now) if found is not None else None
+    answer = None
+    if found is not None:
+        answer = found.forecast(ticket_id, now) or found.issued(state, ticket_id, now)
+        if answer is None and found.version != state.version:  # issued since, not behind
+            found = hall_forecast(state, now, times, policy, fresh=True)
+            answer = found.forecast(ticket_id, now) if found is not None else None
     if answer is not None:
         return answer
     return Forecast(estimate_wait(state, ticket_id, now, times).minutes)
@@ -232,13 +284,17 @@ def forecast_new(
 ) -> Forecast:
     """The forecast of a ticket of ``category`` and ``priority`` taken now: a queue's estimate, a
     kiosk's before printing."""
-    found: HallForecast | None = None
+    answer = None
     if priority == NEW:
         found = hall_forecast(state, now, times, policy)
+        answer = found.new(state, category, now) if found is not None else None
+        if answer is None and found is not None and found.version != state.version:
+            found = hall_forecast(state, now, times, policy, fresh=True)
+            answer = found.new(state, category, now) if found is not None else None
     elif sum(len(ids) for ids in state.queues.values()) <= WAITING_LIMIT:
         found = forecast_hall(state, now, times, policy, [(category, priority)])
-    ghost = found.ghosts.get((category, priority)) if found is not None else None
-    answer = found.forecast(ghost, now) if found is not None and ghost is not None else None
+        ghost = found.ghosts[(category, priority)]
+        answer = found.forecast(ghost, now)
     if answer is not None:
         return answer
     return Forecast(estimate_new(state, category, priority, now, times).minutes)

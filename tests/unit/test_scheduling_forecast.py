@@ -6,15 +6,16 @@ from __future__ import annotations
 import math
 import pickle
 import random
+from datetime import datetime, timedelta
 
 import pytest
 
-from hall.domain.events import TicketCalled
+from hall.domain.events import TicketCalled, WindowPaused
 from hall.domain.state import HallState, apply
 from scheduling import forecast
 from scheduling.arrivals import arrival_rates
 from scheduling.estimate import ServiceTimes, estimate_wait
-from scheduling.forecast import forecast_hall, forecast_new, forecast_wait
+from scheduling.forecast import REUSE, forecast_hall, forecast_new, forecast_wait, hall_forecast
 from scheduling.forward import EXPONENTIAL
 from scheduling.policy import POLICIES
 from scheduling.staffing import erlang_c
@@ -127,6 +128,35 @@ def test_the_live_state_is_left_as_it_was_and_a_state_gives_one_forecast() -> No
     assert pickle.dumps(state) == before
     again = forecast_hall(state, at(31), times, policy, [("b", "normal")])
     assert again.calls == first.calls and len(first.calls) == 30  # 29 waiting, 1 ghost
+
+
+def test_a_forecast_answers_for_a_while_unless_the_windows_change() -> None:
+    """Views ask after every command; a forecast stands for ``REUSE`` seconds while no window
+    opens, closes, pauses or changes profile. A ticket issued right behind the last one forecast
+    is its category's ghost; a queue's estimate is made again once a ticket joins it."""
+    state, times = busy_hall()
+    policy = POLICIES["longest-wait"]
+
+    def second(n: float) -> datetime:
+        return at(31) + timedelta(seconds=n)
+
+    made = hall_forecast(state, second(0), times, policy)
+    assert made is not None
+    head = state.queues["b"][0]
+    apply(state, TicketCalled(at=second(2), ticket=head, window="2"))  # foreseen
+    assert hall_forecast(state, second(3), times, policy) is made
+    joined = issue(state, "a", 31 + 4 / 60)  # right behind the last a forecast
+    ghost = made.forecast(made.ghosts[("a", "normal")], second(5))
+    assert forecast_wait(state, joined.id, second(5), times, policy) == ghost
+    assert hall_forecast(state, second(5), times, policy) is made
+    later = forecast_new(state, "a", "normal", second(6), times, policy)  # behind the one joined
+    again = hall_forecast(state, second(6), times, policy)
+    assert again is not made and again is not None and again.version == state.version
+    assert later.minutes is not None and ghost.minutes is not None and later.minutes > ghost.minutes
+    apply(state, WindowPaused(at=second(7), window="3", reason="break"))
+    paused = hall_forecast(state, second(7), times, policy)
+    assert paused is not again
+    assert hall_forecast(state, second(8 + REUSE), times, policy) is not paused
 
 
 def test_where_the_forecast_does_not_run_the_quick_estimate_answers(
