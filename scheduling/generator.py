@@ -10,10 +10,10 @@ to one day.
   in its own random order, and never one category last on every one of them), the rest
   specialised (one to three categories, drawn in proportion to demand: halls open dedicated
   windows for busy categories);
-* **the demand**: a random mix over the categories plus each specialised window's worth for the
-  categories it serves; a morning and an afternoon peak around a lunch dip on a 09:00-17:00-ish
-  day (opening 08:30 or 09:00, 8 to 9 hours); on most days one or two surges (1 to 2 hours at 2
-  to 4 times the rate) on any category, long transactions included;
+* **the demand**: a random mix over the categories plus each specialised window's worth (give or
+  take 40%) for the categories it serves; a morning and an afternoon peak around a lunch dip on a
+  09:00-17:00-ish day (opening 08:30 or 09:00, 8 to 9 hours); on most days one or two surges (1
+  to 2 hours at 2 to 4 times the rate) on any category, long transactions included;
 * **the load** (0.6 to 1.1, see :func:`load`): the day's mean demand against the capacity of the
   windows that can serve it, at the most loaded group of categories;
 * **the people**: a green-lane (绿色通道) share of 0 to 15%; appointments (预约) on half the days;
@@ -79,15 +79,17 @@ def generate(seed: int) -> Workload:
     pause_minutes = rng.uniform(5, 15)
 
     # Demand (Erlangs at the day's mean): a random mix of the comprehensive windows' capacity,
-    # plus each specialised window's capacity for the categories it serves.
+    # plus each specialised window's capacity for the categories it serves, give or take 40%:
+    # departments staff their own windows, nobody sizes them to the day's demand.
     available = _available(periods * PERIOD, lunch, windows, pauses_per_window, pause_minutes)
     erlangs = {c: 0.0 for c in categories}
     comprehensive_capacity = sum(speeds[w] * available[w] for w in ids[:comprehensive])
     for c, share in zip(categories, mix, strict=True):
         erlangs[c] += comprehensive_capacity * share
     for w, profile in zip(ids[comprehensive:], profiles[comprehensive:], strict=True):
+        sized = rng.uniform(0.6, 1.4)
         for c in profile:
-            erlangs[c] += speeds[w] * available[w] / len(profile)
+            erlangs[c] += sized * speeds[w] * available[w] / len(profile)
     surges: list[tuple[str, int, int, float]] = []
     for _ in range(rng.choice((0, 1, 1, 2))):
         length = rng.randint(2, 4)  # half-hours: 1 to 2 hours
