@@ -23,8 +23,10 @@ and the targets of issue 10 (item 4) for ``--ours`` (default: the hall config's 
   applies: the generated days (specialised windows, lognormal service of several means, peaks)
   do not fit its assumptions, so it is not checked there.
 
-Waits are minutes from issue to call; a visitor who gave up (abandonment) or was sent home
-counts with the time they waited until then, never dropped. ``--quick``: 40 days and 40 steady
+Waits are minutes from issue to call. A visitor who gave up (abandonment) or was sent home is
+never dropped: the quantiles are Kaplan-Meier estimates in which their wait is known only to be
+longer than the time they stayed (see :func:`censored_quantile`); the max is the longest time
+anyone waited, called or not; the mean is over those called. ``--quick``: 40 days and 40 steady
 days (iteration); the default is 300 and 160. Two worker processes.
 """
 
@@ -86,12 +88,34 @@ class Day:
     runs: dict[str, Run]
 
 
-def waited(record: Record) -> float | None:
-    """Minutes from issue to call, or until the visitor left uncalled (gave up, sent home)."""
+def waited(record: Record) -> tuple[float, bool] | None:
+    """Minutes from issue to call and True, or until the visitor left uncalled (gave up, sent
+    home) and False: then the wait is only known to be longer."""
     if record.called is not None:
-        return record.called - record.issued
+        return record.called - record.issued, True
     left: float | None = getattr(record, "left", None)
-    return None if left is None else left - record.issued
+    return None if left is None else (left - record.issued, False)
+
+
+def censored_quantile(observed: Sequence[tuple[float, bool]], q: float) -> float:
+    """The ``q`` quantile of the wait by Kaplan-Meier: an observation ``(minutes, False)`` (left
+    uncalled) says only that the wait was longer, so its weight moves to the longer waits of
+    those still waiting then. Without leavers it is the plain empirical quantile. A policy gains
+    nothing by making people leave (their wait is not capped at their patience) nor loses by
+    keeping them (they do not count as waiting forever). The longest wait observed if the
+    leavers take the curve past ``q`` before any call does."""
+    if not observed:
+        return 0.0
+    ordered = sorted(observed, key=lambda o: (o[0], not o[1]))  # calls before leaves at a tie
+    at_risk = len(ordered)
+    survival = 1.0
+    for minutes, called in ordered:
+        if called:
+            survival *= 1 - 1 / at_risk
+            if 1 - survival >= q - 1e-12:
+                return minutes
+        at_risk -= 1
+    return ordered[-1][0]
 
 
 class Timed:
@@ -111,25 +135,24 @@ class Timed:
 def _run(workload: Workload, policy: Policy, seed: int) -> Run:
     timed = Timed(policy)
     result = simulate_day(workload, timed, seed, estimates=False)
-    all_waits: list[float] = []
-    by_category: dict[str, list[float]] = {c: [] for c in workload.rates}
-    gave_up = 0
+    observed: list[tuple[float, bool]] = []
+    by_category: dict[str, list[tuple[float, bool]]] = {c: [] for c in workload.rates}
     for record in result.records:
-        wait = waited(record)
-        if wait is None:
-            continue
-        gave_up += record.called is None
-        all_waits.append(wait)
-        by_category[record.category].append(wait)
+        seen = waited(record)
+        if seen is not None:
+            observed.append(seen)
+            by_category[record.category].append(seen)
+    called = [minutes for minutes, was_called in observed if was_called]
     return Run(
-        p95=quantile(all_waits, 0.95),
-        max=max(all_waits, default=0.0),
-        mean=statistics.fmean(all_waits) if all_waits else 0.0,
+        p95=censored_quantile(observed, 0.95),
+        max=max((m for m, _ in observed), default=0.0),
+        mean=statistics.fmean(called) if called else 0.0,
         categories={
-            c: (quantile(w, 0.95), max(w)) if w else (0.0, 0.0) for c, w in by_category.items()
+            c: (censored_quantile(o, 0.95), max((m for m, _ in o), default=0.0))
+            for c, o in by_category.items()
         },
-        gave_up=gave_up,
-        tickets=len(all_waits),
+        gave_up=len(observed) - len(called),
+        tickets=len(observed),
         calls=timed.calls,
         seconds=timed.seconds,
     )
@@ -151,8 +174,16 @@ def _steady(job: tuple[int, int, str]) -> tuple[float, float, int, int]:
     seed, index, name = job
     workload = comprehensive(priority_share=GREEN_SHARE)
     result = simulate_day(workload, policy_named(name), day_seed(seed, index), estimates=False)
-    green = [w for r in result.records if r.priority == "green" and (w := waited(r)) is not None]
-    normal = [w for r in result.records if r.priority != "green" and (w := waited(r)) is not None]
+    green = [
+        r.called - r.issued
+        for r in result.records
+        if r.priority == "green" and r.called is not None
+    ]
+    normal = [
+        r.called - r.issued
+        for r in result.records
+        if r.priority != "green" and r.called is not None
+    ]
     return sum(green), sum(normal), len(green), len(normal)
 
 
