@@ -6,7 +6,9 @@
 With ``--config`` the day is :func:`scheduling.workloads.from_config` (equal demand per category
 at ``--load``); ``--workload`` picks a benchmark day instead (see ``--help``). ``--compare`` runs
 every registered policy on the same visitors (common random numbers) and prints them side by
-side with the pooled Erlang C / Allen–Cunneen reference. The seed and the day seeds are printed,
+side with the pooled Erlang C / Allen–Cunneen reference. Either way it prints how every ticket
+issued ended (served, after hours, no-show, abandoned, sent home), the waits of those who left
+uncalled and the windows' utilisation over opening hours. The seed and the day seeds are printed,
 so any run can be repeated exactly. It lives in hall/ (not scheduling/, which stays pure): it
 reads hall files and prints. hall/cli.py wires :func:`add_arguments` and :func:`run`.
 """
@@ -61,13 +63,17 @@ def run(args: argparse.Namespace) -> int:
     names = sorted(POLICIES) if args.compare else [_policy_name(args, workload)]
     summaries: list[Summary] = []
     for name in names:
-        results = simulate(
-            workload,
-            policy_named(name),
-            days=args.days,
-            seed=args.seed,
-            estimates=not args.no_estimates,
-        )
+        try:
+            results = simulate(
+                workload,
+                policy_named(name),
+                days=args.days,
+                seed=args.seed,
+                estimates=not args.no_estimates,
+            )
+        except ValueError as error:  # a day the simulator cannot hold (issuing past 23:30)
+            print(f"hall simulate: {error}")
+            return 2
         summaries.append(summarize(workload, name, args.seed, results))
     if args.compare:
         print(format_compare(summaries, reference(workload).describe()))

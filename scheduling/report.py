@@ -1,7 +1,11 @@
 """Statistics and text tables of simulated days: waits, utilisation, estimate error.
 
 Waits are minutes from issue to call (DESIGN §1), over the tickets a run counts (issued after the
-warm-up); no-shows count too, since they waited like anyone else. Quantiles interpolate linearly
+warm-up); no-shows count too, since they waited like anyone else. Those who left uncalled
+(abandoned, or sent home) have no wait; their minutes until they left are reported beside it, so
+a policy that makes people leave is not flattered by the waits of those who stayed. Every ticket
+issued is in the outcome counts. Utilisation is over opening hours (the windows' available
+minutes before closing); the work after closing is reported apart. Quantiles interpolate linearly
 between order statistics (the usual "type 7"). Confidence intervals treat days as independent
 replications: each day has its own seed and starts empty, so they are.
 """
@@ -13,7 +17,7 @@ import statistics
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-from scheduling.simulator import DayResult, Record, Workload
+from scheduling.simulator import OUTCOMES, DayResult, Record, TicketOutcome, Workload
 
 
 def quantile(values: Sequence[float], q: float) -> float:
@@ -54,15 +58,19 @@ class WaitStats:
 
 @dataclass(frozen=True, slots=True)
 class EstimateError:
-    """Estimated minus actual wait over tickets that had an estimate: bias (mean error), mean
-    absolute error, 90th percentile of the absolute error, and the share within ±max(2 min, 25%
-    of the actual wait) — what "about N minutes" on a ticket can honestly promise."""
+    """Estimated minus actual wait over called tickets that had an estimate: bias (mean error),
+    mean absolute error, 90th percentile of the absolute error, and the share within ±max(2 min,
+    25% of the actual wait) — what "about N minutes" on a ticket can honestly promise. Where the
+    estimator gave an interval: ``coverage``, the share of actual waits inside [low, high] (over
+    ``intervals`` tickets; None when none had one)."""
 
     n: int
     bias: float
     mae: float
     p90: float
     within: float
+    intervals: int = 0
+    coverage: float | None = None
 
     @classmethod
     def of(cls, records: Iterable[Record]) -> EstimateError | None:
@@ -74,12 +82,19 @@ class EstimateError:
         errors = [e - w for e, w in pairs]
         absolute = [abs(x) for x in errors]
         within = sum(1 for (_, w), a in zip(pairs, absolute, strict=True) if a <= max(2, w / 4))
+        inside = [
+            r.estimate_low <= r.wait <= r.estimate_high
+            for r in records
+            if r.estimate_low is not None and r.estimate_high is not None and r.wait is not None
+        ]
         return cls(
             len(pairs),
             statistics.fmean(errors),
             statistics.fmean(absolute),
             quantile(absolute, 0.9),
             within / len(pairs),
+            len(inside),
+            sum(inside) / len(inside) if inside else None,
         )
 
 
@@ -95,10 +110,13 @@ class Summary:
     categories: Mapping[str, WaitStats]
     priorities: Mapping[str, WaitStats]
     day_means: Sequence[float]
-    utilisation: float
+    utilisation: float  # over opening hours
     estimate: EstimateError | None
-    tickets: int
+    tickets: int  # issued, warm-up included: the outcome counts add up to it
     seconds: float
+    outcomes: Mapping[TicketOutcome, int]
+    left: WaitStats  # minutes from issue to leaving, of the counted tickets that left uncalled
+    after_hours: float  # window-minutes worked after closing, mean per day
 
     @property
     def mean_ci(self) -> float:
@@ -116,6 +134,7 @@ def summarize(workload: Workload, policy: str, seed: int, results: Sequence[DayR
     def stats(chosen: list[Record]) -> WaitStats:
         return WaitStats.of([r.wait or 0.0 for r in chosen], [target[r.category] for r in chosen])
 
+    gone = [r for day in results for r in day.records if r.waited is not None]
     day_means = [
         statistics.fmean(waits)
         for day in results
@@ -138,14 +157,21 @@ def summarize(workload: Workload, policy: str, seed: int, results: Sequence[DayR
         estimate=EstimateError.of(called),
         tickets=sum(day.tickets for day in results),
         seconds=sum(day.seconds for day in results),
+        outcomes={o: sum(day.outcomes.get(o, 0) for day in results) for o in OUTCOMES},
+        left=WaitStats.of([r.waited or 0.0 for r in gone], [target[r.category] for r in gone]),
+        after_hours=statistics.fmean(day.after_hours for day in results) if results else 0.0,
     )
 
 
-def _row(name: str, s: WaitStats) -> str:
-    return (
-        f"{name:<16} {s.n:>7} {s.mean:>7.2f} {s.p90:>7.2f} {s.p95:>7.2f} {s.max:>7.1f}"
-        f" {s.within:>7.1%}"
-    )
+def describe_outcomes(summary: Summary) -> str:
+    """How every ticket issued ended: the counts add up to the tickets issued."""
+    parts = ", ".join(f"{o.replace('-', ' ')} {n}" for o, n in summary.outcomes.items())
+    return f"{summary.tickets} tickets issued: {parts}"
+
+
+def _row(name: str, s: WaitStats, *, target: bool = True) -> str:
+    within = f"{s.within:>7.1%}" if target else f"{'-':>7}"
+    return f"{name:<16} {s.n:>7} {s.mean:>7.2f} {s.p90:>7.2f} {s.p95:>7.2f} {s.max:>7.1f} {within}"
 
 
 def format_summary(summary: Summary) -> str:
@@ -162,15 +188,21 @@ def format_summary(summary: Summary) -> str:
         _row(f"[{p}]", s) for p, s in summary.priorities.items() if len(summary.priorities) > 1
     ]
     lines.append(_row("ALL", summary.overall))
+    if summary.left.n:
+        lines.append(_row("left uncalled", summary.left, target=False) + "  (issue to leaving)")
+    lines.append(describe_outcomes(summary))
     ci = summary.mean_ci
     lines.append(
-        f"mean wait 95% CI ±{ci:.2f} min across days; window utilisation {summary.utilisation:.1%}"
+        f"mean wait 95% CI ±{ci:.2f} min across days; window utilisation over opening hours"
+        f" {summary.utilisation:.1%}; after closing {summary.after_hours:.0f} window-minutes"
+        " a day"
     )
     if summary.estimate is not None:
         e = summary.estimate
+        covered = "" if e.coverage is None else f", 80% interval covers {e.coverage:.1%}"
         lines.append(
             f"wait estimate at issue: bias {e.bias:+.2f} min, mean abs error {e.mae:.2f} min,"
-            f" p90 abs error {e.p90:.2f} min, within ±max(2 min, 25%): {e.within:.1%}"
+            f" p90 abs error {e.p90:.2f} min, within ±max(2 min, 25%): {e.within:.1%}{covered}"
         )
     return "\n".join(lines)
 
@@ -194,11 +226,28 @@ def format_compare(summaries: Sequence[Summary], reference: str | None = None) -
     add("p95 wait", (s.overall.p95 for s in summaries))
     add("max wait", (s.overall.max for s in summaries), "{:.1f}")
     add("within target", (s.overall.within * 100 for s in summaries), "{:.1f}%")
-    add("utilisation", (s.utilisation * 100 for s in summaries), "{:.1f}%")
+    add("left uncalled: mean", (s.left.mean if s.left.n else math.nan for s in summaries))
+    add("  p95 (to leaving)", (s.left.p95 if s.left.n else math.nan for s in summaries))
+    add("tickets issued", (s.tickets for s in summaries), "{:d}")
+    for outcome in OUTCOMES:
+        add(f"  {outcome.replace('-', ' ')}", (s.outcomes[outcome] for s in summaries), "{:d}")
+    add("utilisation (open)", (s.utilisation * 100 for s in summaries), "{:.1f}%")
+    add("after closing, win-min", (s.after_hours for s in summaries), "{:.0f}")
     add(
         "estimate abs error",
         (s.estimate.mae if s.estimate else math.nan for s in summaries),
     )
+    if any(s.estimate is not None and s.estimate.coverage is not None for s in summaries):
+        add(
+            "80% interval coverage",
+            (
+                s.estimate.coverage * 100
+                if s.estimate is not None and s.estimate.coverage is not None
+                else math.nan
+                for s in summaries
+            ),
+            "{:.1f}%",
+        )
     for category in summaries[0].categories:
         add(f"{category[:14]} p95/max", (s.categories[category].p95 for s in summaries))
         add("", (s.categories[category].max for s in summaries), "{:.1f}")

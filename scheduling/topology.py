@@ -2,10 +2,11 @@
 
 The wait estimate and the ``deadline`` policy both need, at every call, how many open windows
 serve each category. Recounting walks every window's profile; a city hall has ~200 windows and
-the count is needed ~10,000 times a day, so it is cached. The cache is keyed by the *layout*
-(every window's profile and whether it is closed), compared by value on each call: that costs
-one pass over the windows without allocation-heavy work, and it can never go stale, whatever
-events the caller did or did not feed anyone (a profile change or a login shows up at once).
+the count is needed ~10,000 times a day, so it is cached. The cache is keyed by the state object
+and its ``layout_version``, which :func:`hall.domain.state.apply` bumps whenever a window opens,
+closes or changes profile: checking it costs nothing, and it can never go stale, whatever events
+the caller did or did not feed anyone (a profile change or a login shows up at once). A state
+changed behind ``apply``'s back (a test setting a profile by hand) must bump it too.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ class Topology:
 
     layout: Layout
     serving: dict[str, tuple[str, ...]]
+    version: int = 0  # the state's layout_version it was built at
     _shares: dict[str, dict[str, float]] = field(default_factory=dict)
 
     def count(self, category: str) -> int:
@@ -59,16 +61,16 @@ def layout(state: HallState) -> Layout:
 
 def topology(state: HallState) -> Topology:
     """The topology of ``state`` now (recomputed only when its layout changed)."""
-    current = layout(state)
     cached = _CACHE.get(id(state))
-    if cached is not None and cached[0] is state and cached[1].layout == current:
+    if cached is not None and cached[0] is state and cached[1].version == state.layout_version:
         return cached[1]
+    current = layout(state)
     serving: dict[str, list[str]] = {}
     for window_id, categories, closed in current:
         if not closed:
             for category in categories:
                 serving.setdefault(category, []).append(window_id)
-    result = Topology(current, {c: tuple(ws) for c, ws in serving.items()})
+    result = Topology(current, {c: tuple(ws) for c, ws in serving.items()}, state.layout_version)
     if len(_CACHE) > 64:  # states are few per process; this only stops a leak in test runs
         _CACHE.clear()
     _CACHE[id(state)] = (state, result)

@@ -187,6 +187,10 @@ class HallState:
     # Discipline breaches of the last BREACH_DAYS days, by id, in the order recorded.
     breaches: dict[str, Breach] = field(default_factory=dict)
     acknowledged: dict[str, str] = field(default_factory=dict)  # today's alerts seen: id -> by
+    # Bumped whenever a window opens, closes or changes profile: what caches of the windows'
+    # layout key on (scheduling.topology), so they need not compare every window at each read.
+    # Meaningful for this object only (not stored, not compared).
+    layout_version: int = field(default=0, compare=False)
 
     @classmethod
     def initial(cls, config: HallConfig) -> HallState:
@@ -378,6 +382,7 @@ def apply(state: HallState, event: AnyEvent) -> HallState:
         case ProfileChanged(window=window_id, categories=categories):
             if window_id in state.windows:
                 state.windows[window_id].categories = categories
+                state.layout_version += 1
         case PasswordChanged(staff=staff, password_hash=password_hash):
             state.passwords[staff] = password_hash
         case NoticePosted(text=text, text_en=text_en):
@@ -479,6 +484,8 @@ def _set_window(
     window = state.windows.get(window_id)
     if window is None:  # retired from the config since: its past events change nothing now
         return
+    if (window.state is WindowState.CLOSED) is not (new_state is WindowState.CLOSED):
+        state.layout_version += 1
     window.state, window.since, window.ticket = new_state, at, ticket
     window.pause_reason = pause_reason
     if staff is not _KEEP:

@@ -12,8 +12,9 @@ from hall import checkpoint
 from hall.domain.events import Requested, TicketCalled
 from hall.domain.state import HallState
 
-# Rebuilt rather than stored: the config is the running one, the lanes are the queues by priority.
-REBUILT = {"config", "lanes"}
+# Rebuilt rather than stored: the config is the running one, the lanes are the queues by priority,
+# the layout version only keys caches of this one object.
+REBUILT = {"config", "lanes", "layout_version"}
 
 
 def test_every_state_field_is_in_the_checkpoint() -> None:

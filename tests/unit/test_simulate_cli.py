@@ -76,6 +76,11 @@ def test_a_hall_file_with_its_own_policy(
     assert "policy novosga on cli-hall: 2 day(s)" in out  # the hall file names the policy
     for label in ("general", "tax", "ALL", "utilisation", "wait estimate at issue", "M/G/2"):
         assert label in out
+    # Every ticket issued is accounted for, by outcome.
+    issued = next(line for line in out.splitlines() if "tickets issued:" in line)
+    counts = [int(part.rsplit(" ", 1)[1]) for part in issued.split(":")[1].split(",")]
+    assert sum(counts) == int(issued.split()[0]) > 0
+    assert "over opening hours" in out
 
 
 def test_compare_prints_every_policy(capsys: pytest.CaptureFixture[str]) -> None:
@@ -84,6 +89,19 @@ def test_compare_prints_every_policy(capsys: pytest.CaptureFixture[str]) -> None
     header = next(line for line in out.splitlines() if line.startswith("minutes"))
     assert all(name in header for name in POLICIES)
     assert "mean wait 2.83" in out  # the Erlang C reference of 10 windows at 85%
+    for row in ("tickets issued", "after hours", "abandoned", "sent home", "left uncalled"):
+        assert row in out
+
+
+def test_a_hall_that_opens_too_late_to_simulate(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Eight hours from 17:00 would issue past the 23:30 hard stop: said, not a traceback."""
+    path = tmp_path / "hall.toml"
+    hours = '[[hours.periods]]\ndays = ["mon"]\nopen = "17:00"\nclose = "23:59"\n'
+    path.write_text(HALL + hours, encoding="utf-8")
+    assert run("--config", str(path), "--days", "1") == 2
+    assert "past the 23:30 hard stop" in capsys.readouterr().out
 
 
 def test_bad_arguments(capsys: pytest.CaptureFixture[str]) -> None:
