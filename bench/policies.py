@@ -61,6 +61,7 @@ SEED = 20260310
 PEER = "novosga"
 BOUND = "bound"  # the flexible day run with the peer
 GREEN_SHARE = 0.15
+SHARES = ("days", "  of which")  # rows whose value is a share of days
 # The hall config's default policy: the one a hall gets without naming one.
 DEFAULT_POLICY = next(f.default for f in msgspec.structs.fields(HallInfo) if f.name == "policy")
 
@@ -91,10 +92,9 @@ class Day:
 def waited(record: Record) -> tuple[float, bool] | None:
     """Minutes from issue to call and True, or until the visitor left uncalled (gave up, sent
     home) and False: then the wait is only known to be longer."""
-    if record.called is not None:
-        return record.called - record.issued, True
-    left: float | None = getattr(record, "left", None)
-    return None if left is None else (left - record.issued, False)
+    if record.wait is not None:
+        return record.wait, True
+    return None if record.waited is None else (record.waited, False)
 
 
 def censored_quantile(observed: Sequence[tuple[float, bool]], q: float) -> float:
@@ -199,21 +199,23 @@ class Verdict:
     close: float  # median over the close days of policy p95 / bound p95
     close_days: int
     worse_p95_days: float
+    clearly_worse_days: float  # worse than the peer at p95 by more than 5%
     worse_category_days: float  # some category's p95 > peer's + its mean service
     mean_ratio: float  # median over days of policy mean / peer mean
     gave_up: float  # share of tickets that gave up, over all days
     micros: float  # mean microseconds per call
 
-    def targets(self) -> list[tuple[str, float, str, bool]]:
+    def targets(self) -> list[tuple[str, float, str, bool | None]]:
+        """(label, value, limit, met), met None for a row shown for context."""
         return [
             (
-                "median gap closed: (pol-bound)/(peer-bound) p95",
+                f"median gap closed, (pol-bound)/(peer-bound) p95, {self.gap_days} days",
                 self.gap,
                 "<= 0.50",
                 self.gap <= 0.5,
             ),
             (
-                "peer within 10% of bound: median pol/bound",
+                f"peer within 10% of bound: median pol/bound p95, {self.close_days} days",
                 self.close,
                 "<= 1.10",
                 self.close <= 1.1,
@@ -224,8 +226,9 @@ class Verdict:
                 "<= 10%",
                 self.worse_p95_days <= 0.10,
             ),
+            ("  of which by more than 5%", self.clearly_worse_days, "-", None),
             (
-                "days some category p95 > peer + 1 mean service",
+                "days some category p95 > peer's + 1 mean service",
                 self.worse_category_days,
                 "<= 5%",
                 self.worse_category_days <= 0.05,
@@ -245,7 +248,7 @@ def _ratio(a: float, b: float) -> float:
 
 def verdict(days: Sequence[Day], name: str) -> Verdict:
     gaps, closes = [], []
-    worse_max = worse_p95 = worse_category = 0
+    worse_max = worse_p95 = clearly_worse = worse_category = 0
     gave_up = tickets = calls = 0
     seconds = 0.0
     for day in days:
@@ -256,6 +259,7 @@ def verdict(days: Sequence[Day], name: str) -> Verdict:
             closes.append(_ratio(mine.p95, bound.p95))
         worse_max += any(mine.categories[c][1] > peer.categories[c][1] for c in mine.categories)
         worse_p95 += mine.p95 > peer.p95
+        clearly_worse += mine.p95 > 1.05 * peer.p95
         worse_category += any(
             mine.categories[c][0] > peer.categories[c][0] + day.service[c] for c in mine.categories
         )
@@ -273,6 +277,7 @@ def verdict(days: Sequence[Day], name: str) -> Verdict:
         close=quantile(closes, 0.5) if closes else 1.0,
         close_days=len(closes),
         worse_p95_days=worse_p95 / n,
+        clearly_worse_days=clearly_worse / n,
         worse_category_days=worse_category / n,
         mean_ratio=quantile([_ratio(d.runs[name].mean, d.runs[PEER].mean) for d in days], 0.5),
         gave_up=gave_up / max(1, tickets),
@@ -323,17 +328,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         green = sum(s[0] for s in steady[name]) / sum(s[2] for s in steady[name])
         normal = sum(s[1] for s in steady[name]) / sum(s[3] for s in steady[name])
         label = f"green mean / Cobham ({name}, normal {normal:.2f} vs {cobham[1]:.2f})"
-        rows.append((label, green / cobham[0], "0.90-1.10", abs(green / cobham[0] - 1) <= 0.10))
+        within = abs(green / cobham[0] - 1) <= 0.10
+        rows.append((label, green / cobham[0], "0.90-1.10", within if name == args.ours else None))
     print(
         f"targets for {args.ours} ({n} days, seed {args.seed}; Cobham: comprehensive M/M/10 at"
         f" {LOAD:.0%}, {GREEN_SHARE:.0%} green, {steady_days} days of 20 h:"
         f" green {cobham[0]:.2f} min)"
     )
     for label, value, limit, ok in rows:
-        shown = f"{value:.1%}" if limit.endswith("%") else f"{value:.3f}"
-        print(f"  {label:<62} {shown:>8} {limit:>10}  {'pass' if ok else 'FAIL'}")
-    targets = rows[:-1]  # the peer's Cobham row is context
-    failed = sum(not ok for *_, ok in targets)
+        shown = f"{value:.1%}" if label.startswith(SHARES) else f"{value:.3f}"
+        verdict_text = "info" if ok is None else "pass" if ok else "FAIL"
+        print(f"  {label:<66} {shown:>8} {limit:>10}  {verdict_text}")
+    targets = [ok for *_, ok in rows if ok is not None]
+    failed = sum(not ok for ok in targets)
     print(
         f"\n{len(targets) - failed}/{len(targets)} targets met; {time.perf_counter() - began:.0f} s"
         f" wall clock on {workers} worker(s)"
