@@ -308,12 +308,18 @@ def reserve(state: HallState, window_id: str, now: datetime) -> Ticket | None:
                 held += 1
         head: Ticket | None = None
         claim = math.inf
-        for rank, (key, ticket) in enumerate(call_order(state, table, category, now_s)):
-            if rank == 0:
-                head, claim = ticket, key + HOLD * service
-            if rank == held:
-                claim = min(claim, key)
-                break
+        if not table.head_start:  # no priority classes: arrival order is calling order
+            head = tickets[queue[0]]
+            claim = head.issued_at.timestamp() + HOLD * service
+            if held < len(queue):
+                claim = min(claim, tickets[queue[held]].issued_at.timestamp())
+        else:
+            for rank, (key, ticket) in enumerate(call_order(state, table, category, now_s)):
+                if rank == 0:
+                    head, claim = ticket, key + HOLD * service
+                if rank == held:
+                    claim = min(claim, key)
+                    break
         if head is not None and claim + lead < best_claim:
             best, best_claim = head, claim + lead
     return best

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -261,6 +262,16 @@ class TestReserve:
         issue(state, "a", 1)  # the second ticket is window 1's to take: a claims from 1
         issue(state, "b", 5)
         assert reserve(state, "1", at(10)) is a
+
+    @pytest.mark.parametrize("priorities", [(GREEN, APPOINTMENT), ()])
+    def test_the_reserve_counts_tickets_in_calling_order(self, priorities: tuple[Any, ...]) -> None:
+        state = hall([["a", "b"], ["a"], ["a"]], priorities=priorities)
+        first = issue(state, "a", 0)
+        issue(state, "a", 2)
+        issue(state, "b", 4)
+        assert reserve(state, "1", at(5)) is not first  # both a tickets are left to 2 and 3
+        issue(state, "a", 3)  # the third is window 1's: a claims from 3, before b's 4
+        assert reserve(state, "1", at(5)) is first
 
     def test_a_ticket_is_held_back_at_most_one_mean_service(self) -> None:
         state = hall([["a", "b"], ["a"]])
