@@ -14,6 +14,8 @@ which the early stops below rely on.
 * ``deadline``: ours, earliest due date with priority head starts (see :func:`deadline`).
 * ``weighted``: ours, the generalised c-mu rule on the categories' targets (see :func:`weighted`);
   the same as ``deadline`` where categories share one target and one service time.
+* ``reserve``: ours, first come first served with head starts that leaves narrower windows their
+  share and gives short transactions a bounded lead (see :func:`reserve`).
 """
 
 from __future__ import annotations
@@ -23,7 +25,9 @@ from collections.abc import Iterator
 from datetime import date, datetime
 from typing import TYPE_CHECKING
 
+from hall.domain.state import WindowState
 from scheduling.priority import PriorityTable, call_order, priority_table
+from scheduling.topology import Topology, topology
 
 if TYPE_CHECKING:
     from hall.domain.state import HallState, Ticket
@@ -236,3 +240,107 @@ def weighted(state: HallState, window_id: str, now: datetime) -> Ticket | None:
         if index > best_index:
             best, best_index = ticket, index
     return best
+
+
+# ``reserve``: the lead of short transactions and the most a ticket is held back for a narrower
+# window, each in mean service times of the ticket's category (see :func:`reserve`).
+LEAD = 0.5
+HOLD = 1.0
+
+
+def reserve(state: HallState, window_id: str, now: datetime) -> Ticket | None:
+    """Ours: first come first served with priority head starts, leaving narrower windows their
+    share, with a bounded lead for short transactions. Tickets sent to the window come first.
+
+    Each category of the window's profile offers its first ticket in calling order (effective
+    issue time, :mod:`scheduling.priority`) with a claim, and the window calls the ticket of the
+    earliest claim (ties: profile order). A category's claim is the effective issue time of
+    its ``R + 1``-th ticket, where ``R`` is the number of other windows (open, not paused) that
+    serve it with a shorter profile than this one, but never later than its first ticket's plus
+    ``HOLD`` mean service times of the category; plus ``LEAD`` mean service times. With no
+    narrower window and equal service times this is first come first served with head starts.
+
+    Why this rule. First come first served across a window's categories (Novo SGA's order, the
+    peer) pools comprehensive windows well, but it lets a comprehensive window take the only
+    waiting ticket of a category that a specialised window is about to be free for; that window
+    then idles, since it can serve nothing else, while other categories wait. Leaving narrower
+    windows the first ``R`` tickets of their categories is the threshold rule that is
+    asymptotically optimal for parallel servers with dedicated and flexible ones in heavy traffic
+    (Bell and Williams 2001 and 2005): the flexible window helps a category only once its queue
+    outgrows the windows dedicated to it, so the dedicated windows stay busy and the flexible ones
+    go where nobody else can. The lead is the c-mu direction (Van Mieghem 1995: in an overload,
+    short transactions first leave the fewest people waiting), but additive, not the factor of
+    ``weighted``: a ticket's claim grows one minute per minute whatever its category.
+
+    Hence the bound (checked by the property tests): a ticket at the head of its queue is never
+    passed over by an eligible ticket issued more than ``(LEAD + HOLD) x its category's mean
+    service + reach`` after it (``reach``: the largest head start, :mod:`scheduling.priority`),
+    so long transactions are not starved in a surge, and neither the reserve nor the lead moves a
+    category's waits by more than about its own mean service. Measured by bench/policies.py over
+    generated hall days against Novo SGA's order and the flexibility bound.
+    """
+    table = priority_table(state.config)
+    now_s = now.timestamp()
+    targeted = f"@{window_id}"
+    if state.queues.get(targeted):
+        return aged_first(state, table, targeted, now_s, math.inf)[0]
+    profile = state.windows[window_id].categories
+    breadth = len(profile)
+    narrower = _narrower(state)
+    windows = state.windows
+    tickets = state.tickets
+    best: Ticket | None = None
+    best_claim = math.inf
+    for category in profile:
+        queue = state.queues.get(category)
+        if not queue:
+            continue
+        service = table.service.get(category, DEFAULT_SERVICE)
+        lead = LEAD * service
+        # Every claim is at least the head's effective issue (>= its issue less ``reach``).
+        if tickets[queue[0]].issued_at.timestamp() - table.reach + lead >= best_claim:
+            continue
+        held = 0
+        for other_breadth, other in narrower.get(category, ()):
+            if other_breadth >= breadth:
+                break
+            if other != window_id and windows[other].state is not WindowState.PAUSED:
+                held += 1
+        head: Ticket | None = None
+        claim = math.inf
+        if not table.head_start:  # no priority classes: arrival order is calling order
+            head = tickets[queue[0]]
+            claim = head.issued_at.timestamp() + HOLD * service
+            if held < len(queue):
+                claim = min(claim, tickets[queue[held]].issued_at.timestamp())
+        else:
+            for rank, (key, ticket) in enumerate(call_order(state, table, category, now_s)):
+                if rank == 0:
+                    head, claim = ticket, key + HOLD * service
+                if rank == held:
+                    claim = min(claim, key)
+                    break
+        if head is not None and claim + lead < best_claim:
+            best, best_claim = head, claim + lead
+    return best
+
+
+_NARROWER: dict[int, tuple[Topology, dict[str, tuple[tuple[int, str], ...]]]] = {}
+
+
+def _narrower(state: HallState) -> dict[str, tuple[tuple[int, str], ...]]:
+    """Per category, its open windows as (profile length, id), narrowest first; rebuilt with the
+    state's topology (when a window opens, closes or changes profile)."""
+    current = topology(state)
+    cached = _NARROWER.get(id(state))
+    if cached is not None and cached[0] is current:
+        return cached[1]
+    breadth = {window_id: len(categories) for window_id, categories, _ in current.layout}
+    by_breadth = {
+        category: tuple(sorted((breadth[w], w) for w in windows))
+        for category, windows in current.serving.items()
+    }
+    if len(_NARROWER) > 64:  # states are few per process; this only stops a leak in test runs
+        _NARROWER.clear()
+    _NARROWER[id(state)] = (current, by_breadth)
+    return by_breadth

@@ -22,6 +22,7 @@ from scheduling.policies import (
     novosga,
     novosga_weighted,
     profile_order,
+    reserve,
     weighted,
 )
 
@@ -37,6 +38,7 @@ POLICIES: dict[str, Policy] = {
     "longest-wait": longest_wait,
     "deadline": deadline,
     "weighted": weighted,
+    "reserve": reserve,
 }
 
 
@@ -59,5 +61,6 @@ __all__ = [
     "novosga_weighted",
     "policy_named",
     "profile_order",
+    "reserve",
     "weighted",
 ]

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hall.domain.state import HallState, Ticket, TicketState
+from hall.domain.events import WindowPaused
+from hall.domain.state import HallState, Ticket, TicketState, apply
+from scheduling.policies import HOLD, LEAD
 from scheduling.policy import POLICIES, Policy, policy_named
-from scheduling.priority import effective_issue, priority_table
+from scheduling.priority import call_order, effective_issue, priority_table
 from tests.unit.test_scheduling_support import (
     APPOINTMENT,
     GREEN,
@@ -27,10 +30,18 @@ novosga_weighted = POLICIES["novosga-weighted"]
 longest_wait = POLICIES["longest-wait"]
 deadline = POLICIES["deadline"]
 weighted = POLICIES["weighted"]
+reserve = POLICIES["reserve"]
 
 
 def test_the_registry_resolves_names() -> None:
-    assert set(POLICIES) >= {"profile-order", "novosga", "longest-wait", "deadline", "weighted"}
+    assert set(POLICIES) >= {
+        "profile-order",
+        "novosga",
+        "longest-wait",
+        "deadline",
+        "weighted",
+        "reserve",
+    }
     assert policy_named("deadline") is deadline
     with pytest.raises(KeyError, match="known: profile-order"):
         policy_named("fastest")
@@ -224,6 +235,86 @@ class TestWeighted:
         assert weighted(state, "1", at(4)) is b
 
 
+def pause(state: HallState, window: str, minute: float) -> None:
+    apply(state, WindowPaused(at=at(minute), window=window, reason="break"))
+
+
+class TestReserve:
+    # Equal means (8 min) unless said: the lead is 4 min, the hold 8 min.
+    def test_a_broad_window_leaves_a_narrower_one_its_ticket(self) -> None:
+        state = hall([["a", "b"], ["a"]])
+        a = issue(state, "a", 0)  # window 2 can call it: window 1 counts it from 0 + 8
+        b = issue(state, "b", 5)
+        assert reserve(state, "1", at(10)) is b
+        assert longest_wait(state, "1", at(10)) is a
+        assert reserve(state, "2", at(10)) is a  # the narrower window has no one to leave it to
+
+    def test_a_paused_narrower_window_is_not_waited_for(self) -> None:
+        state = hall([["a", "b"], ["a"]])
+        a = issue(state, "a", 0)
+        issue(state, "b", 5)
+        pause(state, "2", 9)
+        assert reserve(state, "1", at(10)) is a
+
+    def test_a_queue_longer_than_the_narrower_windows_is_shared(self) -> None:
+        state = hall([["a", "b"], ["a"]])
+        a = issue(state, "a", 0)
+        issue(state, "a", 1)  # the second ticket is window 1's to take: a claims from 1
+        issue(state, "b", 5)
+        assert reserve(state, "1", at(10)) is a
+
+    @pytest.mark.parametrize("priorities", [(GREEN, APPOINTMENT), ()])
+    def test_the_reserve_counts_tickets_in_calling_order(self, priorities: tuple[Any, ...]) -> None:
+        state = hall([["a", "b"], ["a"], ["a"]], priorities=priorities)
+        first = issue(state, "a", 0)
+        issue(state, "a", 2)
+        issue(state, "b", 4)
+        assert reserve(state, "1", at(5)) is not first  # both a tickets are left to 2 and 3
+        issue(state, "a", 3)  # the third is window 1's: a claims from 3, before b's 4
+        assert reserve(state, "1", at(5)) is first
+
+    def test_a_ticket_is_held_back_at_most_one_mean_service(self) -> None:
+        state = hall([["a", "b"], ["a"]])
+        a = issue(state, "a", 0)
+        issue(state, "b", 9)  # a's claim 0 + 8 is earlier
+        assert reserve(state, "1", at(10)) is a
+
+    def test_windows_as_broad_leave_nothing_to_each_other(self) -> None:
+        state = hall([["a", "b"], ["b", "a"], ["b"]])
+        a = issue(state, "a", 0)
+        issue(state, "b", 5)  # held for window 3, not for window 2
+        assert reserve(state, "1", at(10)) is a
+
+    def test_short_transactions_lead_by_half_a_mean_service(self) -> None:
+        state = hall([["long", "short"]], means={"long": 16.0, "short": 4.0})
+        issue(state, "long", 0)  # claims from 0 + 8
+        short = issue(state, "short", 5)  # from 5 + 2
+        assert reserve(state, "1", at(10)) is short
+        short.issued_at = at(7)  # from 9: now the long transaction is first
+        assert reserve(state, "1", at(10)) is not short
+
+    def test_green_head_start(self) -> None:
+        state = hall([["a", "b"]])
+        normal = issue(state, "b", 0)
+        green = issue(state, "a", 20, priority="green")  # counts from 20 - 30
+        assert reserve(state, "1", at(21)) is green
+        green.issued_at = at(31)
+        assert reserve(state, "1", at(32)) is normal
+
+    def test_one_category_and_no_narrower_window_is_first_come_first_served(self) -> None:
+        state = hall([["a", "b", "c"]])
+        issue(state, "a", 7)
+        issue(state, "b", 3)
+        c = issue(state, "c", 1)
+        assert reserve(state, "1", at(8)) is c is longest_wait(state, "1", at(8))
+
+    def test_ties_go_to_profile_order(self) -> None:
+        state = hall([["b", "a"]])
+        issue(state, "a", 3)
+        b = issue(state, "b", 3)
+        assert reserve(state, "1", at(4)) is b
+
+
 @pytest.mark.parametrize("name", sorted(POLICIES))
 class TestEveryPolicy:
     def test_tickets_sent_to_the_window_come_first(self, name: str) -> None:
@@ -346,6 +437,27 @@ def test_deadline_calls_the_earliest_due(state: HallState) -> None:
             return effective_issue(table, t, now.timestamp()) + table.target[t.category]
 
         assert due(chosen) == min(due(t) for t in candidates)
+
+
+@settings(max_examples=100, deadline=None)
+@given(state=random_hall())
+def test_reserve_never_passes_a_head_over_for_a_ticket_much_younger(state: HallState) -> None:
+    """The chosen ticket was issued at most (LEAD + HOLD) x the passed head's mean service, less
+    LEAD x its own, plus ``reach`` after the head of any other eligible queue."""
+    now = at(NOW_MINUTE)
+    table = priority_table(state.config)
+    for window in state.windows:
+        chosen = reserve(state, window, now)
+        if chosen is None or chosen.target_window:
+            continue
+        for category in state.windows[window].categories:
+            if not state.queues.get(category):
+                continue
+            head = next(iter(call_order(state, table, category, now.timestamp())))[1]
+            slack = (LEAD + HOLD) * table.service[category] - LEAD * table.service[chosen.category]
+            assert chosen.issued_at.timestamp() <= (
+                head.issued_at.timestamp() + slack + table.reach + 1e-6
+            )
 
 
 @settings(max_examples=100, deadline=None)
