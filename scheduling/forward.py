@@ -37,6 +37,7 @@ So two layouts run with one seed differ only by what the layouts change (:mod:`s
 from __future__ import annotations
 
 import bisect
+import dataclasses
 import math
 import random
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -105,13 +106,12 @@ EXPONENTIAL = Holding(None)
 @dataclass(frozen=True, slots=True)
 class Layout:
     """The windows a run works with: each window's status as the policy reads it (its profile,
-    whether it is closed), and the closed windows that open now, idle."""
+    its state). A window closed in the live state and open here opens now, idle."""
 
     windows: Mapping[str, WindowStatus]
-    opened: frozenset[str] = frozenset()
 
     def works(self, window: str) -> bool:
-        return window in self.opened or self.windows[window].state is not WindowState.CLOSED
+        return self.windows[window].state is not WindowState.CLOSED
 
     def callers(self, queue: str) -> list[str]:
         """The working windows that may call from ``queue`` (a category or ``@window``)."""
@@ -150,9 +150,6 @@ class Start:
     slots: dict[str, float]  # appointment class -> slot seconds
     holding: Holding
     ghosts: dict[tuple[str, str], str] = field(default_factory=dict)  # (category, class) -> id
-
-    def waiting(self) -> int:
-        return len(self.index)
 
 
 def start(
@@ -305,13 +302,14 @@ def simulate(
     queues = {q: list(ids) for q, ids in begun.queues.items()}
     lanes = {q: {p: list(ids) for p, ids in by.items()} for q, by in begun.lanes.items()}
     windows = layout.windows
+    mirror_windows = dict(windows)
     mirror = HallState(
         config=begun.config,
         day=begun.day,
         tickets=tickets,
         queues=queues,
         lanes=lanes,
-        windows=dict(windows),
+        windows=mirror_windows,
     )
     draws = random.Random(seed)  # the waiting tickets' holding times, by index
     table: list[float] = []
@@ -330,6 +328,10 @@ def simulate(
         """The window calls at ``at``: the id of what it called, None if nothing."""
         nonlocal count, order
         moment = datetime.fromtimestamp(at, UTC)
+        if mirror_windows[window_id].state is WindowState.PAUSED:  # back from its pause
+            mirror_windows[window_id] = dataclasses.replace(
+                mirror_windows[window_id], state=WindowState.OPEN
+            )
         while True:
             count += 1
             ticket = policy(mirror, window_id, moment)

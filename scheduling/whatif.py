@@ -98,11 +98,13 @@ class Outlook:
 def layout_after(state: HallState, change: Change) -> Layout:
     """The windows after ``change``; the state is not touched."""
     windows = dict(state.windows)
+    status = state.windows[change.window]
     if change.categories is not None:
-        windows[change.window] = dataclasses.replace(
-            state.windows[change.window], categories=change.categories
-        )
-    return Layout(windows, frozenset({change.window}) if change.open else frozenset())
+        status = dataclasses.replace(status, categories=change.categories)
+    if change.open:
+        status = dataclasses.replace(status, state=WindowState.OPEN, since=None)
+    windows[change.window] = status
+    return Layout(windows)
 
 
 class Forecaster:
