@@ -147,10 +147,44 @@ def _merged(
     state: HallState, table: PriorityTable, lanes: dict[str, list[str]], now: float
 ) -> Iterator[tuple[float, Ticket]]:
     """Every class's tickets in calling order: their streams merged, ties to arrival order."""
-    streams = [_lane(state, table, priority, ids, now) for priority, ids in lanes.items() if ids]
-    if len(streams) == 1:
-        return streams[0]
+    filled = [(priority, ids) for priority, ids in lanes.items() if ids]
+    if not any(priority in table.slot for priority, _ in filled):
+        shifted = [(ids, table.head_start.get(priority, 0.0)) for priority, ids in filled]
+        return _by_hand(state.tickets, shifted)
+    streams = [_lane(state, table, priority, ids, now) for priority, ids in filled]
     return heapq.merge(*streams, key=lambda pair: (pair[0], pair[1].order_key))
+
+
+def _by_hand(
+    tickets: dict[str, Ticket], lanes: list[tuple[list[str], float]]
+) -> Iterator[tuple[float, Ticket]]:
+    """Classes of one head start each (their own order is arrival order), merged by comparing
+    their next tickets: for the few a policy reads, cheaper than setting up a heap merge."""
+    positions = [0] * len(lanes)
+    heads: list[tuple[float, Ticket] | None] = []
+    for ids, shift in lanes:
+        ticket = tickets[ids[0]]
+        heads.append((ticket.issued_at.timestamp() - shift, ticket))
+    while True:
+        best: tuple[float, Ticket] | None = None
+        best_lane = -1
+        for lane, head in enumerate(heads):
+            if head is not None and (
+                best is None
+                or head[0] < best[0]
+                or (head[0] == best[0] and head[1].order_key < best[1].order_key)
+            ):
+                best, best_lane = head, lane
+        if best is None:
+            return
+        yield best
+        ids, shift = lanes[best_lane]
+        position = positions[best_lane] = positions[best_lane] + 1
+        if position < len(ids):
+            ticket = tickets[ids[position]]
+            heads[best_lane] = (ticket.issued_at.timestamp() - shift, ticket)
+        else:
+            heads[best_lane] = None
 
 
 class _CallOrder:
