@@ -6,17 +6,17 @@
    the back) forecast, uncached, as the kiosk does. p50 and p99 per policy, wall clock and CPU
    time of this process (the machine is shared: CPU time is what one core spends). Target: p99
    <= 20 ms.
-2. **Speed of the what-if** (scheduling/whatif.py): the same hall at 95% load, a state in the
-   morning with some windows closed; every single change (:func:`scheduling.whatif.outlook`).
-   Target: <= 1 s.
+2. **Speed of the what-if** (scheduling/whatif.py): the same hall with 40 waiting and some
+   windows closed; every single change (:func:`scheduling.whatif.outlook`). Target: <= 1 s.
 3. **Accuracy** per policy: the forecast as the simulator's estimator (every ``--every``-th
-   ticket at issue) on generated hall days (scheduling/generator.py, when present) or else on the
-   benchmark days of scheduling/workloads.py; the mean absolute error, the bias (forecast - wait),
-   the share of 80% intervals that hold the wait, MAE over the mean wait, beside the quick
+   ticket at issue) on generated hall days (scheduling/generator.py; ``--benchmark``: the days of
+   scheduling/workloads.py instead); the mean absolute error, the bias (forecast - wait), the
+   share of 80% intervals that hold the wait, MAE over the mean wait, beside the quick
    estimate's MAE on the same tickets. Targets: MAE <= 25% of the mean wait, coverage 75-85%.
    Tickets that left uncalled (abandoned, sent home) have no wait and are not counted.
 
-Everything is seeded: the same command prints the same forecasts (the timings aside).
+About 25 minutes on two cores (``--quick``: a few minutes). Everything is seeded: the same
+command prints the same forecasts (the timings aside).
 """
 
 from __future__ import annotations
@@ -37,6 +37,7 @@ from hall.domain.events import WindowClosed
 from hall.domain.state import HallState, apply
 from scheduling.estimate import ServiceTimes
 from scheduling.forecast import NEW, Forecast, forecast_hall, forecast_wait
+from scheduling.generator import days as generated_days
 from scheduling.policy import POLICIES, Policy
 from scheduling.report import quantile
 from scheduling.simulator import (
@@ -53,11 +54,6 @@ from scheduling.workloads import WORKLOADS, from_config
 
 SEED = 20260302
 ROOT = Path(__file__).resolve().parent.parent
-
-try:  # the generated days, once they are on main
-    from scheduling.generator import days as generated_days
-except ImportError:  # pragma: no cover - before the generator lands
-    generated_days = None
 
 
 @dataclass
@@ -211,30 +207,27 @@ def estimated_day(workload: Workload, policy: Policy, seed: int, every: int) -> 
     return errors
 
 
-def accuracy(policies: Sequence[str], days: int, every: int) -> None:
+def accuracy(policies: Sequence[str], days: int, every: int, benchmark: bool) -> None:
     header = (
         f"   {'':34s} {'n':>5s} {'wait':>6s} {'MAE':>6s} {'MAE%':>5s} {'bias':>6s}"
         f" {'cover':>6s} {'no-int':>6s} {'quick':>6s} {'q%':>5s} {'left':>5s}"
     )
-    if generated_days is not None:
-        print(
-            f"3. Accuracy on {days} generated days (scheduling.generator), every {every}th ticket"
-        )
-        workloads = [(f"generated {i}", w) for i, w in enumerate(generated_days(SEED, days))]
-        groups = {"generated": workloads}
-    else:
-        print(f"3. Accuracy on the benchmark days (no generator yet), every {every}th ticket")
+    if benchmark:
+        print(f"3. Accuracy on the benchmark days, {days} each, every {every}th ticket")
         groups = {
-            name: [(name, WORKLOADS[name]())] * days
+            name: [WORKLOADS[name]()] * days
             for name in ("skewed", "skewed-specialised", "chain10-hot")
         }
+    else:
+        print(f"3. Accuracy on {days} generated days (scheduling.generator), every {every}th")
+        groups = {"generated": generated_days(SEED, days)}
     print(header)
     for name in policies:
         policy = POLICIES[name]
         total = Errors()
         for group, workloads in groups.items():
             errors = Errors()
-            for day, (_, workload) in enumerate(workloads):
+            for day, workload in enumerate(workloads):
                 found = estimated_day(workload, policy, day_seed(SEED, day), every)
                 errors.rows += found.rows
                 errors.left += found.left
@@ -248,19 +241,20 @@ def accuracy(policies: Sequence[str], days: int, every: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="fewer states and days")
-    parser.add_argument("--days", type=int, default=None, help="days per workload (accuracy)")
+    parser.add_argument("--days", type=int, default=None, help="days (per workload)")
     parser.add_argument("--every", type=int, default=5, help="forecast every k-th ticket")
+    parser.add_argument("--benchmark", action="store_true", help="scheduling.workloads' days")
     parser.add_argument("--policies", default=",".join(POLICIES))
     parser.add_argument("--only", choices=("speed", "whatif", "accuracy"), default=None)
     args = parser.parse_args()
     policies = args.policies.split(",")
-    days = args.days or (2 if args.quick else (30 if generated_days is not None else 4))
+    days = args.days or (2 if args.quick else (4 if args.benchmark else 30))
     if args.only in (None, "speed"):
         forecast_speed(policies, 10 if args.quick else 40)
     if args.only in (None, "whatif"):
         whatif_speed(policies)
     if args.only in (None, "accuracy"):
-        accuracy(policies, days, args.every)
+        accuracy(policies, days, args.every, args.benchmark)
 
 
 if __name__ == "__main__":
