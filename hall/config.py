@@ -35,7 +35,7 @@ class HallInfo(Struct, frozen=True):
     name_en: str
     timezone: str = "Asia/Shanghai"
     number_digits: Annotated[int, msgspec.Meta(ge=2, le=5)] = 3
-    policy: str = "weighted"  # a name in scheduling.policy.POLICIES (see hall.settings.load_hall)
+    policy: str = "reserve"  # a name in scheduling.policy.POLICIES (see hall.settings.load_hall)
     languages: tuple[str, ...] = ("zh", "en")
     # How far ahead an appointment (预约) slot may be booked; later slots are refused.
     booking_days: Annotated[int, msgspec.Meta(ge=1, le=366)] = 30
@@ -96,7 +96,8 @@ class Window(Struct, frozen=True):
     name_en: str
     zone: Ident
     categories: tuple[Ident, ...]
-    # Per-category weights for weighted profiles (category id -> weight); empty means order only.
+    # Category id -> weight (1-100): under the novosga-weighted policy a heavier category goes first
+    # at this window, before priority and arrival (Novo SGA's user-service weight); empty: all 1.
     weights: dict[str, Annotated[int, msgspec.Meta(ge=1, le=100)]] = {}
     # What ``{window}`` says in a spoken call (e.g. "12"); default: the window's id.
     spoken: Annotated[str, msgspec.Meta(min_length=1, max_length=16)] | None = None

@@ -44,7 +44,7 @@ def hall_config(
     categories: Sequence[tuple[str, float, int]],
     profiles: Sequence[Sequence[str]],
     *,
-    policy: str = "weighted",
+    policy: str = "reserve",
     priorities: Sequence[Mapping[str, Any]] = (),
     weights: Sequence[Mapping[str, int]] = (),
 ) -> HallConfig:

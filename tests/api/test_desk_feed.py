@@ -51,12 +51,26 @@ def test_a_desk_gets_its_view_then_a_delta_for_each_batch(client: TestClient[Lit
     assert "zhangwei" not in str(frames)  # the username is nobody's business on a feed
 
 
+@pytest.fixture
+def weighted_hall(tmp_path: Path) -> Iterator[TestClient[Litestar]]:
+    """The demo hall under the weighted policy, whose claims grow at rates that differ by
+    category (so time alone reorders a queue)."""
+    text = DEFAULT_CONFIG.read_text().replace('policy = "reserve"', 'policy = "weighted"')
+    assert 'policy = "weighted"' in text
+    path = tmp_path / "weighted.toml"
+    path.write_text(text)
+    app = create_app(Settings(configs=(path,), data_dir=tmp_path / "data"))
+    with TestClient(app) as client:
+        yield client
+
+
 def test_a_desk_follows_the_call_order_as_time_alone_changes_it(
-    client: TestClient[Litestar], monkeypatch: pytest.MonkeyPatch
+    weighted_hall: TestClient[Litestar], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Under the weighted policy a quick service's claim grows faster (证照出件: 10 minutes x 3
     against general affairs' 20 x 8): its ticket passes an earlier one with no event at all, and
     the desk is told within its refresh period, in a delta from the current version to itself."""
+    client = weighted_hall
     monkeypatch.setattr(DeskScreen, "refresh_seconds", 0.3)
     login(client, "1")
     with client.websocket_connect(desk("1")) as ws:

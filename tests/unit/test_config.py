@@ -60,7 +60,7 @@ class TestShippedHalls:
         assert config.hall.id == "demo-county"
         assert config.hall.timezone == "Asia/Shanghai"
         assert config.hall.number_digits == 3
-        assert config.hall.policy == "weighted"
+        assert config.hall.policy == "reserve"
         assert [z.id for z in config.zones] == [
             "enterprise",
             "project",
@@ -198,7 +198,7 @@ class TestBrokenFiles:
         # Checked where the server and check-config load halls: hall.config does not know the
         # policies (they read its types).
         path = tmp_path / "broken.toml"
-        path.write_text(broken('policy = "weighted"', 'policy = "fastest"'), encoding="utf-8")
+        path.write_text(broken('policy = "reserve"', 'policy = "fastest"'), encoding="utf-8")
         with pytest.raises(ConfigError) as caught:
             load_hall(path)
         error = caught.value
@@ -210,7 +210,7 @@ class TestBrokenFiles:
         assert "novosga" in error.reason
 
     def test_unknown_nested_key(self) -> None:
-        error = refusal(broken('policy = "weighted"', 'polcy = "weighted"'))
+        error = refusal(broken('policy = "reserve"', 'polcy = "reserve"'))
         assert error.key == "hall.polcy"
         assert "unknown field `polcy`" in error.reason
 
