@@ -46,9 +46,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-import msgspec
-
-from hall.config import HallInfo
+from hall.config import DEFAULT_POLICY
 from scheduling.generator import flexible, generate, load
 from scheduling.policy import POLICIES, Policy, policy_named
 from scheduling.report import quantile
@@ -64,8 +62,6 @@ PEER = "novosga"
 BOUND = "bound"  # the flexible day run with the peer
 GREEN_SHARE = 0.15
 SHARES = ("days", "  of which")  # rows whose value is a share of days
-# The hall config's default policy: the one a hall gets without naming one.
-DEFAULT_POLICY = next(f.default for f in msgspec.structs.fields(HallInfo) if f.name == "policy")
 
 
 @dataclass(frozen=True, slots=True)

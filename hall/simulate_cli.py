@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from hall.config import DEFAULT_POLICY
 from hall.settings import load_hall
 from scheduling.policy import POLICIES, policy_named
 from scheduling.report import Summary, format_compare, format_summary, summarize
@@ -34,7 +35,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--policy",
         choices=sorted(POLICIES),
-        help="calling policy (default: the hall file's, or weighted)",
+        help=f"calling policy (default: the hall file's, or {DEFAULT_POLICY})",
     )
     parser.add_argument("--compare", action="store_true", help="run every policy side by side")
     parser.add_argument("--days", type=int, default=5, help="independent days (default 5)")
@@ -94,4 +95,4 @@ def _policy_name(args: argparse.Namespace, workload: Workload) -> str:
     if args.policy:
         return str(args.policy)
     configured = workload.config.hall.policy
-    return configured if configured in POLICIES else "weighted"
+    return configured if configured in POLICIES else DEFAULT_POLICY
