@@ -9,7 +9,7 @@ window serving every category, run with ``novosga``): common random numbers, so 
 with the same service times meet every policy. For each policy against the peer (``novosga``, Novo
 SGA as it ships) it prints the distribution over days (p10 / median / p90) of the p95 ratio and
 the max ratio, the share of days on which some category's worst wait is worse than the peer's,
-and the targets of issue 10 (item 4) for ``--ours`` (default: the hall config's default policy):
+and the policy targets for ``--ours`` (default: the hall config's default policy):
 
 * gap: on the median day (policy - bound) / (peer - bound) at p95 <= 0.5, over the days where
   the peer is more than 10% (and half a minute) above the bound; on the others (the peer already

@@ -1,10 +1,10 @@
 """Statistics and text tables of simulated days: waits, utilisation, estimate error.
 
-Waits are minutes from issue to call (DESIGN §1), over the tickets a run counts (issued after the
-warm-up); no-shows count too, since they waited like anyone else. Those who left uncalled
-(abandoned, or sent home) have no wait; their minutes until they left are reported beside it, so
-a policy that makes people leave is not flattered by the waits of those who stayed. Every ticket
-issued is in the outcome counts. Utilisation is over opening hours (the windows' available
+Waits are minutes from issue to call (as in the hall's reports), over the tickets a run counts
+(issued after the warm-up); no-shows count too, since they waited like anyone else. Those who left
+uncalled (abandoned, or sent home) have no wait; their minutes until they left are reported beside
+it, so a policy that makes people leave is not flattered by the waits of those who stayed. Every
+ticket issued is in the outcome counts. Utilisation is over opening hours (the windows' available
 minutes before closing); the work after closing is reported apart. Quantiles interpolate linearly
 between order statistics (the usual "type 7"). Confidence intervals treat days as independent
 replications: each day has its own seed and starts empty, so they are.
