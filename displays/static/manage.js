@@ -360,16 +360,13 @@ function wireActions() {
     act("/what-if/suggestions", { method: "GET", key: undefined }, (found) => {
       $("suggestions").replaceChildren(
         ...(found.length
-          ? found.map((s) => {
-              return el("li", {
-                  class: waitClass(s.wait),
+          ? found.map((s) =>
+              el("li", {
                   title: "点击填入预估 Click to fill in the what-if",
                   dataset: { window: s.window, open: String(s.open), categories: s.categories.join(",") },
                   onclick: () => fillWhatIf(s),
                 },
-                describeSuggestion(s));
-            })
-
+                describeSuggestion(s)))
           : [el("li", {}, "暂无建议 / Nothing would help now")]),
       );
     }),
