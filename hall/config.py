@@ -29,13 +29,16 @@ class Struct(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=Tr
     """Base of every config table: unknown keys are typos, so they are refused."""
 
 
+DEFAULT_POLICY = "reserve"  # the calling policy of a hall file that names none
+
+
 class HallInfo(Struct, frozen=True):
     id: Ident
     name: str
     name_en: str
     timezone: str = "Asia/Shanghai"
     number_digits: Annotated[int, msgspec.Meta(ge=2, le=5)] = 3
-    policy: str = "reserve"  # a name in scheduling.policy.POLICIES (see hall.settings.load_hall)
+    policy: str = DEFAULT_POLICY  # a name in scheduling.policy.POLICIES (hall.settings.load_hall)
     languages: tuple[str, ...] = ("zh", "en")
     # How far ahead an appointment (预约) slot may be booked; later slots are refused.
     booking_days: Annotated[int, msgspec.Meta(ge=1, le=366)] = 30

@@ -16,7 +16,8 @@ waiting then counts what it has waited by then, the same cut for every layout. C
 end instead, every ticket of an overloaded category would read "an hour and then some" with one
 window or three, and the change a manager most needs to see would show nothing. The figure is the
 median over the runs; 0 when no ticket of the category waits or comes, and None when some do and
-no working window serves it.
+no working window serves it. A figure is *capped* (read "at least") when a run at or below the
+median was cut so: a ticket of that run would have waited longer than the figure says.
 
 A single change (:func:`single_changes`) is what a manager does with one window: open a closed one
 as it is, or put a category first in a window's profile (adding it if it is not there; a closed
@@ -51,6 +52,8 @@ NEED = 0.5  # of the target: a category whose longest wait is under this gets no
 CANDIDATES = 24  # changes a suggestion tries at most
 
 Longest = dict[str, float | None]  # category -> its longest wait over the next hour, minutes
+Capped = frozenset[str]  # categories whose figure is a lower bound (a run cut at ``FOLLOW``)
+PerRun = dict[str, list[tuple[float, bool]]]  # category -> each run's (longest, cut)
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,17 +68,21 @@ class Change:
 
 @dataclass(frozen=True, slots=True)
 class Effect:
-    """One category's longest wait over the next hour (minutes) before and after a change."""
+    """One category's longest wait over the next hour (minutes) before and after a change;
+    ``*_capped``: that figure is a lower bound (see the module)."""
 
     category: str
     before: float | None
     after: float | None
+    before_capped: bool = False
+    after_capped: bool = False
 
 
 @dataclass(frozen=True, slots=True)
 class Suggestion:
     """A change that would cut ``category``'s longest wait: open ``window`` (closed now) or have
-    it serve ``categories`` (its profile, the category first)."""
+    it serve ``categories`` (its profile, the category first), with ``category``'s longest wait
+    before and after and whether each is capped (see the module)."""
 
     window: str
     open: bool
@@ -83,16 +90,21 @@ class Suggestion:
     category: str
     before: float | None
     after: float | None
+    before_capped: bool = False
+    after_capped: bool = False
 
 
 @dataclass(frozen=True, slots=True)
 class Outlook:
     """Each category's longest wait over the next hour with the windows as they are (``now``),
-    and after each single change tried, over ``runs`` runs each."""
+    and after each single change tried, over ``runs`` runs each; the categories whose figure is
+    a lower bound, as they are (``capped_now``) and after each change (``capped``)."""
 
     now: Longest
     changes: dict[Change, Longest]
     runs: int
+    capped_now: Capped = frozenset()
+    capped: dict[Change, Capped] = dataclasses.field(default_factory=dict)
 
 
 def layout_after(state: HallState, change: Change) -> Layout:
@@ -122,39 +134,52 @@ class Forecaster:
         }
         self.steps = 0  # policy calls so far
 
-    def per_run(self, layout: Layout, runs: int) -> dict[str, list[float]]:
-        """Each category's longest wait (minutes) in each of the first ``runs`` runs."""
+    def per_run(self, layout: Layout, runs: int) -> PerRun:
+        """Each category's longest wait (minutes) in each of the first ``runs`` runs, and
+        whether the run stopped following one of its tickets still uncalled (whose wait then
+        counts what it had waited by then)."""
         begun, until = self.begun, self.until
-        found: dict[str, list[float]] = {c.id: [] for c in begun.config.categories}
+        found: PerRun = {c.id: [] for c in begun.config.categories}
         for seed in self.seeds[:runs]:
             run = simulate(begun, layout, seed, targets=self.waiting, until=until, horizon=FOLLOW)
             self.steps += run.steps
             longest: dict[str, float] = {}
-            for ticket_id, ticket in begun.tickets.items():
-                waited = run.called.get(ticket_id, run.end) - ticket.issued_at.timestamp()
-                if waited > longest.get(ticket.category, 0.0):
-                    longest[ticket.category] = waited
-            for ticket_id, (category, issued) in run.arrived.items():
-                if issued < until:
-                    waited = run.called.get(ticket_id, run.end) - issued
-                    if waited > longest.get(category, 0.0):
-                        longest[category] = waited
+            cut: set[str] = set()
+            followed = [
+                (ticket_id, ticket.category, ticket.issued_at.timestamp())
+                for ticket_id, ticket in begun.tickets.items()
+            ]
+            followed += [
+                (ticket_id, category, issued)
+                for ticket_id, (category, issued) in run.arrived.items()
+                if issued < until
+            ]
+            for ticket_id, category, issued in followed:
+                called = run.called.get(ticket_id)
+                if called is None:
+                    cut.add(category)
+                waited = (run.end if called is None else called) - issued
+                if waited > longest.get(category, 0.0):
+                    longest[category] = waited
             for category, values in found.items():
-                values.append(longest.get(category, 0.0) / 60)
+                values.append((longest.get(category, 0.0) / 60, category in cut))
         return found
 
-    def summary(self, layout: Layout, per_run: dict[str, list[float]], runs: int) -> Longest:
+    def summary(self, layout: Layout, per_run: PerRun, runs: int) -> Longest:
         """The medians of the first ``runs`` runs; None for a category with people waiting or
         expected and no working window serving it."""
         return {
             category: None
             if category in self.present and not layout.callers(category)
-            else median(values[:runs])
+            else median([minutes for minutes, _ in values[:runs]])
             for category, values in per_run.items()
         }
 
-    def longest(self, layout: Layout, runs: int = RUNS) -> Longest:
-        return self.summary(layout, self.per_run(layout, runs), runs)
+    def longest(self, layout: Layout, runs: int = RUNS) -> tuple[Longest, Capped]:
+        """The medians of the first ``runs`` runs and the categories among them capped."""
+        found = self.per_run(layout, runs)
+        longest = self.summary(layout, found, runs)
+        return longest, capped(found, longest, runs)
 
     def runs_for(self, changes: int, baseline_runs: int) -> int:
         """Runs per change within ``BUDGET``, from what the baseline's runs cost."""
@@ -168,6 +193,19 @@ def median(values: Sequence[float]) -> float:
     if len(ordered) % 2:
         return ordered[middle]
     return (ordered[middle - 1] + ordered[middle]) / 2
+
+
+def capped(per_run: PerRun, longest: Longest, runs: int) -> Capped:
+    """The categories whose median is a lower bound: a run at or below the median was cut, so
+    its true figure may lie above the median (those above it stay above, cut or not)."""
+    found = set()
+    for category, values in per_run.items():
+        if longest.get(category) is None:
+            continue
+        ordered = sorted(values[:runs])
+        if any(cut for _, cut in ordered[: len(ordered) // 2 + 1]):
+            found.add(category)
+    return frozenset(found)
 
 
 def needing(state: HallState, longest: Longest) -> list[str]:
@@ -213,7 +251,14 @@ def outlook(
         )
     runs = forecaster.runs_for(len(changes), RUNS)
     found = {change: forecaster.longest(layout_after(state, change), runs) for change in changes}
-    return Outlook(forecaster.summary(live, baseline, runs), found, runs)
+    as_they_are = forecaster.summary(live, baseline, runs)
+    return Outlook(
+        as_they_are,
+        {change: longest for change, (longest, _) in found.items()},
+        runs,
+        capped(baseline, as_they_are, runs),
+        {change: cut for change, (_, cut) in found.items()},
+    )
 
 
 def what_if(
@@ -229,9 +274,14 @@ def what_if(
     with its longest wait over the next hour before and after."""
     change = Change(window, open_it, categories)
     found = outlook(state, now, times, policy, [change])
-    after = found.changes[change]
+    after, capped_after = found.changes[change], found.capped[change]
     touched = [*state.windows[window].categories, *(categories or ())]
-    return [Effect(c, found.now.get(c, 0.0), after.get(c, 0.0)) for c in dict.fromkeys(touched)]
+    return [
+        Effect(
+            c, found.now.get(c, 0.0), after.get(c, 0.0), c in found.capped_now, c in capped_after
+        )
+        for c in dict.fromkeys(touched)
+    ]
 
 
 def worst(state: HallState, longest: Longest) -> tuple[str, float | None] | None:
@@ -282,7 +332,8 @@ def suggest(
 ) -> list[Suggestion]:
     """For the worst category (:func:`worst`), the ``limit`` single changes that cut its longest
     wait over the next hour most, best first: a closed window that serves it opened, a closed
-    one opened with it first, or an open one given it first."""
+    one opened with it first, or an open one given it first. One window is suggested twice
+    (opened as it is, and opened with the category first) only when the second does better."""
     forecaster = Forecaster(state, now, times, policy)
     live = live_layout(state)
     baseline = forecaster.per_run(live, RUNS)
@@ -292,18 +343,35 @@ def suggest(
     category = found[0]
     changes = candidates(state, category, forecaster.summary(live, baseline, RUNS))
     runs = forecaster.runs_for(len(changes), RUNS)
-    before = forecaster.summary(live, baseline, runs)[category]
+    live_longest = forecaster.summary(live, baseline, runs)
+    before = live_longest[category]
+    before_capped = category in capped(baseline, live_longest, runs)
     tried: list[tuple[tuple[float, bool, bool, int], Suggestion]] = []
     for order, change in enumerate(changes):
-        after = forecaster.longest(layout_after(state, change), runs)[category]
+        longest, cut = forecaster.longest(layout_after(state, change), runs)
+        after = longest[category]
         if after is None or (before is not None and after >= before):
             continue
         profile = change.categories or state.windows[change.window].categories
         # Equal gains: a window that keeps its profile first, then a closed one (nobody's work
         # is taken away), then the hall file's order.
         rank = (round(after, 1), change.categories is not None, not change.open, order)
-        tried.append(
-            (rank, Suggestion(change.window, change.open, profile, category, before, after))
+        suggestion = Suggestion(
+            change.window,
+            change.open,
+            profile,
+            category,
+            before,
+            after,
+            before_capped,
+            category in cut,
         )
+        tried.append((rank, suggestion))
+    # A window given the category first for no more than it gains opened as it is: the same
+    # advice with its work moved for nothing (a policy that reads no profile order gains nothing).
+    as_it_is = {s.window: rank[0] for rank, s in tried if not rank[1]}
+    tried = [
+        (rank, s) for rank, s in tried if not rank[1] or as_it_is.get(s.window, math.inf) > rank[0]
+    ]
     tried.sort(key=lambda pair: pair[0])
     return [suggestion for _, suggestion in tried[:limit]]

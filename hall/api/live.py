@@ -41,12 +41,16 @@ class WhatIfRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     window: Id
     # The window's new profile, in order; omitted: the one it has (only with ``open``).
     categories: Annotated[list[Id], msgspec.Meta(min_length=1, max_length=50)] | None = None
-    open: bool = False  # the window, closed now, opens
+    # True: the window, closed now, opens. False: it stays as it is (open, paused or closed),
+    # so a closed window given another profile changes nothing until someone opens it.
+    open: bool = False
 
 
 class Wait(msgspec.Struct, frozen=True, kw_only=True):
     """A category's longest wait over the next hour, minutes, now and after (None: people wait or
-    are expected and no open window serves them; 0 with nobody waiting or expected)."""
+    are expected and no open window serves them; 0.0 with nobody waiting or expected). Capped:
+    the forecast follows each ticket for two hours at most, and one still waiting then counts
+    what it had waited; the figure is then a lower bound ("at least")."""
 
     category: str
     name: str
@@ -55,6 +59,8 @@ class Wait(msgspec.Struct, frozen=True, kw_only=True):
     waiting: int  # tickets of the category waiting now
     before: float | None
     after: float | None
+    before_capped: bool
+    after_capped: bool
 
 
 class WhatIfResult(msgspec.Struct, frozen=True, kw_only=True):
@@ -68,6 +74,7 @@ class SuggestionItem(msgspec.Struct, frozen=True, kw_only=True):
     window: str
     open: bool  # it is closed now: open it
     categories: list[str]  # with this profile
+    profile_changed: bool  # the profile is not the one the window has
     wait: Wait  # the worst category's longest wait before and after
 
 
@@ -121,6 +128,10 @@ class LiveController(Controller):
         forecast by
         running the hall's calling policy forward, now and after. Nothing changes."""
         engine: HallEngine = request.app.state.service.engine(hall)
+        if engine.config.window(data.window) is None:
+            raise errors.UnknownWindow(
+                f"no window {errors.shown(data.window)}", window=data.window[: errors.ECHO_CHARS]
+            )
         categories = tuple(data.categories) if data.categories is not None else None
         if categories is None and not data.open:
             raise errors.InvalidInput("say what changes: categories, open, or both")
@@ -135,12 +146,7 @@ class LiveController(Controller):
                 raise errors.InvalidInput("a profile lists each category once")
 
         def answer(state: HallState) -> WhatIfResult:
-            status = state.windows.get(data.window)
-            if status is None:
-                raise errors.UnknownWindow(
-                    f"no window {errors.shown(data.window)}",
-                    window=data.window[: errors.ECHO_CHARS],
-                )
+            status = state.windows[data.window]
             if data.open and status.state is not WindowState.CLOSED:
                 raise errors.WindowBusy(f"window {data.window} is open already")
             effects = what_if(
@@ -179,7 +185,12 @@ class LiveController(Controller):
                     window=s.window,
                     open=s.open,
                     categories=list(s.categories),
-                    wait=_wait(engine, state, Effect(s.category, s.before, s.after)),
+                    profile_changed=s.categories != state.windows[s.window].categories,
+                    wait=_wait(
+                        engine,
+                        state,
+                        Effect(s.category, s.before, s.after, s.before_capped, s.after_capped),
+                    ),
                 )
                 for s in suggest(state, now, engine.times, engine.policy)
             ]
@@ -197,6 +208,14 @@ def _wait(engine: HallEngine, state: HallState, effect: Effect) -> Wait:
         name_en=category.name_en,
         target_minutes=category.target_wait_minutes,
         waiting=len(state.queues.get(effect.category) or ()),
-        before=None if effect.before is None else round(effect.before, 1),
-        after=None if effect.after is None else round(effect.after, 1),
+        before=_minutes(effect.before),
+        after=_minutes(effect.after),
+        before_capped=effect.before_capped,
+        after_capped=effect.after_capped,
     )
+
+
+def _minutes(value: float | None) -> float | None:
+    """Tenths of a minute, always a float: JSON readers see 0.0 and 12.0 as the same kind of
+    figure as 12.5 (an int slipping through would come out as 0)."""
+    return None if value is None else float(round(value, 1))

@@ -184,6 +184,9 @@ def test_what_if_opening_a_window_never_makes_its_categories_wait_longer(
     [estate] = body["waits"]
     assert estate["category"] == "real-estate" and estate["target_minutes"] == 30
     assert estate["before"] > 0 and estate["after"] < estate["before"]
+    # Eight 20-minute transactions on one window, more coming at the rate they came: the runs
+    # stop following the last of them at two hours, still waiting: "at least".
+    assert estate["before_capped"] is True and estate["before"] >= 119
     # A window of another zone given real-estate first: never worse for it, and what it
     # served before is shown too.
     change = post(client, "/what-if", boss, {"window": "12", "categories": ["real-estate"]})
@@ -203,6 +206,12 @@ def test_what_if_opening_a_window_never_makes_its_categories_wait_longer(
     best = found.json()[0]
     assert best["wait"]["category"] == "real-estate" and best["window"] == "11" and best["open"]
     assert best["wait"]["after"] < best["wait"]["before"]
+    # Window 11 opens as it is; any other window would serve real-estate first.
+    assert best["categories"] == ["real-estate"] and best["profile_changed"] is False
+    for other in found.json()[1:]:
+        assert other["categories"][0] == "real-estate", other
+        profile = windows[other["window"]]["categories"]
+        assert other["profile_changed"] is (other["categories"] != profile), (other, profile)
 
 
 def test_what_if_counts_who_waits_and_who_is_expected(client: TestClient[Litestar]) -> None:
@@ -225,6 +234,11 @@ def test_what_if_counts_who_waits_and_who_is_expected(client: TestClient[Litesta
     for category in ("social", "medical"):
         assert (waits[category]["waiting"], waits[category]["before"]) == (0, 0), category
         assert waits[category]["after"] == 0, category
+    for wait in waits.values():  # figures are floats, zeros too (0.0, never 0)
+        for side in ("before", "after"):
+            assert wait[side] is None or isinstance(wait[side], float), wait
+            assert isinstance(wait[f"{side}_capped"], bool), wait
+
     # Nobody waits for collection, but one came a minute ago: more are expected, and they wait
     # longer once window 1, the only one serving it, also takes 15-minute business start-ups.
     collection = waits["collection"]
@@ -249,6 +263,8 @@ def test_what_if_counts_who_waits_and_who_is_expected(client: TestClient[Litesta
     ("body", "status", "error"),
     [
         ({"window": "99", "open": True}, 404, "unknown_window"),
+        ({"window": "99"}, 404, "unknown_window"),  # unknown, whatever else is asked
+        ({"window": "99", "categories": ["nothing"]}, 404, "unknown_window"),
         ({"window": "10", "open": True}, 409, "window_busy"),  # open already
         ({"window": "11", "categories": ["nothing"]}, 422, "unknown_category"),
         ({"window": "11", "categories": ["tax", "tax"]}, 422, "invalid_input"),
