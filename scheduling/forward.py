@@ -294,7 +294,8 @@ def simulate(
     """One run from ``begun`` with the windows of ``layout`` (see the module). It stops once the
     clock has reached ``until`` (POSIX seconds) and every ticket of ``targets`` and every ticket
     arrived before ``until`` is called (those no working window may call aside), or earlier
-    after ``steps`` policy calls or ``horizon`` seconds after now."""
+    after ``steps`` policy calls, as many arrivals (a burst of tickets read as today's rate
+    must not cost thousands of arrivals a run), or ``horizon`` seconds after now."""
     policy = begun.policy
     factor = begun.holding.factors()
     end = begun.now + horizon
@@ -369,7 +370,7 @@ def simulate(
 
     upcoming = next(arrivals, None)
     clock = begun.now
-    while count < steps:
+    while count < steps and len(arrived) < steps:
         moment = free[0][0] if free else math.inf
         following = moment if upcoming is None else min(upcoming[0], moment)
         if not remaining and following >= until:
