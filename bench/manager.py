@@ -28,7 +28,7 @@ from hall.domain.decide import day_events, decide
 from hall.domain.state import HallState, apply
 from scheduling.estimate import ServiceTimes
 from scheduling.policy import POLICIES, policy_named
-from scheduling.whatif import suggest, what_if
+from scheduling.whatif import read_live, suggest, what_if
 
 T0 = datetime(2026, 11, 30, 1, 0, tzinfo=UTC)
 
@@ -96,9 +96,9 @@ def main() -> None:
     timed(
         "what-if (open a closed window)",
         20,
-        lambda: what_if(state, closed, None, True, now, times, policy),
+        lambda: what_if(read_live(state, now, times, policy), closed, None, True),
     )
-    timed("suggestions", 5, lambda: suggest(state, now, times, policy))
+    timed("suggestions", 5, lambda: suggest(read_live(state, now, times, policy)))
 
 
 if __name__ == "__main__":

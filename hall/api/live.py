@@ -2,11 +2,16 @@
 acknowledge an alert, and ask what a change would do to the waits before making it (what-if, and
 the changes that would help most). Closing a window, profiles and the notice are the manager
 routes of :mod:`hall.api.managers` and :mod:`hall.api.windows`.
+
+A what-if runs the calling policy forward for up to seconds: only its copy of the live state is
+taken under the hall's writer lock, and the runs go on in a thread, one per hall at a time, so
+tickets, calls and screens never wait for them.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+import asyncio
+from collections.abc import Callable
 from typing import Annotated, Any
 
 import msgspec
@@ -16,16 +21,26 @@ from litestar.params import FromPath, JSONBody
 from displays.manager import ManagerScreen
 from hall.api.auth import requires
 from hall.api.idempotency import request_key
+from hall.api.reports import Gate
 from hall.api.types import Id
 from hall.api.windows import WindowResult, caller, run_command
 from hall.domain import commands as cmd
 from hall.domain import errors
 from hall.domain.state import HallState, WindowState
 from hall.engine import HallEngine
-from scheduling.whatif import Effect, suggest, what_if
+from scheduling.forecast import WAITING_LIMIT
+from scheduling.whatif import Effect, Live, read_live, suggest, what_if
 
 MANAGER = requires("manager")
 ALERT_ID_CHARS = 120  # what AcknowledgeAlert takes
+BUSY = "busy: another what-if is being computed for this hall; retry in a moment"
+
+
+class TooManyWaiting(errors.Conflict):
+    """More wait than a what-if forecasts (the forecast's ``WAITING_LIMIT``): refused, no figure
+    rather than a guess."""
+
+    code = "too_many_waiting"
 
 
 class OpenRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -145,28 +160,20 @@ class LiveController(Controller):
             if len(set(categories)) != len(categories):
                 raise errors.InvalidInput("a profile lists each category once")
 
-        def answer(state: HallState) -> WhatIfResult:
+        def check(state: HallState) -> None:
             status = state.windows[data.window]
             if data.open and status.state is not WindowState.CLOSED:
                 raise errors.WindowBusy(f"window {data.window} is open already")
-            effects = what_if(
-                state,
-                data.window,
-                categories,
-                data.open,
-                engine.clock(),
-                engine.times,
-                engine.policy,
-            )
-            return WhatIfResult(
-                window=data.window,
-                open=data.open,
-                categories=list(categories or status.categories),
-                waits=[_wait(engine, state, e) for e in effects],
-            )
 
-        result: WhatIfResult = await engine.read(answer)
-        return result
+        async with _gate(request, hall):
+            live = await _read_live(engine, check)
+            effects = await asyncio.to_thread(what_if, live, data.window, categories, data.open)
+        return WhatIfResult(
+            window=data.window,
+            open=data.open,
+            categories=list(categories or live.windows[data.window].categories),
+            waits=[_wait(engine, live, e) for e in effects],
+        )
 
     @get("/what-if/suggestions", opt=MANAGER)
     async def suggestions(
@@ -177,29 +184,55 @@ class LiveController(Controller):
         window's profile) that would cut it most, best first. Empty when nobody waits or nothing
         helps."""
         engine: HallEngine = request.app.state.service.engine(hall)
-
-        def answer(state: HallState) -> list[SuggestionItem]:
-            now: datetime = engine.clock()
-            return [
-                SuggestionItem(
-                    window=s.window,
-                    open=s.open,
-                    categories=list(s.categories),
-                    profile_changed=s.categories != state.windows[s.window].categories,
-                    wait=_wait(
-                        engine,
-                        state,
-                        Effect(s.category, s.before, s.after, s.before_capped, s.after_capped),
-                    ),
-                )
-                for s in suggest(state, now, engine.times, engine.policy)
-            ]
-
-        found: list[SuggestionItem] = await engine.read(answer)
-        return found
+        async with _gate(request, hall):
+            live = await _read_live(engine)
+            found = await asyncio.to_thread(suggest, live)
+        return [
+            SuggestionItem(
+                window=s.window,
+                open=s.open,
+                categories=list(s.categories),
+                profile_changed=s.categories != live.windows[s.window].categories,
+                wait=_wait(
+                    engine,
+                    live,
+                    Effect(s.category, s.before, s.after, s.before_capped, s.after_capped),
+                ),
+            )
+            for s in found
+        ]
 
 
-def _wait(engine: HallEngine, state: HallState, effect: Effect) -> Wait:
+def _gate(request: Request[Any, Any, Any], hall: str) -> Gate:
+    """One what-if at a time per hall; another meanwhile is refused busy, not queued (a manager
+    clicking again would only add work behind the first)."""
+    gates: dict[str, Gate] = request.app.state.setdefault("what_if_gates", {})
+    if hall not in gates:
+        gates[hall] = Gate(computing=1, waiting=0, message=BUSY)
+    return gates[hall]
+
+
+async def _read_live(engine: HallEngine, check: Callable[[HallState], None] | None = None) -> Live:
+    """The live state copied for the what-if (under the writer's lock: a few milliseconds)."""
+
+    def read(state: HallState) -> Live:
+        if check is not None:
+            check(state)
+        waiting = sum(len(ids) for ids in state.queues.values())
+        if waiting > WAITING_LIMIT:
+            raise TooManyWaiting(
+                f"{waiting} tickets wait: a what-if forecasts {WAITING_LIMIT} at most; "
+                "no forecast is given",
+                waiting=waiting,
+                limit=WAITING_LIMIT,
+            )
+        return read_live(state, engine.clock(), engine.times, engine.policy)
+
+    live: Live = await engine.read(read)
+    return live
+
+
+def _wait(engine: HallEngine, live: Live, effect: Effect) -> Wait:
     category = engine.config.category(effect.category)
     assert category is not None
     return Wait(
@@ -207,7 +240,7 @@ def _wait(engine: HallEngine, state: HallState, effect: Effect) -> Wait:
         name=category.name,
         name_en=category.name_en,
         target_minutes=category.target_wait_minutes,
-        waiting=len(state.queues.get(effect.category) or ()),
+        waiting=live.waiting(effect.category),
         before=_minutes(effect.before),
         after=_minutes(effect.after),
         before_capped=effect.before_capped,
