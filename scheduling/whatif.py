@@ -113,6 +113,7 @@ class Forecaster:
     def __init__(self, state: HallState, now: datetime, times: ServiceTimes, policy: Policy):
         self.state = state
         self.begun = start(state, now, times, policy)
+        self.begun.shared = {}  # every layout runs on the same seeds: draw their arrivals once
         self.until = self.begun.now + HOUR
         seed = seed_of(state)
         self.seeds = [seed + r for r in range(RUNS)]
