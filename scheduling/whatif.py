@@ -25,7 +25,7 @@ wait at least ``NEED`` of its target, or nobody serving it: more service for a c
 within its target only takes windows from the others); :func:`suggest` picks, for the category
 furthest over its target, the changes that cut its longest wait most. Runs cost a policy call per
 ticket called, so their number per layout follows a budget of ``BUDGET`` calls (``RUNS`` at
-most, ``MIN_RUNS`` at least): about a second for every change of a 16-window hall.
+most, ``MIN_RUNS`` at least): 0.3-0.75 s for every change of a 16-window hall.
 """
 
 from __future__ import annotations
