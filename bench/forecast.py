@@ -49,7 +49,7 @@ from scheduling.simulator import (
     quick_estimate,
     simulate_day,
 )
-from scheduling.whatif import outlook, single_changes
+from scheduling.whatif import outlook, read_live, single_changes
 from scheduling.workloads import WORKLOADS, from_config
 
 SEED = 20260302
@@ -132,9 +132,10 @@ def whatif_speed(policies: Sequence[str]) -> None:
             state, _, now, times = capture.states[0]
             for window in list(state.windows.values())[-closing:]:  # its ticket waits again
                 apply(state, WindowClosed(at=now, window=window.id, staff=window.staff or "-"))
-            wall, cpu = timed(outlook, state, now, times, policy)
-            found = outlook(state, now, times, policy)
-            every = len(list(single_changes(state)))
+            live = read_live(state, now, times, policy)
+            wall, cpu = timed(outlook, live)
+            found = outlook(live)
+            every = len(list(single_changes(live)))
             print(
                 f"   {name:18s} {len(found.changes):3d} changes ({every} for every category),"
                 f" {found.runs} runs each: {wall:6.0f} ms wall, {cpu:6.0f} ms CPU"

@@ -23,7 +23,7 @@ HALL = "bench-hall"
 PASSWORD = "bench-password"
 KIOSK_TOKEN = "bench-kiosk-token"
 
-TARGET_RATE = 1000.0  # durable commands/s (the target, SQLite)
+TARGET_RATE = 1000.0  # durable commands/s (the target, SQLite)
 TARGET_P99_MS = 20.0
 OFFERED_RATE = 1100.0  # open-loop offered load: the target plus 10 % so a pass is not marginal
 WINDOWS = 32

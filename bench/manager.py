@@ -2,9 +2,11 @@
 every second while a manager watches), one what-if, and the suggestions (on request only).
 
 The hall: ``--windows`` comprehensive windows (bench/scenarios.py's hall file), 80% of them open,
-a day of ``--tickets`` tickets through the real domain of which ``--waiting`` still wait.
+a day of ``--tickets`` tickets through the real domain of which ``--waiting`` still wait, called
+by ``--policy`` (default: the hall config's default), which the view's forecasts and the what-if
+run forward.
 
-    python bench/manager.py [--windows 126] [--tickets 4000] [--waiting 400]
+    python bench/manager.py [--windows 126] [--tickets 4000] [--waiting 400] [--policy NAME]
 """
 
 from __future__ import annotations
@@ -20,19 +22,21 @@ from loadgen import staff_name, window_id
 from scenarios import bench_config
 
 from displays.manager import ManagerScreen
-from hall.config import loads
+from hall.config import DEFAULT_POLICY, loads
 from hall.domain.commands import AnyCommand, CallNext, Finish, IssueTicket, Login, Start
 from hall.domain.decide import day_events, decide
 from hall.domain.state import HallState, apply
 from scheduling.estimate import ServiceTimes
-from scheduling.policy import policy_named
-from scheduling.whatif import suggest, what_if
+from scheduling.policy import POLICIES, policy_named
+from scheduling.whatif import read_live, suggest, what_if
 
 T0 = datetime(2026, 11, 30, 1, 0, tzinfo=UTC)
 
 
-def build(windows: int, tickets: int, waiting: int) -> tuple[HallState, ServiceTimes, datetime]:
-    text, categories = bench_config(windows)
+def build(
+    windows: int, tickets: int, waiting: int, policy_name: str
+) -> tuple[HallState, ServiceTimes, datetime]:
+    text, categories = bench_config(windows, policy_name)
     config = loads(text)
     state = HallState.initial(config)
     policy = policy_named(config.hall.policy)
@@ -78,11 +82,12 @@ def main() -> None:
     parser.add_argument("--windows", type=int, default=126)
     parser.add_argument("--tickets", type=int, default=4000)
     parser.add_argument("--waiting", type=int, default=400)
+    parser.add_argument("--policy", choices=sorted(POLICIES), default=DEFAULT_POLICY)
     args = parser.parse_args()
-    state, times, now = build(args.windows, args.tickets, args.waiting)
+    state, times, now = build(args.windows, args.tickets, args.waiting, args.policy)
     print(
         f"{len(state.windows)} windows, {len(state.tickets)} tickets today, "
-        f"{sum(len(q) for q in state.queues.values())} waiting"
+        f"{sum(len(q) for q in state.queues.values())} waiting; policy {args.policy}"
     )
     screen = ManagerScreen(state.config, lambda: times)
     timed("live view (one projection)", 20, lambda: screen.view(state, now))
@@ -91,9 +96,9 @@ def main() -> None:
     timed(
         "what-if (open a closed window)",
         20,
-        lambda: what_if(state, closed, None, True, now, times, policy),
+        lambda: what_if(read_live(state, now, times, policy), closed, None, True),
     )
-    timed("suggestions", 5, lambda: suggest(state, now, times, policy))
+    timed("suggestions", 5, lambda: suggest(read_live(state, now, times, policy)))
 
 
 if __name__ == "__main__":

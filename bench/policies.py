@@ -9,7 +9,7 @@ window serving every category, run with ``novosga``): common random numbers, so 
 with the same service times meet every policy. For each policy against the peer (``novosga``, Novo
 SGA as it ships) it prints the distribution over days (p10 / median / p90) of the p95 ratio and
 the max ratio, the share of days on which some category's worst wait is worse than the peer's,
-and the targets of issue 10 (item 4) for ``--ours`` (default: the hall config's default policy):
+and the policy targets for ``--ours`` (default: the hall config's default policy):
 
 * gap: on the median day (policy - bound) / (peer - bound) at p95 <= 0.5, over the days where
   the peer is more than 10% (and half a minute) above the bound; on the others (the peer already
@@ -46,9 +46,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-import msgspec
-
-from hall.config import HallInfo
+from hall.config import DEFAULT_POLICY
 from scheduling.generator import flexible, generate, load
 from scheduling.policy import POLICIES, Policy, policy_named
 from scheduling.report import quantile
@@ -64,8 +62,6 @@ PEER = "novosga"
 BOUND = "bound"  # the flexible day run with the peer
 GREEN_SHARE = 0.15
 SHARES = ("days", "  of which")  # rows whose value is a share of days
-# The hall config's default policy: the one a hall gets without naming one.
-DEFAULT_POLICY = next(f.default for f in msgspec.structs.fields(HallInfo) if f.name == "policy")
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,7 +10,7 @@ The quarter: 126 windows in 8 zones (3 categories each, 15-16 windows a zone), e
 no-shows, transfers, cancels, outcomes, pad and phone ratings, pauses, late logins and long
 pauses recorded as breaches (some excused), and every bad rating's case stepped by two managers.
 The events go into a real SQLite journal, cached under ``$HALL_BENCH_DIR`` (default
-/tmp/hall-bench) and reused.
+/var/tmp/hall-bench, as bench/replay.py's: it outlives a reboot) and reused.
 
 Figures: ``full catch-up``: a new read model folds the whole journal (what the first report, or
 ``hall report`` on a new machine, waits for; a server does it once, in the background, at
@@ -144,7 +144,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tickets", type=int, default=40_000)
     args = parser.parse_args(argv)
-    cache = Path(os.environ.get("HALL_BENCH_DIR", "/tmp/hall-bench"))
+    cache = Path(os.environ.get("HALL_BENCH_DIR", "/var/tmp/hall-bench"))
     cache.mkdir(parents=True, exist_ok=True)
     journal_path = cache / f"reports-{PERIOD}-{WINDOWS}w-{args.tickets}t.sqlite3"
     if not journal_path.exists():

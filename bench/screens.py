@@ -26,7 +26,7 @@ from just before a call to after it reached every screen and a short gap) with n
 with the screens; server RSS before the screens connect, with them, and after they close.
 Windows are reset (no-show) between blocks of calls, outside the measured times and CPU.
 
-Targets (issue 7): our p99 <= 1.5 x the bare broadcast's p99; the stalled screen adds < 10 % to
+Targets: our p99 <= 1.5 x the bare broadcast's p99; the stalled screen adds < 10 % to
 the p99; server memory per connected screen <= 100 KiB. Exits 1 when one is missed.
 """
 

@@ -1,4 +1,4 @@
-"""bench/screens.py's figures: latency series, the table, the verdicts against issue 7's targets."""
+"""bench/screens.py's figures: latency series, the table, the verdicts against the targets."""
 
 from __future__ import annotations
 

@@ -15,7 +15,7 @@
    sending call-next to having the whole WAV; also the GET alone (a new number: joined then) and
    a second GET of it (what every other screen and a recall get: the joined-WAV cache).
 
-Target (issue 7): call -> announcement audio <= 300 ms p99 warm.
+Target: call -> announcement audio <= 300 ms p99 warm.
 """
 
 from __future__ import annotations

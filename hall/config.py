@@ -29,13 +29,16 @@ class Struct(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=Tr
     """Base of every config table: unknown keys are typos, so they are refused."""
 
 
+DEFAULT_POLICY = "reserve"  # the calling policy of a hall file that names none
+
+
 class HallInfo(Struct, frozen=True):
     id: Ident
     name: str
     name_en: str
     timezone: str = "Asia/Shanghai"
     number_digits: Annotated[int, msgspec.Meta(ge=2, le=5)] = 3
-    policy: str = "reserve"  # a name in scheduling.policy.POLICIES (see hall.settings.load_hall)
+    policy: str = DEFAULT_POLICY  # a name in scheduling.policy.POLICIES (hall.settings.load_hall)
     languages: tuple[str, ...] = ("zh", "en")
     # How far ahead an appointment (预约) slot may be booked; later slots are refused.
     booking_days: Annotated[int, msgspec.Meta(ge=1, le=366)] = 30
@@ -61,7 +64,8 @@ class Category(Struct, frozen=True):
     # Target wait (SLA) in minutes: used by the calling policies and the reports.
     target_wait_minutes: Annotated[int, msgspec.Meta(ge=1, le=480)] = 15
     # Mean service time in minutes, the prior of the running estimate until real data arrive.
-    mean_service_minutes: Annotated[float, msgspec.Meta(gt=0, le=480)] = 8.0
+    # At least 6 seconds: below that a simulated or forecast day is millions of tickets.
+    mean_service_minutes: Annotated[float, msgspec.Meta(ge=0.1, le=480)] = 8.0
     # Tickets per business day; 0 means only the number width limits it.
     daily_quota: Annotated[int, msgspec.Meta(ge=0)] = 0
     # A transaction longer than this is a discipline breach (超时办理); None: the discipline
@@ -409,13 +413,22 @@ def parse_clock(value: str) -> time:
     return time(int(hours), int(minutes))
 
 
+# A hall file of the largest city hall is ~100 KiB; reading more would only let a wrong path
+# (a device, a log) eat the memory before the TOML parser refuses it.
+MAX_FILE_BYTES = 4 * 1024 * 1024
+
+
 def load(path: str | Path) -> HallConfig:
     """Read, decode and cross-check a hall file; raise ConfigError on any problem."""
     path = Path(path)
     try:
-        raw = path.read_bytes()
+        with path.open("rb") as file:
+            raw = file.read(MAX_FILE_BYTES + 1)
     except OSError as exc:
         raise ConfigError(str(path), "-", f"cannot read the file: {exc.strerror}") from exc
+    if len(raw) > MAX_FILE_BYTES:
+        limit = MAX_FILE_BYTES // (1024 * 1024)
+        raise ConfigError(str(path), "-", f"larger than {limit} MiB: not a hall file")
     return loads(raw, str(path))
 
 

@@ -13,8 +13,8 @@ the same key (after a 503, whatever really happened) is answered from the journa
 done again, and a key already used for another command is refused (``KeyReused``).
 
 Readers take the same lock as the writer, so they never see an event not yet durable; they wait
-for it at most ``read_timeout`` (then ``JournalUnavailable``): a stalled store must not hold up
-every reader without limit.
+for it at most ``read_timeout`` (then ``HallBusy``): a stalled store or a long view must not hold
+up every reader without limit.
 """
 
 from __future__ import annotations
@@ -59,6 +59,11 @@ REPLAY_DEADLINE_FACTOR = 20
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
+
+
+class HallBusy(JournalUnavailable):
+    """A reader waited ``read_timeout`` for the hall's state (the writer holding it: commands
+    being appended, a slow journal): nothing was read or done; try again."""
 
 
 @dataclass(slots=True)
@@ -229,15 +234,16 @@ class HallEngine:
     async def read(self, view: Callable[[HallState], T]) -> T:
         """``view(state)`` on durable state only (never mid-append, never after a failed one
         until the journal has been replayed: raises JournalUnavailable while it cannot be, or
-        when that takes longer than ``read_timeout``)."""
+        when that takes longer than ``read_timeout``: then :class:`HallBusy`)."""
         try:
             async with asyncio.timeout(self.read_timeout), self._lock:
                 if self._stale:
                     await self._recover()
                 return view(self.state)
         except TimeoutError:
-            raise JournalUnavailable(
-                f"hall {self.hall}: busy waiting for its journal for {self.read_timeout:g} s"
+            raise HallBusy(
+                f"hall {self.hall} is busy: its state could not be read within "
+                f"{self.read_timeout:g} s"
             ) from None
 
     async def history(self, after: int, limit: int) -> list[Recorded]:

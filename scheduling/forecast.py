@@ -27,8 +27,11 @@ is a sum of many holding times, close to normal, which is where samples are few.
 
 Where the forecast does not run, the quick estimate answers (minutes only, no interval): when more
 than ``WAITING_LIMIT`` tickets wait; for a ticket that not every full run reached (beyond
-``STEPS`` calls, or 8 hours from now); and for a ticket issued in a rush, when the forecasts of
-the last second made ``RATE`` policy calls already (see :func:`hall_forecast`).
+``STEPS`` calls, or 8 hours from now); and, in a rush, when the forecasts of the last second made
+``RATE`` policy calls already (see :func:`hall_forecast`). A forecast runs inside the hall's
+writer, so both bound what the writer spends on them: ``MIN_FULL`` runs of ``STEPS`` calls at
+most (the budget aside), about 40 ms with the slowest policy at ``WAITING_LIMIT`` waiting on a
+16-window hall, and ``RATE`` calls a second of the clock however they are asked for.
 """
 
 from __future__ import annotations
@@ -47,13 +50,15 @@ from scheduling.policy import Policy
 
 RUNS = 24
 MIN_FULL = 3  # runs that reach every ticket, at least
-BUDGET = 1_200  # policy calls per forecast: 10-20 ms, by the policy, on a 16-window hall
+BUDGET = 1_200  # policy calls per forecast: 10-45 ms, by the policy, on a 16-window hall
 STEPS = 500  # policy calls a full run makes at most (about 200 waiting on 16 windows)
 SHORT = 20  # policy calls a short run needs at least to be worth it
-WAITING_LIMIT = 500
+# Above this the quick estimate answers: a forecast costs up to 1,500 policy calls, and each call
+# costs more the longer the queues (reserve: ~40 ms at 300 waiting, ~65 ms at 500).
+WAITING_LIMIT = 300
 LOW, HIGH = 0.10, 0.90
 REUSE = 10.0  # seconds: how long a forecast answers while the windows stay as they were
-RATE = 1_500  # policy calls a second of the clock for fresh forecasts (about 20 ms of CPU)
+RATE = 1_500  # policy calls a second of the clock for fresh forecasts (20-45 ms of CPU)
 NEW = "normal"  # the class of each category's ghost
 _Z = NormalDist().inv_cdf(HIGH)
 _AWAY = (WindowState.CLOSED, WindowState.PAUSED)
@@ -214,46 +219,68 @@ class _Cached:
     now: float
     version: int
     forecast: HallForecast | None  # None: too many wait, the quick estimate answers
-    made: list[tuple[float, int]]  # (when, policy calls) of the forecasts made lately
 
 
 _CACHE: dict[int, _Cached] = {}
+# Per state: (when, policy calls) of the forecasts made in the last second of the clock.
+_MADE: dict[int, tuple[HallState, list[tuple[float, int]]]] = {}
+
+
+def _may_run(state: HallState, now_s: float) -> bool:
+    """Whether the forecasts of the last second of the clock left room under ``RATE``."""
+    entry = _MADE.get(id(state))
+    if entry is None or entry[0] is not state:
+        return True
+    entry[1][:] = [(at, steps) for at, steps in entry[1] if 0 <= now_s - at < 1.0]
+    return sum(steps for _, steps in entry[1]) < RATE
+
+
+def _made(state: HallState, now_s: float, steps: int) -> None:
+    entry = _MADE.get(id(state))
+    if entry is None or entry[0] is not state:
+        if len(_MADE) > 64:  # states are few per process; this only stops a leak in test runs
+            _MADE.clear()
+        entry = _MADE[id(state)] = (state, [])
+    entry[1].append((now_s, steps))
 
 
 def hall_forecast(
     state: HallState, now: datetime, times: ServiceTimes, policy: Policy, *, fresh: bool = False
 ) -> HallForecast | None:
     """The forecast of every waiting ticket and of a normal ticket of each category taken now;
-    None when more than ``WAITING_LIMIT`` wait.
+    None when more than ``WAITING_LIMIT`` wait, or when none holds and the forecasts of the last
+    second made ``RATE`` policy calls already (the caller falls back to the quick estimate).
 
     A forecast answers for ``REUSE`` seconds while the windows stay as they were (none opened,
     closed, paused, resumed or given another profile): calls and finishes change little that it
     did not foresee, and a hall's views ask after every command. ``fresh`` asks for one of the
-    state's version, which is made unless the forecasts of the last second of the clock made
-    ``RATE`` policy calls already: then the one at hand answers (and the caller falls back to
-    the quick estimate for what it does not know), so that a rush of commands never queues
-    behind forecasts in the hall's writer.
+    state's version. Any new forecast (fresh, expired, or the windows changed) is made only
+    within ``RATE``; beyond, the one at hand answers while it holds, so that a rush of commands
+    never queues behind forecasts in the hall's writer.
     """
     windows = (state.layout_version, tuple(w.state in _AWAY for w in state.windows.values()))
     key = (policy, id(times), windows)
     cached = _CACHE.get(id(state))
     now_s = now.timestamp()
-    made: list[tuple[float, int]] = []
-    if cached is not None and cached.state is state:
-        made = [(at, steps) for at, steps in cached.made if 0 <= now_s - at < 1.0]
-        if cached.key == key and abs(now_s - cached.now) <= REUSE:
-            if cached.version == state.version or not fresh:
-                return cached.forecast
-            if sum(steps for _, steps in made) >= RATE:
-                return cached.forecast
-    found = None
-    if sum(len(ids) for ids in state.queues.values()) <= WAITING_LIMIT:
+    holds = (
+        cached is not None
+        and cached.state is state
+        and cached.key == key
+        and abs(now_s - cached.now) <= REUSE
+    )
+    if cached is not None and holds and (cached.version == state.version or not fresh):
+        return cached.forecast
+    if sum(len(ids) for ids in state.queues.values()) > WAITING_LIMIT:
+        found = None
+    elif _may_run(state, now_s):
         ghosts = [(c.id, NEW) for c in state.config.categories]
         found = forecast_hall(state, now, times, policy, ghosts)
-        made.append((now_s, found.steps))
+        _made(state, now_s, found.steps)
+    else:
+        return cached.forecast if cached is not None and holds else None
     if len(_CACHE) > 64:  # states are few per process; this only stops a leak in test runs
         _CACHE.clear()
-    _CACHE[id(state)] = _Cached(state, key, now_s, state.version, found, made)
+    _CACHE[id(state)] = _Cached(state, key, now_s, state.version, found)
     return found
 
 
@@ -291,8 +318,11 @@ def forecast_new(
         if answer is None and found is not None and found.version != state.version:
             found = hall_forecast(state, now, times, policy, fresh=True)
             answer = found.new(state, category, now) if found is not None else None
-    elif sum(len(ids) for ids in state.queues.values()) <= WAITING_LIMIT:
+    elif sum(len(ids) for ids in state.queues.values()) <= WAITING_LIMIT and _may_run(
+        state, now.timestamp()
+    ):
         found = forecast_hall(state, now, times, policy, [(category, priority)])
+        _made(state, now.timestamp(), found.steps)
         ghost = found.ghosts[(category, priority)]
         answer = found.forecast(ghost, now)
     if answer is not None:

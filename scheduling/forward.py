@@ -24,7 +24,8 @@ windows as they are, or as a manager might change them):
   and gets what it would have got).
 
 At every free window the run asks the policy (``choose(state, window, now)``) on a mirror state:
-the live state's queues and lanes copied, its tickets and windows shared and never written. The
+the live state's queues, lanes and waiting tickets copied (the hall's writer goes on changing the
+live ones: a copy may run in another thread), the layout's windows shared and never written. The
 picked ticket leaves the mirror's queue and lane, and its call time is recorded, so one run gives
 the call time of every ticket it reaches.
 
@@ -129,8 +130,8 @@ def live_layout(state: HallState) -> Layout:
 
 @dataclass(slots=True)
 class Start:
-    """What every run starts from: the live state read once (lists copied, tickets shared; the
-    live state is not read again)."""
+    """What every run starts from: the live state read once (lists and tickets copied: the live
+    state is not read again, so runs may go on while the writer changes it)."""
 
     config: HallConfig
     policy: Policy
@@ -176,7 +177,7 @@ def start(
             queues[queue] = tuple(ids)
             lanes[queue] = {p: tuple(v) for p, v in state.lanes.get(queue, {}).items() if v}
             for ticket_id in ids:
-                tickets[ticket_id] = state.tickets[ticket_id]
+                tickets[ticket_id] = _copy(state.tickets[ticket_id])
     ordered = sorted(tickets.values(), key=lambda t: t.order_key)
     categories = {c.id for c in config.categories} | {t.category for t in ordered}
     held: dict[str, tuple[str, float]] = {}
@@ -297,7 +298,8 @@ def simulate(
     """One run from ``begun`` with the windows of ``layout`` (see the module). It stops once the
     clock has reached ``until`` (POSIX seconds) and every ticket of ``targets`` and every ticket
     arrived before ``until`` is called (those no working window may call aside), or earlier
-    after ``steps`` policy calls or ``horizon`` seconds after now."""
+    after ``steps`` policy calls, as many arrivals (a burst of tickets read as today's rate
+    must not cost thousands of arrivals a run), or ``horizon`` seconds after now."""
     policy = begun.policy
     factor = begun.holding.factors()
     end = begun.now + horizon
@@ -377,7 +379,7 @@ def simulate(
 
     upcoming = next(arrivals, None)
     clock = begun.now
-    while count < steps:
+    while count < steps and len(arrived) < steps:
         moment = free[0][0] if free else math.inf
         following = moment if upcoming is None else min(upcoming[0], moment)
         if not remaining and following >= until:
@@ -482,6 +484,23 @@ def _replayed(
             arrivals.append(following)
         yield arrivals[position]
         position += 1
+
+
+def _copy(ticket: Ticket) -> Ticket:
+    """What runs and policies read of a waiting ticket, copied (the writer changes the live one
+    when it is called or transferred)."""
+    return Ticket(
+        id=ticket.id,
+        number=ticket.number,
+        category=ticket.category,
+        priority=ticket.priority,
+        day=ticket.day,
+        seq=ticket.seq,
+        issued_at=ticket.issued_at,
+        state=ticket.state,
+        target_window=ticket.target_window,
+        appointment=ticket.appointment,
+    )
 
 
 def _ticket(

@@ -1,10 +1,10 @@
 """Statistics and text tables of simulated days: waits, utilisation, estimate error.
 
-Waits are minutes from issue to call (DESIGN §1), over the tickets a run counts (issued after the
-warm-up); no-shows count too, since they waited like anyone else. Those who left uncalled
-(abandoned, or sent home) have no wait; their minutes until they left are reported beside it, so
-a policy that makes people leave is not flattered by the waits of those who stayed. Every ticket
-issued is in the outcome counts. Utilisation is over opening hours (the windows' available
+Waits are minutes from issue to call (as in the hall's reports), over the tickets a run counts
+(issued after the warm-up); no-shows count too, since they waited like anyone else. Those who left
+uncalled (abandoned, or sent home) have no wait; their minutes until they left are reported beside
+it, so a policy that makes people leave is not flattered by the waits of those who stayed. Every
+ticket issued is in the outcome counts. Utilisation is over opening hours (the windows' available
 minutes before closing); the work after closing is reported apart. Quantiles interpolate linearly
 between order statistics (the usual "type 7"). Confidence intervals treat days as independent
 replications: each day has its own seed and starts empty, so they are.
@@ -117,6 +117,8 @@ class Summary:
     outcomes: Mapping[TicketOutcome, int]
     left: WaitStats  # minutes from issue to leaving, of the counted tickets that left uncalled
     after_hours: float  # window-minutes worked after closing, mean per day
+    # The quick M/M/c estimate's error on the same tickets, where the run's estimate was another.
+    quick: EstimateError | None = None
 
     @property
     def mean_ci(self) -> float:
@@ -126,8 +128,15 @@ class Summary:
         return 1.96 * statistics.stdev(self.day_means) / math.sqrt(len(self.day_means))
 
 
-def summarize(workload: Workload, policy: str, seed: int, results: Sequence[DayResult]) -> Summary:
-    """The statistics of a run of ``policy`` on ``workload`` (``results`` from ``simulate``)."""
+def summarize(
+    workload: Workload,
+    policy: str,
+    seed: int,
+    results: Sequence[DayResult],
+    quick: Sequence[DayResult] = (),
+) -> Summary:
+    """The statistics of a run of ``policy`` on ``workload`` (``results`` from ``simulate``);
+    ``quick``: the same days estimated by the quick estimate, for its error beside the run's."""
     target = {c.id: float(c.target_wait_minutes) for c in workload.config.categories}
     called = [r for day in results for r in day.records if r.wait is not None]
 
@@ -160,6 +169,7 @@ def summarize(workload: Workload, policy: str, seed: int, results: Sequence[DayR
         outcomes={o: sum(day.outcomes.get(o, 0) for day in results) for o in OUTCOMES},
         left=WaitStats.of([r.waited or 0.0 for r in gone], [target[r.category] for r in gone]),
         after_hours=statistics.fmean(day.after_hours for day in results) if results else 0.0,
+        quick=EstimateError.of(r for day in quick for r in day.records if r.wait is not None),
     )
 
 
@@ -201,8 +211,15 @@ def format_summary(summary: Summary) -> str:
         e = summary.estimate
         covered = "" if e.coverage is None else f", 80% interval covers {e.coverage:.1%}"
         lines.append(
-            f"wait estimate at issue: bias {e.bias:+.2f} min, mean abs error {e.mae:.2f} min,"
-            f" p90 abs error {e.p90:.2f} min, within ±max(2 min, 25%): {e.within:.1%}{covered}"
+            f"wait estimate at issue ({e.n} tickets): bias {e.bias:+.2f} min, mean abs error"
+            f" {e.mae:.2f} min, p90 abs error {e.p90:.2f} min, within ±max(2 min, 25%):"
+            f" {e.within:.1%}{covered}"
+        )
+    if summary.quick is not None:
+        q = summary.quick
+        lines.append(
+            f"  the quick M/M/c estimate of the same tickets: bias {q.bias:+.2f} min,"
+            f" mean abs error {q.mae:.2f} min, within ±max(2 min, 25%): {q.within:.1%}"
         )
     return "\n".join(lines)
 
@@ -218,7 +235,8 @@ def format_compare(summaries: Sequence[Summary], reference: str | None = None) -
     ]
 
     def add(label: str, values: Iterable[float], fmt: str = "{:.2f}") -> None:
-        lines.append(f"{label:<24}" + "".join(f"{fmt.format(v):>{width}}" for v in values))
+        shown = ("-" if math.isnan(v) else fmt.format(v) for v in values)  # nan: nothing to show
+        lines.append(f"{label:<24}" + "".join(f"{v:>{width}}" for v in shown))
 
     add("mean wait", (s.overall.mean for s in summaries))
     add("  95% CI ±", (s.mean_ci for s in summaries))
@@ -237,6 +255,11 @@ def format_compare(summaries: Sequence[Summary], reference: str | None = None) -
         "estimate abs error",
         (s.estimate.mae if s.estimate else math.nan for s in summaries),
     )
+    if any(s.estimate is not None for s in summaries):
+        add("  bias", (s.estimate.bias if s.estimate else math.nan for s in summaries), "{:+.2f}")
+    if any(s.quick is not None for s in summaries):
+        add("quick estimate abs err", (s.quick.mae if s.quick else math.nan for s in summaries))
+
     if any(s.estimate is not None and s.estimate.coverage is not None for s in summaries):
         add(
             "80% interval coverage",

@@ -16,7 +16,8 @@ waiting then counts what it has waited by then, the same cut for every layout. C
 end instead, every ticket of an overloaded category would read "an hour and then some" with one
 window or three, and the change a manager most needs to see would show nothing. The figure is the
 median over the runs; 0 when no ticket of the category waits or comes, and None when some do and
-no working window serves it.
+no working window serves it. A figure is *capped* (read "at least") when a run at or below the
+median was cut so: a ticket of that run would have waited longer than the figure says.
 
 A single change (:func:`single_changes`) is what a manager does with one window: open a closed one
 as it is, or put a category first in a window's profile (adding it if it is not there; a closed
@@ -25,7 +26,13 @@ wait at least ``NEED`` of its target, or nobody serving it: more service for a c
 within its target only takes windows from the others); :func:`suggest` picks, for the category
 furthest over its target, the changes that cut its longest wait most. Runs cost a policy call per
 ticket called, so their number per layout follows a budget of ``BUDGET`` calls (``RUNS`` at
-most, ``MIN_RUNS`` at least): 0.3-0.75 s for every change of a 16-window hall.
+most, ``MIN_RUNS`` at least; beyond, fewer changes are tried, the likeliest first), and each run
+stops after ``STEPS`` calls: the work is bounded whatever the number waiting (the live view
+refuses a what-if above the forecast's ``WAITING_LIMIT``).
+
+Everything here reads a :class:`Live`, the live state copied once (:func:`read_live`, cheap,
+under the hall writer's lock), never the live state itself: the runs then go on outside the
+writer (in a thread) while the hall keeps calling and issuing.
 """
 
 from __future__ import annotations
@@ -36,10 +43,11 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from hall.domain.state import HallState, WindowState
+from hall.config import HallConfig
+from hall.domain.state import HallState, WindowState, WindowStatus
 from scheduling.estimate import ServiceTimes
 from scheduling.forecast import seed_of
-from scheduling.forward import Layout, live_layout, simulate, start
+from scheduling.forward import Layout, Start, simulate, start
 from scheduling.policy import Policy
 
 HOUR = 3600.0  # seconds ahead
@@ -47,10 +55,13 @@ FOLLOW = 2 * HOUR  # a run follows the hour's tickets this long at most
 RUNS = 8
 MIN_RUNS = 2
 BUDGET = 60_000  # policy calls for the changes of one outlook or suggestion
+STEPS = 3_000  # policy calls a run makes at most (one run of the baseline, RUNS of them)
 NEED = 0.5  # of the target: a category whose longest wait is under this gets no change of its own
 CANDIDATES = 24  # changes a suggestion tries at most
 
 Longest = dict[str, float | None]  # category -> its longest wait over the next hour, minutes
+Capped = frozenset[str]  # categories whose figure is a lower bound (a run cut at ``FOLLOW``)
+PerRun = dict[str, list[tuple[float, bool]]]  # category -> each run's (longest, cut)
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,17 +76,21 @@ class Change:
 
 @dataclass(frozen=True, slots=True)
 class Effect:
-    """One category's longest wait over the next hour (minutes) before and after a change."""
+    """One category's longest wait over the next hour (minutes) before and after a change;
+    ``*_capped``: that figure is a lower bound (see the module)."""
 
     category: str
     before: float | None
     after: float | None
+    before_capped: bool = False
+    after_capped: bool = False
 
 
 @dataclass(frozen=True, slots=True)
 class Suggestion:
     """A change that would cut ``category``'s longest wait: open ``window`` (closed now) or have
-    it serve ``categories`` (its profile, the category first)."""
+    it serve ``categories`` (its profile, the category first), with ``category``'s longest wait
+    before and after and whether each is capped (see the module)."""
 
     window: str
     open: bool
@@ -83,22 +98,54 @@ class Suggestion:
     category: str
     before: float | None
     after: float | None
+    before_capped: bool = False
+    after_capped: bool = False
 
 
 @dataclass(frozen=True, slots=True)
 class Outlook:
     """Each category's longest wait over the next hour with the windows as they are (``now``),
-    and after each single change tried, over ``runs`` runs each."""
+    and after each single change tried, over ``runs`` runs each; the categories whose figure is
+    a lower bound, as they are (``capped_now``) and after each change (``capped``)."""
 
     now: Longest
     changes: dict[Change, Longest]
     runs: int
+    capped_now: Capped = frozenset()
+    capped: dict[Change, Capped] = dataclasses.field(default_factory=dict)
 
 
-def layout_after(state: HallState, change: Change) -> Layout:
-    """The windows after ``change``; the state is not touched."""
-    windows = dict(state.windows)
-    status = state.windows[change.window]
+@dataclass(frozen=True, slots=True)
+class Live:
+    """What the what-if reads of the live state, copied (:func:`read_live`)."""
+
+    begun: Start  # the runs' start: waiting tickets, queues, rates, busy windows
+    windows: dict[str, WindowStatus]  # copies, in the hall file's order
+    seed: int
+
+    @property
+    def config(self) -> HallConfig:
+        return self.begun.config
+
+    def waiting(self, category: str) -> int:
+        return len(self.begun.queues.get(category, ()))
+
+
+def read_live(state: HallState, now: datetime, times: ServiceTimes, policy: Policy) -> Live:
+    """The live state copied for the what-if: a few milliseconds, for the writer's lock."""
+    windows = {w: dataclasses.replace(status) for w, status in state.windows.items()}
+    return Live(start(state, now, times, policy), windows, seed_of(state))
+
+
+def live_layout(live: Live) -> Layout:
+    """The windows as they are."""
+    return Layout(live.windows)
+
+
+def layout_after(live: Live, change: Change) -> Layout:
+    """The windows after ``change``; ``live`` is not touched."""
+    windows = dict(live.windows)
+    status = live.windows[change.window]
     if change.categories is not None:
         status = dataclasses.replace(status, categories=change.categories)
     if change.open:
@@ -110,57 +157,73 @@ def layout_after(state: HallState, change: Change) -> Layout:
 class Forecaster:
     """The runs of one live state, from which every layout is forecast alike."""
 
-    def __init__(self, state: HallState, now: datetime, times: ServiceTimes, policy: Policy):
-        self.state = state
-        self.begun = start(state, now, times, policy)
-        self.begun.shared = {}  # every layout runs on the same seeds: draw their arrivals once
+    def __init__(self, live: Live):
+        self.begun = live.begun
+        if self.begun.shared is None:  # every layout runs on the same seeds: draw arrivals once
+            self.begun.shared = {}
         self.until = self.begun.now + HOUR
-        seed = seed_of(state)
-        self.seeds = [seed + r for r in range(RUNS)]
+        self.seeds = [live.seed + r for r in range(RUNS)]
         self.waiting = frozenset(self.begun.tickets)  # simulate() leaves those nobody may call
-        self.present = {category for category, _ in self.begun.kinds} | {
-            c for c, ids in state.queues.items() if ids
-        }
+        self.present = {category for category, _ in self.begun.kinds} | set(self.begun.queues)
         self.steps = 0  # policy calls so far
 
-    def per_run(self, layout: Layout, runs: int) -> dict[str, list[float]]:
-        """Each category's longest wait (minutes) in each of the first ``runs`` runs."""
+    def per_run(self, layout: Layout, runs: int) -> PerRun:
+        """Each category's longest wait (minutes) in each of the first ``runs`` runs, and
+        whether the run stopped following one of its tickets still uncalled (whose wait then
+        counts what it had waited by then)."""
         begun, until = self.begun, self.until
-        found: dict[str, list[float]] = {c.id: [] for c in begun.config.categories}
+        found: PerRun = {c.id: [] for c in begun.config.categories}
         for seed in self.seeds[:runs]:
-            run = simulate(begun, layout, seed, targets=self.waiting, until=until, horizon=FOLLOW)
+            run = simulate(
+                begun, layout, seed, targets=self.waiting, until=until, steps=STEPS, horizon=FOLLOW
+            )
             self.steps += run.steps
             longest: dict[str, float] = {}
-            for ticket_id, ticket in begun.tickets.items():
-                waited = run.called.get(ticket_id, run.end) - ticket.issued_at.timestamp()
-                if waited > longest.get(ticket.category, 0.0):
-                    longest[ticket.category] = waited
-            for ticket_id, (category, issued) in run.arrived.items():
-                if issued < until:
-                    waited = run.called.get(ticket_id, run.end) - issued
-                    if waited > longest.get(category, 0.0):
-                        longest[category] = waited
+            cut: set[str] = set()
+            followed = [
+                (ticket_id, ticket.category, ticket.issued_at.timestamp())
+                for ticket_id, ticket in begun.tickets.items()
+            ]
+            followed += [
+                (ticket_id, category, issued)
+                for ticket_id, (category, issued) in run.arrived.items()
+                if issued < until
+            ]
+            for ticket_id, category, issued in followed:
+                called = run.called.get(ticket_id)
+                if called is None:
+                    cut.add(category)
+                waited = (run.end if called is None else called) - issued
+                if waited > longest.get(category, 0.0):
+                    longest[category] = waited
             for category, values in found.items():
-                values.append(longest.get(category, 0.0) / 60)
+                values.append((longest.get(category, 0.0) / 60, category in cut))
         return found
 
-    def summary(self, layout: Layout, per_run: dict[str, list[float]], runs: int) -> Longest:
+    def summary(self, layout: Layout, per_run: PerRun, runs: int) -> Longest:
         """The medians of the first ``runs`` runs; None for a category with people waiting or
         expected and no working window serving it."""
         return {
             category: None
             if category in self.present and not layout.callers(category)
-            else median(values[:runs])
+            else median([minutes for minutes, _ in values[:runs]])
             for category, values in per_run.items()
         }
 
-    def longest(self, layout: Layout, runs: int = RUNS) -> Longest:
-        return self.summary(layout, self.per_run(layout, runs), runs)
+    def longest(self, layout: Layout, runs: int = RUNS) -> tuple[Longest, Capped]:
+        """The medians of the first ``runs`` runs and the categories among them capped."""
+        found = self.per_run(layout, runs)
+        longest = self.summary(layout, found, runs)
+        return longest, capped(found, longest, runs)
 
-    def runs_for(self, changes: int, baseline_runs: int) -> int:
-        """Runs per change within ``BUDGET``, from what the baseline's runs cost."""
-        per_run = self.steps / max(baseline_runs, 1)
-        return min(max(int(BUDGET // max(changes * per_run, 1.0)), MIN_RUNS), RUNS)
+    def runs_for(self, changes: int, baseline_runs: int) -> tuple[int, int]:
+        """(changes, runs per change) within ``BUDGET``, from what the baseline's runs cost: at
+        least ``MIN_RUNS`` each, so fewer changes (the first ones) when they cannot all have them;
+        one at least."""
+        per_run = max(self.steps / max(baseline_runs, 1), 1.0)
+        affordable = max(int(BUDGET // (MIN_RUNS * per_run)), 1)
+        changes = min(changes, affordable)
+        return changes, min(max(int(BUDGET // (max(changes, 1) * per_run)), MIN_RUNS), RUNS)
 
 
 def median(values: Sequence[float]) -> float:
@@ -171,22 +234,35 @@ def median(values: Sequence[float]) -> float:
     return (ordered[middle - 1] + ordered[middle]) / 2
 
 
-def needing(state: HallState, longest: Longest) -> list[str]:
+def capped(per_run: PerRun, longest: Longest, runs: int) -> Capped:
+    """The categories whose median is a lower bound: a run at or below the median was cut, so
+    its true figure may lie above the median (those above it stay above, cut or not)."""
+    found = set()
+    for category, values in per_run.items():
+        if longest.get(category) is None:
+            continue
+        ordered = sorted(values[:runs])
+        if any(cut for _, cut in ordered[: len(ordered) // 2 + 1]):
+            found.add(category)
+    return frozenset(found)
+
+
+def needing(config: HallConfig, longest: Longest) -> list[str]:
     """Categories whose longest wait is at least ``NEED`` of their target, or that nobody
     serves while people wait or are expected."""
     return [
         c.id
-        for c in state.config.categories
+        for c in config.categories
         if (wait := longest.get(c.id, 0.0)) is None or wait >= NEED * c.target_wait_minutes
     ]
 
 
-def single_changes(state: HallState, categories: Iterable[str] | None = None) -> Iterator[Change]:
+def single_changes(live: Live, categories: Iterable[str] | None = None) -> Iterator[Change]:
     """Every change a manager can make to one window: a closed window opened as it is; a
     category of ``categories`` (all if None) put first in a window's profile (added if missing;
     a closed window opens so)."""
-    chosen = [c.id for c in state.config.categories] if categories is None else list(categories)
-    for status in state.windows.values():
+    chosen = [c.id for c in live.config.categories] if categories is None else list(categories)
+    for status in live.windows.values():
         closed = status.state is WindowState.CLOSED
         if closed:
             yield Change(status.id, True)
@@ -196,51 +272,51 @@ def single_changes(state: HallState, categories: Iterable[str] | None = None) ->
                 yield Change(status.id, closed, profile)
 
 
-def outlook(
-    state: HallState,
-    now: datetime,
-    times: ServiceTimes,
-    policy: Policy,
-    changes: Sequence[Change] | None = None,
-) -> Outlook:
+def outlook(live: Live, changes: Sequence[Change] | None = None) -> Outlook:
     """Each category's longest wait over the next hour now and after each of ``changes`` (every
-    single change for the categories that need one, if None)."""
-    forecaster = Forecaster(state, now, times, policy)
-    live = live_layout(state)
-    baseline = forecaster.per_run(live, RUNS)
+    single change for the categories that need one, if None; the first ones the budget allows)."""
+    forecaster = Forecaster(live)
+    layout = live_layout(live)
+    baseline = forecaster.per_run(layout, RUNS)
     if changes is None:
         changes = list(
-            single_changes(state, needing(state, forecaster.summary(live, baseline, RUNS)))
+            single_changes(live, needing(live.config, forecaster.summary(layout, baseline, RUNS)))
         )
-    runs = forecaster.runs_for(len(changes), RUNS)
-    found = {change: forecaster.longest(layout_after(state, change), runs) for change in changes}
-    return Outlook(forecaster.summary(live, baseline, runs), found, runs)
+    count, runs = forecaster.runs_for(len(changes), RUNS)
+    found = {c: forecaster.longest(layout_after(live, c), runs) for c in changes[:count]}
+    as_they_are = forecaster.summary(layout, baseline, runs)
+    return Outlook(
+        as_they_are,
+        {change: longest for change, (longest, _) in found.items()},
+        runs,
+        capped(baseline, as_they_are, runs),
+        {change: cut for change, (_, cut) in found.items()},
+    )
 
 
 def what_if(
-    state: HallState,
-    window: str,
-    categories: tuple[str, ...] | None,
-    open_it: bool,
-    now: datetime,
-    times: ServiceTimes,
-    policy: Policy,
+    live: Live, window: str, categories: tuple[str, ...] | None, open_it: bool
 ) -> list[Effect]:
     """Each category the change touches (the window's profile before and after, in that order),
     with its longest wait over the next hour before and after."""
     change = Change(window, open_it, categories)
-    found = outlook(state, now, times, policy, [change])
-    after = found.changes[change]
-    touched = [*state.windows[window].categories, *(categories or ())]
-    return [Effect(c, found.now.get(c, 0.0), after.get(c, 0.0)) for c in dict.fromkeys(touched)]
+    found = outlook(live, [change])
+    after, capped_after = found.changes[change], found.capped[change]
+    touched = [*live.windows[window].categories, *(categories or ())]
+    return [
+        Effect(
+            c, found.now.get(c, 0.0), after.get(c, 0.0), c in found.capped_now, c in capped_after
+        )
+        for c in dict.fromkeys(touched)
+    ]
 
 
-def worst(state: HallState, longest: Longest) -> tuple[str, float | None] | None:
+def worst(live: Live, longest: Longest) -> tuple[str, float | None] | None:
     """The category with people waiting whose longest wait is furthest over its target (one
     nobody serves first); None when nobody waits."""
     found: tuple[float, str, float | None] | None = None
-    for category in state.config.categories:
-        if not state.queues.get(category.id):
+    for category in live.config.categories:
+        if not live.waiting(category.id):
             continue
         wait = longest.get(category.id)
         ratio = math.inf if wait is None else wait / category.target_wait_minutes
@@ -249,7 +325,7 @@ def worst(state: HallState, longest: Longest) -> tuple[str, float | None] | None
     return None if found is None else (found[1], found[2])
 
 
-def candidates(state: HallState, category: str, longest: Longest) -> list[Change]:
+def candidates(live: Live, category: str, longest: Longest) -> list[Change]:
     """The changes a suggestion for ``category`` tries: closed windows opened (as they are if
     they serve it, else with it first; one per profile: closed windows of one profile open
     alike), then open windows given it first, those whose first category has the most to spare
@@ -258,8 +334,8 @@ def candidates(state: HallState, category: str, longest: Longest) -> list[Change
     closed: list[Change] = []
     opened: list[tuple[float, int, Change]] = []
     profiles: set[tuple[str, ...]] = set()
-    for change in single_changes(state, [category]):
-        status = state.windows[change.window]
+    for change in single_changes(live, [category]):
+        status = live.windows[change.window]
         if change.categories is None and category not in status.categories:
             continue  # opened as it is, it would not serve the category
         if change.open:
@@ -270,7 +346,7 @@ def candidates(state: HallState, category: str, longest: Longest) -> list[Change
         else:
             first = status.categories[0] if status.categories else None
             target = next(
-                (c.target_wait_minutes for c in state.config.categories if c.id == first), 1
+                (c.target_wait_minutes for c in live.config.categories if c.id == first), 1
             )
             wait = longest.get(first or "", 0.0)
             opened.append((math.inf if wait is None else wait / target, len(opened), change))
@@ -278,33 +354,50 @@ def candidates(state: HallState, category: str, longest: Longest) -> list[Change
     return [*closed, *(change for _, _, change in opened)][:CANDIDATES]
 
 
-def suggest(
-    state: HallState, now: datetime, times: ServiceTimes, policy: Policy, limit: int = 3
-) -> list[Suggestion]:
+def suggest(live: Live, limit: int = 3) -> list[Suggestion]:
     """For the worst category (:func:`worst`), the ``limit`` single changes that cut its longest
     wait over the next hour most, best first: a closed window that serves it opened, a closed
-    one opened with it first, or an open one given it first."""
-    forecaster = Forecaster(state, now, times, policy)
-    live = live_layout(state)
-    baseline = forecaster.per_run(live, RUNS)
-    found = worst(state, forecaster.summary(live, baseline, RUNS))
+    one opened with it first, or an open one given it first. One window is suggested twice
+    (opened as it is, and opened with the category first) only when the second does better."""
+    forecaster = Forecaster(live)
+    layout = live_layout(live)
+    baseline = forecaster.per_run(layout, RUNS)
+    found = worst(live, forecaster.summary(layout, baseline, RUNS))
     if found is None:
         return []
     category = found[0]
-    changes = candidates(state, category, forecaster.summary(live, baseline, RUNS))
-    runs = forecaster.runs_for(len(changes), RUNS)
-    before = forecaster.summary(live, baseline, runs)[category]
+    changes = candidates(live, category, forecaster.summary(layout, baseline, RUNS))
+    count, runs = forecaster.runs_for(len(changes), RUNS)
+    live_longest = forecaster.summary(layout, baseline, runs)
+    before = live_longest[category]
+    before_capped = category in capped(baseline, live_longest, runs)
     tried: list[tuple[tuple[float, bool, bool, int], Suggestion]] = []
-    for order, change in enumerate(changes):
-        after = forecaster.longest(layout_after(state, change), runs)[category]
-        if after is None or (before is not None and after >= before):
+    for order, change in enumerate(changes[:count]):
+        longest, cut = forecaster.longest(layout_after(live, change), runs)
+        after = longest[category]
+        # Figures show to a tenth of a minute: a gain that rounds away is none.
+        if after is None or (before is not None and round(after, 1) >= round(before, 1)):
             continue
-        profile = change.categories or state.windows[change.window].categories
+        profile = change.categories or live.windows[change.window].categories
         # Equal gains: a window that keeps its profile first, then a closed one (nobody's work
         # is taken away), then the hall file's order.
         rank = (round(after, 1), change.categories is not None, not change.open, order)
-        tried.append(
-            (rank, Suggestion(change.window, change.open, profile, category, before, after))
+        suggestion = Suggestion(
+            change.window,
+            change.open,
+            profile,
+            category,
+            before,
+            after,
+            before_capped,
+            category in cut,
         )
+        tried.append((rank, suggestion))
+    # A window given the category first for no more than it gains opened as it is: the same
+    # advice with its work moved for nothing (a policy that reads no profile order gains nothing).
+    as_it_is = {s.window: rank[0] for rank, s in tried if not rank[1]}
+    tried = [
+        (rank, s) for rank, s in tried if not rank[1] or as_it_is.get(s.window, math.inf) > rank[0]
+    ]
     tried.sort(key=lambda pair: pair[0])
     return [suggestion for _, suggestion in tried[:limit]]

@@ -28,7 +28,7 @@ from typing import Any
 
 import msgspec
 
-from hall.config import HallConfig
+from hall.config import DEFAULT_POLICY, HallConfig
 from scheduling.simulator import ProfileMove, Service, Workload
 from scheduling.staffing import allen_cunneen_mean_wait, mixture, mmc_wait_quantile
 
@@ -44,7 +44,7 @@ def hall_config(
     categories: Sequence[tuple[str, float, int]],
     profiles: Sequence[Sequence[str]],
     *,
-    policy: str = "reserve",
+    policy: str = DEFAULT_POLICY,
     priorities: Sequence[Mapping[str, Any]] = (),
     weights: Sequence[Mapping[str, int]] = (),
 ) -> HallConfig:

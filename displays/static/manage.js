@@ -265,17 +265,58 @@ function chosenProfile() {
   return order.filter((id) => set.has(id));
 }
 
+// A longest wait over the next hour: null is people waiting or expected and no window serving
+// them; a capped figure is where the forecast stopped following someone still waiting.
+const longest = (minutes, capped) =>
+  minutes === null ? "无窗口 no window" : `${capped ? "≥\u00a0" : ""}${Math.round(minutes)}\u00a0min`;
+
+// The figures whenever the answer has them: nobody waiting now may still be expected within
+// the hour (0 → 0 is nobody waiting or expected).
 function describeWait(wait) {
-  if (wait.waiting === 0) return `${wait.name} ${wait.name_en}: 无人等候 no one waiting`;
-  const show = (m) => (m === null ? "无窗口 no window" : `${Math.round(m)} min`);
-  return `${wait.name} ${wait.name_en}: ${wait.waiting} 人等候 waiting, 最长等候 longest wait ${show(wait.before)} → ${show(wait.after)} (目标 target ${wait.target_minutes} min)`;
+  const who = `${wait.name} ${wait.name_en}`;
+  if (wait.waiting === 0 && wait.before === 0 && wait.after === 0) return `${who}: 无人等候 no one waiting or expected`;
+  return `${who}: ${wait.waiting} 人等候 waiting, 最长等候 longest wait ${longest(wait.before, wait.before_capped)} → ${longest(wait.after, wait.after_capped)} (目标 target ${wait.target_minutes} min)`;
 }
 
-// Red only for a wait that really grows: nobody waiting, or no change, is neither.
+// Red only for a wait that really grows: no change is neither.
 function waitClass(wait) {
-  if (wait.waiting === 0 || wait.after === wait.before) return "same";
+  if (wait.after === wait.before) return "same";
   if (wait.after === null) return "worse";
   return wait.before === null || wait.after < wait.before ? "better" : "worse";
+}
+
+const profileText = (ids) => [
+  ids.map((id) => names.get(id)?.name ?? id).join(" › "),
+  " ",
+  en(ids.map((id) => names.get(id)?.en ?? id).join(" › ")),
+];
+
+// What a suggestion does to its window: opened or changed, and its profile, said whole (two
+// suggestions for one window differ only there).
+function describeSuggestion(s) {
+  const w = view.windows.find((x) => String(x.id) === s.window);
+  const added = w ? s.categories.filter((id) => !w.profile.includes(id)) : [];
+  return [
+    el("b", {}, `${s.open ? "开窗" : "调整"} ${w?.name ?? s.window} `, en(`${s.open ? "open" : "change"} ${w?.name_en ?? s.window}`)),
+    el("span", { class: `suggested-profile${s.profile_changed ? " changed" : ""}` },
+      s.profile_changed ? ["，业务改为 ", en("with the profile "), ...profileText(s.categories)] : ["，业务不变 ", en("as it is: "), ...profileText(s.categories)],
+      added.length ? ["（新增 ", ...profileText(added), el("span", { lang: "en" }, " added"), "）"] : []),
+    el("br"),
+    describeWait(s.wait),
+  ];
+}
+
+// A suggestion clicked: the what-if form holds that exact change (window, profile, open), for
+// 预估 What if or 应用 Apply.
+function fillWhatIf(s) {
+  $("act-window").value = s.window;
+  editing = s.window; // the feed's next frame must not put the window's own profile back
+  renderActions();
+  const rest = settings.categories.map(([id]) => id).filter((id) => !s.categories.includes(id));
+  renderProfile([...s.categories, ...rest], new Set(s.categories));
+  $("whatif-open").checked = s.open;
+  renderWindows();
+  say("已填入建议，可预估或应用 / The suggestion is in the form: What if, or Apply");
 }
 
 function wireActions() {
@@ -319,11 +360,13 @@ function wireActions() {
     act("/what-if/suggestions", { method: "GET", key: undefined }, (found) => {
       $("suggestions").replaceChildren(
         ...(found.length
-          ? found.map((s) => {
-              const w = view.windows.find((x) => String(x.id) === s.window);
-              return el("li", { onclick: () => selectWindow(s.window) },
-                `${s.open ? "开 open" : "调整 change"} ${w?.name ?? s.window}: `, describeWait(s.wait));
-            })
+          ? found.map((s) =>
+              el("li", {
+                  title: "点击填入预估 Click to fill in the what-if",
+                  dataset: { window: s.window, open: String(s.open), categories: s.categories.join(",") },
+                  onclick: () => fillWhatIf(s),
+                },
+                describeSuggestion(s)))
           : [el("li", {}, "暂无建议 / Nothing would help now")]),
       );
     }),

@@ -11,6 +11,7 @@ from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 
 from hall.domain import errors as domain
+from hall.engine import HallBusy
 from hall.journal.base import JournalError
 
 log = logging.getLogger(__name__)
@@ -83,6 +84,8 @@ def to_response(exc: Exception) -> tuple[int, dict[str, Any]]:
     if isinstance(exc, domain.HallError):
         status = next((s for cls, s in STATUS if isinstance(exc, cls)), 400)
         return status, error_body(exc.code, exc.message, exc.detail or None)
+    if isinstance(exc, HallBusy):  # nothing is wrong with the journal: the hall is busy
+        return 503, error_body("busy", "the hall is busy; try again", {"retry_after": 1})
     if isinstance(exc, JournalError):
         return 503, error_body("unavailable", "the hall's journal is unavailable; try again")
     if isinstance(exc, ValidationException):

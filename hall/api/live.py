@@ -2,11 +2,16 @@
 acknowledge an alert, and ask what a change would do to the waits before making it (what-if, and
 the changes that would help most). Closing a window, profiles and the notice are the manager
 routes of :mod:`hall.api.managers` and :mod:`hall.api.windows`.
+
+A what-if runs the calling policy forward for up to seconds: only its copy of the live state is
+taken under the hall's writer lock, and the runs go on in a thread, one per hall at a time, so
+tickets, calls and screens never wait for them.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+import asyncio
+from collections.abc import Callable
 from typing import Annotated, Any
 
 import msgspec
@@ -16,16 +21,26 @@ from litestar.params import FromPath, JSONBody
 from displays.manager import ManagerScreen
 from hall.api.auth import requires
 from hall.api.idempotency import request_key
+from hall.api.reports import Gate
 from hall.api.types import Id
 from hall.api.windows import WindowResult, caller, run_command
 from hall.domain import commands as cmd
 from hall.domain import errors
 from hall.domain.state import HallState, WindowState
 from hall.engine import HallEngine
-from scheduling.whatif import Effect, suggest, what_if
+from scheduling.forecast import WAITING_LIMIT
+from scheduling.whatif import Effect, Live, read_live, suggest, what_if
 
 MANAGER = requires("manager")
 ALERT_ID_CHARS = 120  # what AcknowledgeAlert takes
+BUSY = "busy: another what-if is being computed for this hall; retry in a moment"
+
+
+class TooManyWaiting(errors.Conflict):
+    """More wait than a what-if forecasts (the forecast's ``WAITING_LIMIT``): refused, no figure
+    rather than a guess."""
+
+    code = "too_many_waiting"
 
 
 class OpenRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -41,12 +56,16 @@ class WhatIfRequest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     window: Id
     # The window's new profile, in order; omitted: the one it has (only with ``open``).
     categories: Annotated[list[Id], msgspec.Meta(min_length=1, max_length=50)] | None = None
-    open: bool = False  # the window, closed now, opens
+    # True: the window, closed now, opens. False: it stays as it is (open, paused or closed),
+    # so a closed window given another profile changes nothing until someone opens it.
+    open: bool = False
 
 
 class Wait(msgspec.Struct, frozen=True, kw_only=True):
     """A category's longest wait over the next hour, minutes, now and after (None: people wait or
-    are expected and no open window serves them; 0 with nobody waiting or expected)."""
+    are expected and no open window serves them; 0.0 with nobody waiting or expected). Capped:
+    the forecast follows each ticket for two hours at most, and one still waiting then counts
+    what it had waited; the figure is then a lower bound ("at least")."""
 
     category: str
     name: str
@@ -55,6 +74,8 @@ class Wait(msgspec.Struct, frozen=True, kw_only=True):
     waiting: int  # tickets of the category waiting now
     before: float | None
     after: float | None
+    before_capped: bool
+    after_capped: bool
 
 
 class WhatIfResult(msgspec.Struct, frozen=True, kw_only=True):
@@ -68,6 +89,7 @@ class SuggestionItem(msgspec.Struct, frozen=True, kw_only=True):
     window: str
     open: bool  # it is closed now: open it
     categories: list[str]  # with this profile
+    profile_changed: bool  # the profile is not the one the window has
     wait: Wait  # the worst category's longest wait before and after
 
 
@@ -121,6 +143,10 @@ class LiveController(Controller):
         forecast by
         running the hall's calling policy forward, now and after. Nothing changes."""
         engine: HallEngine = request.app.state.service.engine(hall)
+        if engine.config.window(data.window) is None:
+            raise errors.UnknownWindow(
+                f"no window {errors.shown(data.window)}", window=data.window[: errors.ECHO_CHARS]
+            )
         categories = tuple(data.categories) if data.categories is not None else None
         if categories is None and not data.open:
             raise errors.InvalidInput("say what changes: categories, open, or both")
@@ -134,33 +160,20 @@ class LiveController(Controller):
             if len(set(categories)) != len(categories):
                 raise errors.InvalidInput("a profile lists each category once")
 
-        def answer(state: HallState) -> WhatIfResult:
-            status = state.windows.get(data.window)
-            if status is None:
-                raise errors.UnknownWindow(
-                    f"no window {errors.shown(data.window)}",
-                    window=data.window[: errors.ECHO_CHARS],
-                )
+        def check(state: HallState) -> None:
+            status = state.windows[data.window]
             if data.open and status.state is not WindowState.CLOSED:
                 raise errors.WindowBusy(f"window {data.window} is open already")
-            effects = what_if(
-                state,
-                data.window,
-                categories,
-                data.open,
-                engine.clock(),
-                engine.times,
-                engine.policy,
-            )
-            return WhatIfResult(
-                window=data.window,
-                open=data.open,
-                categories=list(categories or status.categories),
-                waits=[_wait(engine, state, e) for e in effects],
-            )
 
-        result: WhatIfResult = await engine.read(answer)
-        return result
+        async with _gate(request, hall):
+            live = await _read_live(engine, check)
+            effects = await asyncio.to_thread(what_if, live, data.window, categories, data.open)
+        return WhatIfResult(
+            window=data.window,
+            open=data.open,
+            categories=list(categories or live.windows[data.window].categories),
+            waits=[_wait(engine, live, e) for e in effects],
+        )
 
     @get("/what-if/suggestions", opt=MANAGER)
     async def suggestions(
@@ -171,24 +184,55 @@ class LiveController(Controller):
         window's profile) that would cut it most, best first. Empty when nobody waits or nothing
         helps."""
         engine: HallEngine = request.app.state.service.engine(hall)
+        async with _gate(request, hall):
+            live = await _read_live(engine)
+            found = await asyncio.to_thread(suggest, live)
+        return [
+            SuggestionItem(
+                window=s.window,
+                open=s.open,
+                categories=list(s.categories),
+                profile_changed=s.categories != live.windows[s.window].categories,
+                wait=_wait(
+                    engine,
+                    live,
+                    Effect(s.category, s.before, s.after, s.before_capped, s.after_capped),
+                ),
+            )
+            for s in found
+        ]
 
-        def answer(state: HallState) -> list[SuggestionItem]:
-            now: datetime = engine.clock()
-            return [
-                SuggestionItem(
-                    window=s.window,
-                    open=s.open,
-                    categories=list(s.categories),
-                    wait=_wait(engine, state, Effect(s.category, s.before, s.after)),
-                )
-                for s in suggest(state, now, engine.times, engine.policy)
-            ]
 
-        found: list[SuggestionItem] = await engine.read(answer)
-        return found
+def _gate(request: Request[Any, Any, Any], hall: str) -> Gate:
+    """One what-if at a time per hall; another meanwhile is refused busy, not queued (a manager
+    clicking again would only add work behind the first)."""
+    gates: dict[str, Gate] = request.app.state.setdefault("what_if_gates", {})
+    if hall not in gates:
+        gates[hall] = Gate(computing=1, waiting=0, message=BUSY)
+    return gates[hall]
 
 
-def _wait(engine: HallEngine, state: HallState, effect: Effect) -> Wait:
+async def _read_live(engine: HallEngine, check: Callable[[HallState], None] | None = None) -> Live:
+    """The live state copied for the what-if (under the writer's lock: a few milliseconds)."""
+
+    def read(state: HallState) -> Live:
+        if check is not None:
+            check(state)
+        waiting = sum(len(ids) for ids in state.queues.values())
+        if waiting > WAITING_LIMIT:
+            raise TooManyWaiting(
+                f"{waiting} tickets wait: a what-if forecasts {WAITING_LIMIT} at most; "
+                "no forecast is given",
+                waiting=waiting,
+                limit=WAITING_LIMIT,
+            )
+        return read_live(state, engine.clock(), engine.times, engine.policy)
+
+    live: Live = await engine.read(read)
+    return live
+
+
+def _wait(engine: HallEngine, live: Live, effect: Effect) -> Wait:
     category = engine.config.category(effect.category)
     assert category is not None
     return Wait(
@@ -196,7 +240,15 @@ def _wait(engine: HallEngine, state: HallState, effect: Effect) -> Wait:
         name=category.name,
         name_en=category.name_en,
         target_minutes=category.target_wait_minutes,
-        waiting=len(state.queues.get(effect.category) or ()),
-        before=None if effect.before is None else round(effect.before, 1),
-        after=None if effect.after is None else round(effect.after, 1),
+        waiting=live.waiting(effect.category),
+        before=_minutes(effect.before),
+        after=_minutes(effect.after),
+        before_capped=effect.before_capped,
+        after_capped=effect.after_capped,
     )
+
+
+def _minutes(value: float | None) -> float | None:
+    """Tenths of a minute, always a float: JSON readers see 0.0 and 12.0 as the same kind of
+    figure as 12.5 (an int slipping through would come out as 0)."""
+    return None if value is None else float(round(value, 1))

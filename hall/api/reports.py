@@ -91,18 +91,23 @@ async def report_for(request: Request[Any, Any, Any], hall: str, period: str, by
 
 
 class Gate:
-    """At most COMPUTING reports at once, WAITING more in line; the rest are refused busy."""
+    """At most ``computing`` computations at once, ``waiting`` more in line; the rest are refused
+    busy with ``message`` (COMPUTING reports, WAITING more, by default)."""
 
-    def __init__(self) -> None:
-        self._turns = asyncio.Semaphore(COMPUTING)
+    def __init__(
+        self,
+        computing: int = COMPUTING,
+        waiting: int = WAITING,
+        message: str = "many reports are being prepared now; try again in a moment",
+    ) -> None:
+        self._turns = asyncio.Semaphore(computing)
         self._inside = 0
+        self._limit = computing + waiting
+        self._message = message
 
     async def __aenter__(self) -> None:
-        if self._inside >= COMPUTING + WAITING:
-            raise Busy(
-                "many reports are being prepared now; try again in a moment",
-                retry_after=RETRY_SECONDS,
-            )
+        if self._inside >= self._limit:
+            raise Busy(self._message, retry_after=RETRY_SECONDS)
         self._inside += 1
         try:
             await self._turns.acquire()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -184,6 +185,9 @@ def test_what_if_opening_a_window_never_makes_its_categories_wait_longer(
     [estate] = body["waits"]
     assert estate["category"] == "real-estate" and estate["target_minutes"] == 30
     assert estate["before"] > 0 and estate["after"] < estate["before"]
+    # Eight 20-minute transactions on one window, more coming at the rate they came: the runs
+    # stop following the last of them at two hours, still waiting: "at least".
+    assert estate["before_capped"] is True and estate["before"] >= 119
     # A window of another zone given real-estate first: never worse for it, and what it
     # served before is shown too.
     change = post(client, "/what-if", boss, {"window": "12", "categories": ["real-estate"]})
@@ -203,6 +207,12 @@ def test_what_if_opening_a_window_never_makes_its_categories_wait_longer(
     best = found.json()[0]
     assert best["wait"]["category"] == "real-estate" and best["window"] == "11" and best["open"]
     assert best["wait"]["after"] < best["wait"]["before"]
+    # Window 11 opens as it is; any other window would serve real-estate first.
+    assert best["categories"] == ["real-estate"] and best["profile_changed"] is False
+    for other in found.json()[1:]:
+        assert other["categories"][0] == "real-estate", other
+        profile = windows[other["window"]]["categories"]
+        assert other["profile_changed"] is (other["categories"] != profile), (other, profile)
 
 
 def test_what_if_counts_who_waits_and_who_is_expected(client: TestClient[Litestar]) -> None:
@@ -225,6 +235,11 @@ def test_what_if_counts_who_waits_and_who_is_expected(client: TestClient[Litesta
     for category in ("social", "medical"):
         assert (waits[category]["waiting"], waits[category]["before"]) == (0, 0), category
         assert waits[category]["after"] == 0, category
+    for wait in waits.values():  # figures are floats, zeros too (0.0, never 0)
+        for side in ("before", "after"):
+            assert wait[side] is None or isinstance(wait[side], float), wait
+            assert isinstance(wait[f"{side}_capped"], bool), wait
+
     # Nobody waits for collection, but one came a minute ago: more are expected, and they wait
     # longer once window 1, the only one serving it, also takes 15-minute business start-ups.
     collection = waits["collection"]
@@ -249,6 +264,8 @@ def test_what_if_counts_who_waits_and_who_is_expected(client: TestClient[Litesta
     ("body", "status", "error"),
     [
         ({"window": "99", "open": True}, 404, "unknown_window"),
+        ({"window": "99"}, 404, "unknown_window"),  # unknown, whatever else is asked
+        ({"window": "99", "categories": ["nothing"]}, 404, "unknown_window"),
         ({"window": "10", "open": True}, 409, "window_busy"),  # open already
         ({"window": "11", "categories": ["nothing"]}, 422, "unknown_category"),
         ({"window": "11", "categories": ["tax", "tax"]}, 422, "invalid_input"),
@@ -264,3 +281,80 @@ def test_what_if_refusals(
     answer = post(client, "/what-if", boss, body)
     assert answer.status_code == status, answer.text
     assert answer.json()["error"] == error
+
+
+async def test_a_what_if_runs_beside_the_hall_and_one_at_a_time(app: Litestar) -> None:
+    """The runs of a what-if go on outside the hall's writer: while one is computing (held here
+    by a policy that waits when asked from the what-if's thread, and only there), tickets are
+    issued and the snapshot answers; a second what-if of the hall is refused busy, not queued."""
+    async with uvicorn_serving(app) as server:
+        engine = app.state.service.engine(HALL)
+        loop_thread = threading.get_ident()
+        inside, release = threading.Event(), threading.Event()
+        real = engine.policy
+
+        def held(state: Any, window: str, now: Any) -> Any:
+            if threading.get_ident() != loop_thread:  # the what-if's runs, not the writer
+                inside.set()
+                assert release.wait(10)
+            return real(state, window, now)
+
+        engine.policy = held
+        port = server.config.port
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}{BASE}") as http:
+            body = {"username": "manager", "password": PASSWORD}
+            boss_token = (await http.post("/managers/login", json=body)).json()["token"]
+            boss = {"Authorization": f"Bearer {boss_token}"}
+            body = {"username": "zhaolei", "password": PASSWORD}
+            staff = await http.post("/windows/10/login", json=body)
+            assert staff.status_code == 200, staff.text
+            made = await http.post("/tickets", json={"category": "real-estate"}, headers=KIOSK)
+            assert made.status_code == 201, made.text
+            first = asyncio.create_task(
+                http.post("/what-if", json={"window": "11", "open": True}, headers=boss)
+            )
+            assert await asyncio.to_thread(inside.wait, 10)
+            try:
+                issued = await http.post("/tickets", json={"category": "general"}, headers=KIOSK)
+                assert issued.status_code == 201, issued.text
+                snapshot = await http.get("/snapshot")
+                assert snapshot.status_code == 200, snapshot.text
+                second = await http.get("/what-if/suggestions", headers=boss)
+                assert second.status_code == 503, second.text
+                assert second.json()["error"] == "busy" and "what-if" in second.json()["message"]
+                assert second.headers["Retry-After"] == "2"
+                assert not first.done()
+            finally:
+                release.set()
+            answer = await first
+            assert answer.status_code == 200, answer.text
+            [estate] = answer.json()["waits"]
+            assert estate["waiting"] == 1 and estate["after"] <= estate["before"]
+            # Done: the next one is computed.
+            again = await http.get("/what-if/suggestions", headers=boss)
+            assert again.status_code == 200, again.text
+
+
+async def test_a_done_issue_answers_201_while_readers_time_out_busy(app: Litestar) -> None:
+    """A reader that waits longer than the read timeout is told the hall is busy (503 busy, not
+    "journal unavailable"); a ticket issued meanwhile is answered 201 once done (its reply is
+    made in the writer, no read after it)."""
+    async with uvicorn_serving(app) as server:
+        engine = app.state.service.engine(HALL)
+        engine.read_timeout = 0.1
+        port = server.config.port
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}{BASE}") as http:
+            async with engine._lock:  # the writer busy for longer than a read may wait
+                issue = asyncio.create_task(
+                    http.post("/tickets", json={"category": "general"}, headers=KIOSK)
+                )
+                snapshot = await http.get("/snapshot")
+                assert snapshot.status_code == 503, snapshot.text
+                assert snapshot.json()["error"] == "busy"
+                assert "journal" not in snapshot.json()["message"]
+                assert snapshot.headers["Retry-After"] == "1"
+                await asyncio.sleep(0.3)
+                assert not issue.done()
+            issued = await issue
+            assert issued.status_code == 201, issued.text
+            assert issued.json()["number"]

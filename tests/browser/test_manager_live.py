@@ -1,7 +1,8 @@
 """The manager's live view in a real browser against a real ``hall serve``: the manager logs in;
 a window opened while a ticket waits raises an idle-window alert on the page within a second;
 acknowledging it from the page greys it, and it goes once the window calls; a profile changed from
-the page decides what that window calls next; the what-if answers on the page."""
+the page decides what that window calls next; the what-if answers on the page, and a suggestion
+says the profile it suggests and, clicked, fills in the what-if with it."""
 
 from __future__ import annotations
 
@@ -152,13 +153,19 @@ def test_what_if_and_suggestions_take_no_height_from_windows_or_alerts(
         f"{server.url}/api/halls/{HALL}/managers/login",
         json={"username": "manager", "password": PASSWORD},
     ).json()["token"]
-    for category in ("business-start", "business-start", "real-estate", "tax"):
+    manager = {"Authorization": f"Bearer {boss}"}
+    for category in ("business-start", "business-start", "real-estate", "tax", "social"):
         made = httpx.post(  # by a manager: no kiosk's pace
-            f"{server.url}/api/halls/{HALL}/tickets",
-            json={"category": category},
-            headers={"Authorization": f"Bearer {boss}"},
+            f"{server.url}/api/halls/{HALL}/tickets", json={"category": category}, headers=manager
         )
         assert made.status_code == 201, made.text
+    # Nobody waits for social now, but one came: more are expected, and no open window serves it.
+    cancelled = httpx.post(
+        f"{server.url}/api/halls/{HALL}/tickets/{made.json()['id']}/cancel",
+        json={},
+        headers=manager,
+    )
+    assert cancelled.status_code == 200, cancelled.text
     page = open_live(browser, server, viewport)
     before = page.evaluate(BOXES)
     assert before["cards"] == 16 and before["cut"] == [], before
@@ -167,11 +174,44 @@ def test_what_if_and_suggestions_take_no_height_from_windows_or_alerts(
     page.check('#profile li[data-id="business-start"] input')
     page.click("#whatif")
     page.wait_for_selector('#whatif-result p[data-category="business-start"]')
-    # Nobody waits for collection: said so, not in red.
+    # Nobody waits for collection, nor is expected: said so, not in red.
     nobody = page.locator('#whatif-result p[data-category="collection"]')
     assert "no one waiting" in nobody.inner_text() and "worse" not in nobody.get_attribute("class")
+    # Nobody waits for social either, but some are expected and no window serves them.
+    expected = page.locator('#whatif-result p[data-category="social"]').inner_text()
+    assert "0 人等候" in expected and "no window → 无窗口 no window" in expected, expected
     page.click("#suggest")
     page.wait_for_selector("#suggestions li")
+    # Each suggestion says the profile it suggests, whole, and whether it moves the window's work.
+    names = {
+        q["category"]: q["name_en"]
+        for q in httpx.get(f"{server.url}/api/halls/{HALL}/snapshot").json()["queues"]
+    }
+    suggestions = page.locator("#suggestions li")
+    shown = []
+    for i in range(suggestions.count()):
+        item = suggestions.nth(i)
+        profile = (item.get_attribute("data-categories") or "").split(",")
+        text = item.inner_text()
+        assert " › ".join(names[c] for c in profile) in text, text
+        assert ("as it is" in text) != ("with the profile" in text), text
+        shown.append((item.get_attribute("data-window"), tuple(profile)))
+    assert len(set(shown)) == len(shown), shown  # no two alike
+    # A suggestion clicked fills in the what-if with that exact change.
+    first = suggestions.first
+    window, opened = first.get_attribute("data-window"), first.get_attribute("data-open")
+    first.click()
+    assert page.input_value("#act-window") == window
+    checked = page.eval_on_selector_all(
+        "#profile li",
+        "(items) => items.filter((li) => li.querySelector('input').checked)"
+        ".map((li) => li.dataset.id)",
+    )
+    assert tuple(checked) == shown[0][1]
+    assert page.is_checked("#whatif-open") == (opened == "true")
+    page.click("#whatif")
+    page.wait_for_selector(f"#whatif-result p:has-text('Window {window}')")
+
     after = page.evaluate(BOXES)
     assert after["cards"] == 16 and after["cut"] == [], after
     assert abs(after["windows"] - before["windows"]) < 1, (before, after)

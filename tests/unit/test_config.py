@@ -287,3 +287,17 @@ class TestBrokenFiles:
     def test_the_message_names_file_key_and_reason(self) -> None:
         error = refusal(broken('prefix = "C"', 'prefix = "B"'))
         assert str(error) == "broken.toml: categories[2].prefix: duplicate prefix 'B'"
+
+
+def test_a_file_far_larger_than_any_hall_file_is_refused_unread(tmp_path: Path) -> None:
+    path = tmp_path / "huge.toml"
+    with path.open("wb") as file:  # sparse: no disk used, but reading it all would take 5 MiB
+        file.truncate(hall_config.MAX_FILE_BYTES + 1)
+    with pytest.raises(ConfigError, match="larger than 4 MiB") as caught:
+        hall_config.load(path)
+    assert caught.value.file == str(path)
+
+
+def test_a_service_time_of_seconds_is_refused() -> None:
+    error = refusal(broken("mean_service_minutes = 8", "mean_service_minutes = 0.01", count=3))
+    assert "mean_service_minutes" in error.key

@@ -1,5 +1,6 @@
-"""Issue 8's rules in the pure domain: one rating per finished transaction, bound to the window
-that finished it; one live ticket per person and category; age rules; print jobs; device health."""
+"""The devices' and ratings' rules in the pure domain: one rating per finished transaction,
+bound to the window that finished it; one live ticket per person and category; age rules; print
+jobs; device health."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Issue 9's rules in the pure domain: a bad rating opens a case that managers walk through
+"""The oversight rules in the pure domain: a bad rating opens a case that managers walk through
 verify, (confirm,) rectify, revisit and close, with deadlines in working days; breaches are
 recorded once and excused by a manager, never deleted; alerts are acknowledged once a day."""
 

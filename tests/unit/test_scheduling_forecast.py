@@ -19,7 +19,7 @@ from scheduling.forecast import REUSE, forecast_hall, forecast_new, forecast_wai
 from scheduling.forward import EXPONENTIAL
 from scheduling.policy import POLICIES
 from scheduling.staffing import erlang_c
-from scheduling.whatif import outlook
+from scheduling.whatif import outlook, read_live
 from tests.unit.test_scheduling_support import at, hall, issue
 
 MEAN = 8.0  # minutes, every category's (the hall's prior)
@@ -124,7 +124,7 @@ def test_the_live_state_is_left_as_it_was_and_a_state_gives_one_forecast() -> No
     before = pickle.dumps(state)
     policy = POLICIES["weighted"]
     first = forecast_hall(state, at(31), times, policy, [("b", "normal")])
-    outlook(state, at(31), times, policy)
+    outlook(read_live(state, at(31), times, policy))
     assert pickle.dumps(state) == before
     again = forecast_hall(state, at(31), times, policy, [("b", "normal")])
     assert again.calls == first.calls and len(first.calls) == 30  # 29 waiting, 1 ghost
@@ -157,6 +157,26 @@ def test_a_forecast_answers_for_a_while_unless_the_windows_change() -> None:
     paused = hall_forecast(state, second(7), times, policy)
     assert paused is not again
     assert hall_forecast(state, second(8 + REUSE), times, policy) is not paused
+
+
+def test_fresh_forecasts_keep_within_the_rate_whatever_asks_for_them(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A window changing (or the forecast expiring) asks for a new forecast as ``fresh`` does:
+    within ``RATE`` policy calls a second of the clock, else the quick estimate answers (None)
+    until the second has passed. A priority ticket's forecast counts too."""
+    state, times = busy_hall()
+    policy = POLICIES["longest-wait"]
+    made = hall_forecast(state, at(31), times, policy)
+    assert made is not None
+    monkeypatch.setattr(forecast, "RATE", made.steps)  # this one used the second's calls
+    apply(state, WindowPaused(at=at(31), window="3", reason="break"))
+    assert hall_forecast(state, at(31), times, policy) is None
+    priority = forecast_new(state, "a", "green", at(31), times, policy)
+    assert priority.low is None  # the quick estimate
+    later = at(31) + timedelta(seconds=1)
+    again = hall_forecast(state, later, times, policy)
+    assert again is not None and again is not made
 
 
 def test_where_the_forecast_does_not_run_the_quick_estimate_answers(

@@ -1,4 +1,4 @@
-"""The generated hall days: deterministic per seed, spread over the ranges the issue asks."""
+"""The generated hall days: deterministic per seed, spread over the ranges they must cover."""
 
 from __future__ import annotations
 

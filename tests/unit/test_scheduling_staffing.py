@@ -52,8 +52,9 @@ def test_mm1_mean_wait() -> None:
     assert mmc_mean_wait(1, rho / s, s) == pytest.approx(rho * s / (1 - rho))
 
 
-def test_the_issue_reference_values_follow_from_the_formulas() -> None:
-    """10 windows at 85%, 8 minutes: the numbers quoted in the issue (2.83, 12.6, 2.21)."""
+def test_the_reference_values_follow_from_the_formulas() -> None:
+    """10 windows at 85%, 8 minutes: the reference values bench/simulate.py quotes (2.83, 12.6,
+    2.21)."""
     c, s = 10, 8.0
     rate = c * 0.85 / s
     pw = erlang_c_closed_form(c, rate * s)

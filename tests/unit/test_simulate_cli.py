@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from hall import simulate_cli as cli
+from hall.config import DEFAULT_POLICY
 from scheduling.policy import POLICIES
 
 HALL = """
@@ -76,11 +77,31 @@ def test_a_hall_file_with_its_own_policy(
     assert "policy novosga on cli-hall: 2 day(s)" in out  # the hall file names the policy
     for label in ("general", "tax", "ALL", "utilisation", "wait estimate at issue", "M/G/2"):
         assert label in out
+    # The forecast's error, on every 10th ticket, with its interval's coverage; the quick
+    # estimate's on the same tickets beside it.
+    forecast = next(line for line in out.splitlines() if "wait estimate at issue" in line)
+    assert "80% interval covers" in forecast
+    assert "quick M/M/c estimate of the same tickets" in out
+    tickets = int(issued_count(out))
+    estimated = int(forecast.split("(")[1].split()[0])
+    assert 0 < estimated <= tickets // 10 + 2
     # Every ticket issued is accounted for, by outcome.
     issued = next(line for line in out.splitlines() if "tickets issued:" in line)
     counts = [int(part.rsplit(" ", 1)[1]) for part in issued.split(":")[1].split(",")]
     assert sum(counts) == int(issued.split()[0]) > 0
     assert "over opening hours" in out
+
+
+def issued_count(out: str) -> str:
+    return next(line for line in out.splitlines() if "tickets issued:" in line).split()[0]
+
+
+def test_the_policy_defaults_to_the_hall_configs_default(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with pytest.raises(SystemExit):
+        run("--help")
+    assert f"or {DEFAULT_POLICY})" in capsys.readouterr().out
 
 
 def test_compare_prints_every_policy(capsys: pytest.CaptureFixture[str]) -> None:
@@ -91,6 +112,10 @@ def test_compare_prints_every_policy(capsys: pytest.CaptureFixture[str]) -> None
     assert "mean wait 2.83" in out  # the Erlang C reference of 10 windows at 85%
     for row in ("tickets issued", "after hours", "abandoned", "sent home", "left uncalled"):
         assert row in out
+    # Nobody left uncalled on this day: a dash, not nan.
+    left = next(line for line in out.splitlines() if line.startswith("left uncalled"))
+    assert left.split()[3:] == ["-"] * len(POLICIES), left
+    assert "nan" not in out
 
 
 def test_a_hall_that_opens_too_late_to_simulate(
@@ -106,6 +131,8 @@ def test_a_hall_that_opens_too_late_to_simulate(
 
 def test_bad_arguments(capsys: pytest.CaptureFixture[str]) -> None:
     assert run("--workload", "skewed", "--days", "0") == 2
+    assert run("--workload", "skewed", "--estimate-every", "0") == 2
+
     with pytest.raises(SystemExit):
         run("--workload", "skewed", "--policy", "fastest")
     capsys.readouterr()
