@@ -298,7 +298,7 @@ def test_a_window_is_suggested_once_unless_moving_the_category_first_does_better
     hall.batch(Login(window="8", by="lina"), now=T0)
     arrive(hall, "tax", 12, T0)
     now = T0 + 20 * MINUTE
-    found = suggest(hall.state, now, times, hall.policy, limit=30)
+    found = suggest(read_live(hall.state, now, times, hall.policy), limit=30)
     assert found and all(s.category == "tax" for s in found)
     windows = [s.window for s in found]
     assert len(windows) == len(set(windows)), windows
