@@ -32,7 +32,8 @@ the call time of every ticket it reaches.
 Every random draw belongs to a ticket or a window, never to the order of events (common random
 numbers): the ``i``-th waiting ticket (in arrival order) and the ``j``-th arrival hold a window
 equally long, and each window's residual is the same, whatever the layout and whoever calls whom.
-So two layouts run with one seed differ only by what the layouts change (:mod:`scheduling.whatif`).
+So two layouts run with one seed differ only by what the layouts change (:mod:`scheduling.whatif`),
+and a seed's arrivals can be drawn once for all of them (``Start.shared``).
 """
 
 from __future__ import annotations
@@ -151,6 +152,9 @@ class Start:
     slots: dict[str, float]  # appointment class -> slot seconds
     holding: Holding
     ghosts: dict[tuple[str, str], str] = field(default_factory=dict)  # (category, class) -> id
+    # Set (to {}) where many runs share seeds (the what-if: every layout on the same seeds): each
+    # seed's arrivals are drawn and their tickets made once, by its first run (see _replayed).
+    shared: dict[tuple[int, float], _Drawn] | None = None
 
 
 def start(
@@ -315,7 +319,12 @@ def simulate(
     )
     draws = random.Random(seed)  # the waiting tickets' holding times, by index
     table: list[float] = []
-    arrivals = _arrivals(begun, random.Random(seed + 1), min(begun.closes, end))
+    stop = min(begun.closes, end)
+    arrivals = (
+        _arrivals(begun, random.Random(seed + 1), stop)
+        if begun.shared is None
+        else _replayed(begun, begun.shared, seed, stop)
+    )
     free = _first_free(begun, layout, random.Random(seed + 2))
     idle: dict[str, float] = {}
     called: dict[str, float] = {}
@@ -381,8 +390,8 @@ def simulate(
             break
         clock = following
         if upcoming is not None and upcoming[0] < moment:
-            at, category, priority, z, number = upcoming
-            ticket = _ticket(begun, f"~{number}", category, priority, _ARRIVAL_SEQ + number, at)
+            at, ticket, z = upcoming
+            category, priority = ticket.category, ticket.priority
             tickets[ticket.id] = ticket
             queues.setdefault(category, []).append(ticket.id)
             lanes.setdefault(category, {}).setdefault(priority, []).append(ticket.id)
@@ -426,10 +435,11 @@ def _first_free(
     return free
 
 
-def _arrivals(
-    begun: Start, draws: random.Random, stop: float
-) -> Iterator[tuple[float, str, str, float, int]]:
-    """The run's arrivals until ``stop``: (moment, category, class, holding draw, number)."""
+Arrival = tuple[float, Ticket, float]  # (moment, ticket, holding draw)
+
+
+def _arrivals(begun: Start, draws: random.Random, stop: float) -> Iterator[Arrival]:
+    """The run's arrivals until ``stop``."""
     rate = begun.rate
     if rate <= 0:
         return
@@ -444,7 +454,36 @@ def _arrivals(
             min(bisect.bisect_right(cumulative, draws.random() * rate), len(kinds) - 1)
         ]
         number += 1
-        yield at, category, priority, draws.gauss(0.0, 1.0), number
+        z = draws.gauss(0.0, 1.0)
+        yield at, _ticket(begun, f"~{number}", category, priority, _ARRIVAL_SEQ + number, at), z
+
+
+@dataclass(slots=True)
+class _Drawn:
+    """A seed's arrivals drawn so far, and what draws more."""
+
+    source: Iterator[Arrival]
+    arrivals: list[Arrival] = field(default_factory=list)
+
+
+def _replayed(
+    begun: Start, shared: dict[tuple[int, float], _Drawn], seed: int, stop: float
+) -> Iterator[Arrival]:
+    """The arrivals of ``seed`` until ``stop``, as :func:`_arrivals` draws them: drawn by the
+    first run with the seed, replayed by the next (one that goes further draws on). Their tickets
+    are shared: a run never writes a ticket."""
+    drawn = shared.get((seed, stop))
+    if drawn is None:
+        drawn = shared[seed, stop] = _Drawn(_arrivals(begun, random.Random(seed + 1), stop))
+    arrivals, position = drawn.arrivals, 0
+    while True:
+        if position == len(arrivals):
+            following = next(drawn.source, None)
+            if following is None:
+                return
+            arrivals.append(following)
+        yield arrivals[position]
+        position += 1
 
 
 def _copy(ticket: Ticket) -> Ticket:

@@ -22,14 +22,22 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import date, datetime
 from typing import TYPE_CHECKING
 
 from hall.domain.state import WindowState
-from scheduling.priority import PriorityTable, call_order, priority_table
-from scheduling.topology import Topology, topology
+from scheduling.priority import (
+    PriorityTable,
+    first_in_order,
+    nth_issue,
+    priority_table,
+    seconds,
+)
+from scheduling.topology import Layout, layout
 
 if TYPE_CHECKING:
+    from hall.config import HallConfig
     from hall.domain.state import HallState, Ticket
 
 DEFAULT_TARGET = 15 * 60.0  # seconds; a category missing from the config (only in odd tests)
@@ -66,15 +74,16 @@ def aged_first(
     earlier than ``bound`` (else ``(None, bound)``). Ties go to the earlier ticket in the queue.
 
     Each priority class's first ticket is its earliest (one head start per class), so this reads
-    one ticket per class however long the queue is (see :func:`call_order`).
+    one ticket per class however long the queue is (see :func:`first_in_order`).
     """
     if not table.head_start:  # no aging classes: the head of the queue is the answer
         first = state.tickets[state.queues[queue][0]]
-        key = first.issued_at.timestamp()
+        key = seconds(first.issued_at)
         return (first, key) if key < bound else (None, bound)
-    for key, ticket in call_order(state, table, queue, now):
-        return (ticket, key) if key < bound else (None, bound)
-    return None, bound
+    found = first_in_order(state, table, state.lanes.get(queue), now)
+    if found is None or found[0] >= bound:
+        return None, bound
+    return found[1], found[0]
 
 
 def profile_order(state: HallState, window_id: str, now: datetime) -> Ticket | None:
@@ -137,7 +146,7 @@ def _novosga(state: HallState, window_id: str, *, weighted: bool) -> Ticket | No
     for queue in queues:
         weight = weights.get(queue, 1)
         for ticket in _novosga_candidates(state, table, queue):
-            appointment = math.inf if ticket.appointment is None else ticket.appointment.timestamp()
+            appointment = math.inf if ticket.appointment is None else seconds(ticket.appointment)
             key = (appointment, -weight, -table.rank_of(ticket.priority), ticket.order_key)
             if best_key is None or key < best_key:
                 best, best_key = ticket, key
@@ -279,68 +288,111 @@ def reserve(state: HallState, window_id: str, now: datetime) -> Ticket | None:
     category's waits by more than about its own mean service. Measured by bench/policies.py over
     generated hall days against Novo SGA's order and the flexibility bound.
     """
-    table = priority_table(state.config)
+    plan = _plan(state, window_id)
+    table = plan.table
     now_s = now.timestamp()
-    targeted = f"@{window_id}"
-    if state.queues.get(targeted):
-        return aged_first(state, table, targeted, now_s, math.inf)[0]
-    profile = state.windows[window_id].categories
-    breadth = len(profile)
-    narrower = _narrower(state)
-    windows = state.windows
-    tickets = state.tickets
+    if state.queues.get(plan.targeted):
+        return aged_first(state, table, plan.targeted, now_s, math.inf)[0]
+    queues, lanes, tickets, windows = state.queues, state.lanes, state.tickets, state.windows
+    paused, by_class = WindowState.PAUSED, plan.by_class
     best: Ticket | None = None
     best_claim = math.inf
-    for category in profile:
-        queue = state.queues.get(category)
-        if not queue:
-            continue
-        service = table.service.get(category, DEFAULT_SERVICE)
-        lead = LEAD * service
-        # Every claim is at least the head's effective issue (>= its issue less ``reach``).
-        if tickets[queue[0]].issued_at.timestamp() - table.reach + lead >= best_claim:
+    for category, hold, lead, narrower in plan.claims:
+        if by_class:
+            found = first_in_order(state, table, lanes.get(category), now_s)
+            if found is None:
+                continue
+            key, head = found
+        else:  # no priority classes: arrival order is calling order
+            queue = queues.get(category)
+            if not queue:
+                continue
+            head = tickets[queue[0]]
+            key = seconds(head.issued_at)
+        if key + lead >= best_claim:  # the claim is at least the head's
             continue
         held = 0
-        for other_breadth, other in narrower.get(category, ()):
-            if other_breadth >= breadth:
-                break
-            if other != window_id and windows[other].state is not WindowState.PAUSED:
+        for other in narrower:
+            if windows[other].state is not paused:
                 held += 1
-        head: Ticket | None = None
-        claim = math.inf
-        if not table.head_start:  # no priority classes: arrival order is calling order
-            head = tickets[queue[0]]
-            claim = head.issued_at.timestamp() + HOLD * service
-            if held < len(queue):
-                claim = min(claim, tickets[queue[held]].issued_at.timestamp())
+        if held == 0:
+            claim = key
+        elif held >= len(queues[category]):
+            claim = key + hold
+        elif by_class:
+            claim = nth_issue(state, table, lanes[category], now_s, held, key + hold)
         else:
-            for rank, (key, ticket) in enumerate(call_order(state, table, category, now_s)):
-                if rank == 0:
-                    head, claim = ticket, key + HOLD * service
-                if rank == held:
-                    claim = min(claim, key)
-                    break
-        if head is not None and claim + lead < best_claim:
+            claim = min(key + hold, seconds(tickets[queues[category][held]].issued_at))
+        if claim + lead < best_claim:
             best, best_claim = head, claim + lead
     return best
 
 
-_NARROWER: dict[int, tuple[Topology, dict[str, tuple[tuple[int, str], ...]]]] = {}
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    """What :func:`reserve` reads at a window's every call that changes only with the layout,
+    the config or the window's profile: for each category of the profile, in its order, the most
+    its first ticket is held back and its lead (seconds: ``HOLD`` and ``LEAD`` of its mean
+    service), and the other open windows that serve it with a shorter profile (those of them not
+    paused when the window calls hold back its first tickets)."""
+
+    profile: tuple[str, ...]
+    table: PriorityTable
+    by_class: bool  # some class has a head start: calling order is not arrival order
+    targeted: str  # the window's ``@`` queue
+    claims: tuple[tuple[str, float, float, tuple[str, ...]], ...]
 
 
-def _narrower(state: HallState) -> dict[str, tuple[tuple[int, str], ...]]:
-    """Per category, its open windows as (profile length, id), narrowest first; rebuilt with the
-    state's topology (when a window opens, closes or changes profile)."""
-    current = topology(state)
-    cached = _NARROWER.get(id(state))
-    if cached is not None and cached[0] is current:
-        return cached[1]
-    breadth = {window_id: len(categories) for window_id, categories, _ in current.layout}
-    by_breadth = {
-        category: tuple(sorted((breadth[w], w) for w in windows))
-        for category, windows in current.serving.items()
-    }
-    if len(_NARROWER) > 64:  # states are few per process; this only stops a leak in test runs
-        _NARROWER.clear()
-    _NARROWER[id(state)] = (current, by_breadth)
-    return by_breadth
+# Per hall state: the state, its layout version and config when its plans were found, its
+# layout then, and the plans (shared by every state of that layout and config: the copies of
+# the state that forward runs make).
+_PLANS: dict[int, tuple[HallState, int, HallConfig, Layout, dict[str, _Plan]]] = {}
+_BY_LAYOUT: dict[Layout, tuple[HallConfig, dict[str, _Plan]]] = {}
+
+
+def _plan(state: HallState, window_id: str) -> _Plan:
+    """The window's plan, found again when the state's layout changes (a window opened, closed
+    or given another profile: ``layout_version``, as :mod:`scheduling.topology`), its config or
+    the window's profile. Paused windows are read at each call: a forward run ends pauses
+    without a layout change (:mod:`scheduling.forward`)."""
+    cached = _PLANS.get(id(state))
+    if (
+        cached is None
+        or cached[0] is not state
+        or cached[1] != state.layout_version
+        or cached[2] is not state.config
+    ):
+        current = layout(state)
+        shared = _BY_LAYOUT.get(current)
+        if shared is None or shared[0] is not state.config:
+            if len(_BY_LAYOUT) > 256:  # a what-if tries a few hundred layouts
+                _BY_LAYOUT.clear()
+            shared = _BY_LAYOUT[current] = (state.config, {})
+        if len(_PLANS) > 64:  # states are few per process; this only stops a leak in test runs
+            _PLANS.clear()
+        cached = (state, state.layout_version, state.config, current, shared[1])
+        _PLANS[id(state)] = cached
+    profile = state.windows[window_id].categories
+    found = cached[4].get(window_id)
+    if found is not None and found.profile == profile:
+        return found
+    table = priority_table(state.config)
+    claims = tuple(
+        (
+            category,
+            HOLD * table.service.get(category, DEFAULT_SERVICE),
+            LEAD * table.service.get(category, DEFAULT_SERVICE),
+            tuple(
+                other
+                for other, categories, closed in cached[3]
+                if not closed
+                and other != window_id
+                and category in categories
+                and len(categories) < len(profile)
+            ),
+        )
+        for category in profile
+    )
+    found = _Plan(profile, table, bool(table.head_start), f"@{window_id}", claims)
+    cached[4][window_id] = found
+    return found

@@ -105,159 +105,162 @@ def effective_issue(table: PriorityTable, ticket: Ticket, now: float) -> float:
     start. Never later than the real issue time, never earlier than it by more than
     ``table.reach``; the policies' early stops rely on both bounds.
     """
-    issued = ticket.issued_at.timestamp()
+    issued = seconds(ticket.issued_at)
     head = table.head_start.get(ticket.priority)
     if head is None:
         return issued
     slot_length = table.slot.get(ticket.priority)
     if slot_length is None:
         return issued - head
+    return _slot_issue(ticket, issued, head, slot_length, now)
+
+
+def _slot_issue(ticket: Ticket, issued: float, head: float, length: float, now: float) -> float:
+    """:func:`effective_issue` of a ticket of an appointment class (slots of ``length``) with a
+    head start."""
     if ticket.appointment is None:
         return issued
-    slot = ticket.appointment.timestamp()
-    if now < slot or issued > slot + slot_length:  # before its slot, or came after it ended
+    slot = seconds(ticket.appointment)
+    if now < slot or issued > slot + length:  # before its slot, or came after it ended
         return issued
     return min(issued, slot - head)
 
 
 def in_priority(table: PriorityTable, ticket: Ticket, now: float) -> bool:
     """Whether the ticket's class gives it a head start at ``now`` (for reports and tests)."""
-    return effective_issue(table, ticket, now) < ticket.issued_at.timestamp()
+    return effective_issue(table, ticket, now) < seconds(ticket.issued_at)
+
+
+# Every datetime's POSIX seconds, by value (so never stale): ``timestamp()`` of an aware datetime
+# costs six lookups here, and a policy call reads dozens of issue times (a forward run makes
+# hundreds of calls on the same tickets).
+_SECONDS: dict[datetime, float] = {}
 
 
 def seconds(moment: datetime) -> float:
     """POSIX seconds of an aware datetime (the unit of everything in this module)."""
-    return moment.timestamp()
+    found = _SECONDS.get(moment)
+    if found is None:
+        if len(_SECONDS) >= 100_000:  # a day's tickets and the forecasts' arrivals, then again
+            _SECONDS.clear()
+        found = _SECONDS[moment] = moment.timestamp()
+    return found
 
 
 def call_order(
     state: HallState, table: PriorityTable, queue: str, now: float
 ) -> Iterator[tuple[float, Ticket]]:
     """The waiting tickets of ``queue`` in calling order at ``now`` (POSIX seconds): by effective
-    issue time, ties to arrival order; each with its effective issue time. Lazy: taking the
-    first ``k`` costs ``k`` steps per priority class, however long the queue (only appointment
-    classes, whose head starts depend on each ticket's slot, read ahead up to ``reach``)."""
-    lanes = state.lanes.get(queue)
-    if not lanes:
-        return iter(())
-    return _CallOrder(state, table, lanes, now)
-
-
-def _merged(
-    state: HallState, table: PriorityTable, lanes: dict[str, list[str]], now: float
-) -> Iterator[tuple[float, Ticket]]:
-    """Every class's tickets in calling order: their streams merged, ties to arrival order."""
-    filled = [(priority, ids) for priority, ids in lanes.items() if ids]
-    if not any(priority in table.slot for priority, _ in filled):
-        shifted = [(ids, table.head_start.get(priority, 0.0)) for priority, ids in filled]
-        return _by_hand(state.tickets, shifted)
-    streams = [_lane(state, table, priority, ids, now) for priority, ids in filled]
+    issue time, ties to arrival order; each with its effective issue time. Lazy: each class is
+    read only as far as the order has gone (appointment classes, whose head starts depend on
+    each ticket's slot, up to ``reach`` ahead). The policies, which read the first ticket or the
+    time of the n-th at every call, use :func:`first_in_order` and :func:`nth_issue` instead:
+    they give the same without setting up the merge."""
+    streams = [
+        _lane(state, table, priority, ids, now)
+        for priority, ids in state.lanes.get(queue, {}).items()
+        if ids
+    ]
     return heapq.merge(*streams, key=lambda pair: (pair[0], pair[1].order_key))
 
 
-def _by_hand(
-    tickets: dict[str, Ticket], lanes: list[tuple[list[str], float]]
-) -> Iterator[tuple[float, Ticket]]:
-    """Classes of one head start each (their own order is arrival order), merged by comparing
-    their next tickets: for the few a policy reads, cheaper than setting up a heap merge."""
-    positions = [0] * len(lanes)
-    heads: list[tuple[float, Ticket] | None] = []
-    for ids, shift in lanes:
-        ticket = tickets[ids[0]]
-        heads.append((ticket.issued_at.timestamp() - shift, ticket))
-    while True:
-        best: tuple[float, Ticket] | None = None
-        best_lane = -1
-        for lane, head in enumerate(heads):
-            if head is not None and (
-                best is None
-                or head[0] < best[0]
-                or (head[0] == best[0] and head[1].order_key < best[1].order_key)
-            ):
-                best, best_lane = head, lane
-        if best is None:
-            return
-        yield best
-        ids, shift = lanes[best_lane]
-        position = positions[best_lane] = positions[best_lane] + 1
-        if position < len(ids):
-            ticket = tickets[ids[position]]
-            heads[best_lane] = (ticket.issued_at.timestamp() - shift, ticket)
-        else:
-            heads[best_lane] = None
-
-
-class _CallOrder:
-    """:func:`call_order`'s iterator. Most readers take the first ticket only (a policy asks who
-    is next, once per class of each queue it may call from, at every call), so that one is found
-    from each class's first without building the merge; the merge is built, and its first
-    skipped, only if more are asked for."""
-
-    __slots__ = ("_lanes", "_now", "_rest", "_state", "_table")
-
-    def __init__(
-        self, state: HallState, table: PriorityTable, lanes: dict[str, list[str]], now: float
-    ) -> None:
-        self._state, self._table, self._lanes, self._now = state, table, lanes, now
-        self._rest: Iterator[tuple[float, Ticket]] | None = None
-
-    def __iter__(self) -> _CallOrder:
-        return self
-
-    def __next__(self) -> tuple[float, Ticket]:
-        rest = self._rest
-        if rest is None:
-            self._rest = _NOT_YET
-            found = _first(self._state, self._table, self._lanes, self._now)
-            if found is None:
-                raise StopIteration
-            return found
-        if rest is _NOT_YET:
-            rest = self._rest = _merged(self._state, self._table, self._lanes, self._now)
-            next(rest, None)  # the first, given already
-        return next(rest)
-
-
-_NOT_YET: Iterator[tuple[float, Ticket]] = iter(())  # the first given, the merge not built
-
-
-def _first(
-    state: HallState, table: PriorityTable, lanes: dict[str, list[str]], now: float
+def first_in_order(
+    state: HallState, table: PriorityTable, lanes: dict[str, list[str]] | None, now: float
 ) -> tuple[float, Ticket] | None:
-    """The first of the calling order, as the merge would give it (ties to arrival order)."""
+    """The first of a queue's calling order at ``now`` with its effective issue time, as
+    :func:`call_order` gives it (``lanes``: the queue's, ``state.lanes[queue]``); None if it is
+    empty. Reads each class's first ticket (an appointment class's first few)."""
+    if not lanes:
+        return None
     tickets, slot, head_start = state.tickets, table.slot, table.head_start
     best: Ticket | None = None
     best_key = math.inf
     for priority, ids in lanes.items():
         if not ids:
             continue
-        if priority in slot:
-            key, ticket = _slot_first(state, table, ids, now)
-        else:
+        slot_length = slot.get(priority)
+        if slot_length is None:
             ticket = tickets[ids[0]]
-            key = ticket.issued_at.timestamp() - head_start.get(priority, 0.0)
-        if key < best_key or (
-            key == best_key and best is not None and ticket.order_key < best.order_key
-        ):
+            key = seconds(ticket.issued_at) - head_start.get(priority, 0.0)
+        elif seconds(tickets[ids[0]].issued_at) - table.reach > best_key:
+            continue  # none of the class can come first (see _slot_first)
+        else:
+            found = _slot_first(state, table, priority, ids, slot_length, now, best_key)
+            if found is None:
+                continue
+            key, ticket = found
+        if key < best_key:
             best, best_key = ticket, key
+        elif key == best_key and best is not None and ticket.order_key < best.order_key:
+            best = ticket
     return None if best is None else (best_key, best)
 
 
 def _slot_first(
-    state: HallState, table: PriorityTable, ids: list[str], now: float
-) -> tuple[float, Ticket]:
+    state: HallState,
+    table: PriorityTable,
+    priority: str,
+    ids: list[str],
+    slot_length: float,
+    now: float,
+    bound: float,
+) -> tuple[float, Ticket] | None:
     """An appointment class's first in calling order: the earliest effective issue, read until no
-    later arrival (its issue less ``reach`` and on) could be earlier; ties to arrival order."""
-    tickets = state.tickets
-    best_key, best = math.inf, tickets[ids[0]]
+    later arrival (its issue less ``reach`` and on) could be earlier, or tie with ``bound`` (the
+    other classes' first); ties to arrival order. None if none could."""
+    tickets, reach = state.tickets, table.reach
+    head = table.head_start.get(priority)
+    best_key, best = math.inf, None
     for ticket_id in ids:
         ticket = tickets[ticket_id]
-        if ticket.issued_at.timestamp() - table.reach >= best_key:
+        issued = seconds(ticket.issued_at)
+        floor = issued - reach
+        if floor >= best_key or floor > bound:
             break
-        key = effective_issue(table, ticket, now)
+        key = issued if head is None else _slot_issue(ticket, issued, head, slot_length, now)
         if key < best_key:
             best_key, best = key, ticket
-    return best_key, best
+    return None if best is None else (best_key, best)
+
+
+def nth_issue(
+    state: HallState,
+    table: PriorityTable,
+    lanes: dict[str, list[str]],
+    now: float,
+    n: int,
+    bound: float,
+) -> float:
+    """The effective issue time of the ``n``-th ticket (from 0) of a queue's calling order at
+    ``now`` (``lanes``: the queue's) if it is earlier than ``bound``, else ``bound``: what
+    walking :func:`call_order` to it gives (its order is by that time), without the merge.
+    Reads the first ``n + 1`` of each class, and of an appointment class those issued less than
+    ``reach`` before ``bound``."""
+    tickets, slot, head_start, reach = state.tickets, table.slot, table.head_start, table.reach
+    keys: list[float] = []
+    for priority, ids in lanes.items():
+        length = slot.get(priority)
+        if length is None:
+            shift = head_start.get(priority, 0.0)  # the arithmetic of the merge, to the bit
+            for ticket_id in ids[: n + 1]:
+                key = seconds(tickets[ticket_id].issued_at) - shift
+                if key >= bound:
+                    break
+                keys.append(key)
+            continue
+        head = head_start.get(priority)
+        for ticket_id in ids:
+            ticket = tickets[ticket_id]
+            issued = seconds(ticket.issued_at)
+            if issued - reach >= bound:
+                break
+            key = issued if head is None else _slot_issue(ticket, issued, head, length, now)
+            if key < bound:
+                keys.append(key)
+    if len(keys) <= n:
+        return bound
+    keys.sort()
+    return keys[n]
 
 
 def count_before(state: HallState, table: PriorityTable, queue: str, key: float, now: float) -> int:
@@ -272,24 +275,24 @@ def count_before(state: HallState, table: PriorityTable, queue: str, key: float,
         if priority in table.slot:
             for ticket_id in ids:
                 ticket = tickets[ticket_id]
-                if ticket.issued_at.timestamp() - table.reach >= key:
+                if seconds(ticket.issued_at) - table.reach >= key:
                     break
                 if effective_issue(table, ticket, now) < key:
                     n += 1
             continue
         head = table.head_start.get(priority)
         if head is None:
-            if tickets[ids[-1]].issued_at.timestamp() < key:  # a lane is in arrival order
+            if seconds(tickets[ids[-1]].issued_at) < key:  # a lane is in arrival order
                 n += len(ids)
             else:
-                n += bisect.bisect_left(ids, key, key=lambda t: tickets[t].issued_at.timestamp())
+                n += bisect.bisect_left(ids, key, key=lambda t: seconds(tickets[t].issued_at))
         else:
             shift = head  # the same arithmetic as effective_issue, so ties fall the same way
-            if tickets[ids[-1]].issued_at.timestamp() - shift < key:
+            if seconds(tickets[ids[-1]].issued_at) - shift < key:
                 n += len(ids)
             else:
                 n += bisect.bisect_left(
-                    ids, key, key=lambda t: tickets[t].issued_at.timestamp() - shift
+                    ids, key, key=lambda t: seconds(tickets[t].issued_at) - shift
                 )
     return n
 
@@ -303,7 +306,7 @@ def _lane(
         head = table.head_start.get(priority)
         for ticket_id in ids:
             ticket = tickets[ticket_id]
-            issued = ticket.issued_at.timestamp()
+            issued = seconds(ticket.issued_at)
             yield (issued if head is None else issued - head), ticket
         return
     # Appointment classes: a ticket counts from its slot, so hold each back until no later
@@ -311,7 +314,7 @@ def _lane(
     pending: list[tuple[float, int, Ticket]] = []
     for index, ticket_id in enumerate(ids):
         ticket = tickets[ticket_id]
-        floor = ticket.issued_at.timestamp() - table.reach
+        floor = seconds(ticket.issued_at) - table.reach
         while pending and pending[0][0] <= floor:
             key, _, ready = heapq.heappop(pending)
             yield key, ready

@@ -159,6 +159,8 @@ class Forecaster:
 
     def __init__(self, live: Live):
         self.begun = live.begun
+        if self.begun.shared is None:  # every layout runs on the same seeds: draw arrivals once
+            self.begun.shared = {}
         self.until = self.begun.now + HOUR
         self.seeds = [live.seed + r for r in range(RUNS)]
         self.waiting = frozenset(self.begun.tickets)  # simulate() leaves those nobody may call
