@@ -343,9 +343,10 @@ class _Plan:
     claims: tuple[tuple[str, float, float, tuple[str, ...]], ...]
 
 
-# Per hall state: the state, its layout version and config when its plans were found, its
-# layout then, and the plans (shared by every state of that layout and config: the copies of
-# the state that forward runs make).
+# The last hall state asked about: the state, its layout version and config when its plans
+# were found, its layout then, and the plans (shared by every state of that layout and config:
+# the copies of the state that forward runs make). One state only: those copies come and go by
+# the hundred, and keeping them would keep their tickets for the collector to walk and free.
 _PLANS: dict[int, tuple[HallState, int, HallConfig, Layout, dict[str, _Plan]]] = {}
 _BY_LAYOUT: dict[Layout, tuple[HallConfig, dict[str, _Plan]]] = {}
 
@@ -368,8 +369,7 @@ def _plan(state: HallState, window_id: str) -> _Plan:
             if len(_BY_LAYOUT) > 256:  # a what-if tries a few hundred layouts
                 _BY_LAYOUT.clear()
             shared = _BY_LAYOUT[current] = (state.config, {})
-        if len(_PLANS) > 64:  # states are few per process; this only stops a leak in test runs
-            _PLANS.clear()
+        _PLANS.clear()
         cached = (state, state.layout_version, state.config, current, shared[1])
         _PLANS[id(state)] = cached
     profile = state.windows[window_id].categories
