@@ -13,8 +13,9 @@ the same key (after a 503, whatever really happened) is answered from the journa
 done again, and a key already used for another command is refused (``KeyReused``).
 
 Readers take the same lock as the writer, so they never see an event not yet durable; they wait
-for it at most ``read_timeout`` (then ``HallBusy``): a stalled store or a long view must not hold
-up every reader without limit.
+for it at most ``read_timeout`` (then ``JournalUnavailable`` while the writer waits on the
+journal, else ``HallBusy``): a stalled store or a long view must not hold up every reader
+without limit.
 """
 
 from __future__ import annotations
@@ -130,6 +131,9 @@ class HallEngine:
         # Running service times per category, for wait estimates: derived from the same events.
         self.times = ServiceTimes.from_config(config)
         self._lock = asyncio.Lock()
+        # True while the writer waits on the journal (an append, or finding out whether one
+        # landed): a read timing out then is the journal's doing, not a busy hall.
+        self._in_journal = False
         self._queue: asyncio.Queue[_Pending | None] = asyncio.Queue()  # None: stop
         self._writer: asyncio.Task[None] | None = None
         self._ticker: asyncio.Task[None] | None = None
@@ -241,6 +245,10 @@ class HallEngine:
                     await self._recover()
                 return view(self.state)
         except TimeoutError:
+            if self._in_journal or self._stale:
+                raise JournalUnavailable(
+                    f"hall {self.hall}: waiting for its journal for {self.read_timeout:g} s"
+                ) from None
             raise HallBusy(
                 f"hall {self.hall} is busy: its state could not be read within "
                 f"{self.read_timeout:g} s"
@@ -391,6 +399,7 @@ class HallEngine:
             records: list[Recorded] = []
             if events:
                 timer = self.observer.append(self.hall, len(events), len(outcomes))
+                self._in_journal = True
                 try:
                     async with asyncio.timeout(self.store_timeout):
                         await self.journal.append(self.hall, events, base)
@@ -405,6 +414,8 @@ class HallEngine:
                             raise
                         return
                     log.warning("hall %s: append failed (%s) but landed: answered", self.hall, exc)
+                finally:
+                    self._in_journal = False
                 self._durable = max(self._durable, base + len(events))
                 timer.done()
                 # Positions are the journal's business; subscribers only need hall versions.
