@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import random
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
@@ -15,80 +14,40 @@ import pytest
 
 from hall.config import load
 from hall.settings import DEFAULT_CONFIG
+from tests.support.burst import (
+    CATEGORIES,
+    HALL,
+    KIOSK,
+    WINDOWS,
+    Acked,
+    check_tasks,
+    issuer,
+    login,
+    stop,
+    window,
+)
 from tests.support.redis import PrivateRedis
 from tests.support.server import ServerProcess
 
 pytestmark = pytest.mark.slow
 
-HALL = "demo-county"
-KIOSK = {"Authorization": "Bearer demo-kiosk-token"}
-CATEGORIES = ["general", "social", "medical", "collection"]
-WINDOWS = {"1": "zhangwei", "2": "lina", "3": "manager"}
 PREFIX = {c.id: c.prefix for c in load(DEFAULT_CONFIG).categories}
-
-
-@dataclass
-class Acked:
-    issued: dict[str, str] = field(default_factory=dict)  # ticket id -> number
-    called: set[str] = field(default_factory=set)
-    started: set[str] = field(default_factory=set)
-    finished: set[str] = field(default_factory=set)
-
-    def count(self) -> int:
-        return len(self.issued) + len(self.called) + len(self.started) + len(self.finished)
-
-
-async def _issuer(
-    client: httpx.AsyncClient, acked: Acked, rng: random.Random, auth: dict[str, str]
-) -> None:
-    while True:
-        body = {"category": rng.choice(CATEGORIES)}
-        response = await client.post(f"/api/halls/{HALL}/tickets", json=body, headers=auth)
-        assert response.status_code == 201, response.text
-        ticket = response.json()
-        acked.issued[ticket["id"]] = ticket["number"]
-
-
-async def _window(client: httpx.AsyncClient, window: str, token: str, acked: Acked) -> None:
-    auth = {"Authorization": f"Bearer {token}"}
-    base = f"/api/halls/{HALL}/windows/{window}"
-    while True:
-        response = await client.post(f"{base}/call-next", headers=auth)
-        assert response.status_code == 200, response.text
-        ticket = response.json()["ticket"]
-        if ticket is None:
-            await asyncio.sleep(0.005)
-            continue
-        acked.called.add(ticket["id"])
-        for action, done in (("start", acked.started), ("finish", acked.finished)):
-            response = await client.post(f"{base}/{action}", headers=auth, json={})
-            assert response.status_code == 200, response.text
-            done.add(ticket["id"])
 
 
 async def _burst(server: ServerProcess, target: int, seed: int) -> Acked:
     """Drive the server until ``target`` commands are acknowledged, then kill -9 it mid-flight."""
     acked, rng = Acked(), random.Random(seed)
     async with httpx.AsyncClient(base_url=server.url, timeout=10) as client:
-        tokens = {}
-        for window, username in WINDOWS.items():
-            response = await client.post(
-                f"/api/halls/{HALL}/windows/{window}/login",
-                json={"username": username, "password": "hall-demo"},
-            )
-            assert response.status_code == 200, response.text
-            tokens[window] = response.json()["token"]
+        tokens = {w: await login(client, w) for w in WINDOWS}
         # Staff issue (for visitors): a kiosk may issue only one ticket every few seconds.
         staff = {"Authorization": f"Bearer {tokens['3']}"}
-        tasks = [asyncio.create_task(_issuer(client, acked, rng, staff)) for _ in range(6)]
-        tasks += [asyncio.create_task(_window(client, w, t, acked)) for w, t in tokens.items()]
+        tasks = [asyncio.create_task(issuer([client], acked, rng, staff)) for _ in range(6)]
+        tasks += [asyncio.create_task(window(client, w, t, acked)) for w, t in tokens.items()]
         while acked.count() < target:
-            for task in tasks:
-                if task.done():
-                    task.result()  # a failure before the crash is a failure of the test
+            check_tasks(tasks)  # a failure before the crash is a failure of the test
             await asyncio.sleep(0.001)
         server.kill9()  # requests are in flight right now
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await stop(tasks)
     return acked
 
 

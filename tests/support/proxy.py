@@ -5,6 +5,11 @@ a client chunk holding an ``EVALSHA``/``EVAL`` (our append script) is forwarded 
 runs it, and then the client side is closed before the reply comes back: the append lands but
 its writer cannot know. With ``"all"`` every command's reply is lost that way. The proxy runs its
 own event loop in a thread, so that sync tests and server processes can use it alike.
+
+:meth:`ReplyDroppingProxy.cut` partitions the link as a network does, without a reset: nothing
+passes either way and new connections hang, until :meth:`~ReplyDroppingProxy.heal`, when what
+was held back is delivered (TCP would have retransmitted it), late. ``sent`` keeps every byte
+each connection sent upstream, for telling which commands went through.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import threading
+import time
 from types import TracebackType
 from typing import Literal
 
@@ -30,6 +36,10 @@ class ReplyDroppingProxy:
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
         self._server: asyncio.Server | None = None
         self._writers: list[asyncio.StreamWriter] = []
+        self._open = asyncio.Event()
+        self._open.set()
+        # (time.time() when forwarded, connection number, bytes)
+        self.sent: list[tuple[float, int, bytes]] = []
 
     @property
     def url(self) -> str:
@@ -46,7 +56,10 @@ class ReplyDroppingProxy:
         client: asyncio.StreamWriter,
         upstream: asyncio.StreamWriter,
     ) -> None:
+        connection = id(reader)
         while chunk := await reader.read(65536):
+            await self._open.wait()
+            self.sent.append((time.time(), connection, chunk))
             upstream.write(chunk)
             await upstream.drain()
             if self._drops(chunk):
@@ -58,6 +71,7 @@ class ReplyDroppingProxy:
 
     async def _pipe_down(self, reader: asyncio.StreamReader, client: asyncio.StreamWriter) -> None:
         while chunk := await reader.read(65536):
+            await self._open.wait()
             if client.is_closing():
                 continue  # drain what Redis answers so that it finishes the command
             client.write(chunk)
@@ -65,6 +79,7 @@ class ReplyDroppingProxy:
         client.close()
 
     async def _serve(self, reader: asyncio.StreamReader, client: asyncio.StreamWriter) -> None:
+        await self._open.wait()
         try:
             up_reader, upstream = await asyncio.open_connection(*self.upstream)
         except OSError:
@@ -86,7 +101,23 @@ class ReplyDroppingProxy:
         self._server = started.result(timeout=5)
         return self
 
+    def cut(self) -> None:
+        """Let nothing through, either way, from now until :meth:`heal`."""
+        self._loop.call_soon_threadsafe(self._open.clear)
+
+    def heal(self) -> None:
+        self._loop.call_soon_threadsafe(self._open.set)
+
+    def sent_since(self, since: float) -> list[bytes]:
+        """What each connection sent upstream from ``since`` (time.time()) on."""
+        streams: dict[int, bytes] = {}
+        for at, connection, chunk in list(self.sent):
+            if at >= since:
+                streams[connection] = streams.get(connection, b"") + chunk
+        return list(streams.values())
+
     async def _shutdown(self) -> None:
+        self._open.set()
         if self._server is not None:
             self._server.close()
         for writer in self._writers:
