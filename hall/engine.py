@@ -175,6 +175,9 @@ class HallEngine:
         self.fence: str | None = None
         self.forward = forward
         self.checkpoints.saves = leading
+        # Whether this process can tell its state is current (in a region: its link to Redis
+        # works); screens say they are stale while it cannot.
+        self.fresh: Callable[[], bool] = lambda: True
 
     async def start(self) -> None:
         """Replay the journal into a fresh state, then start taking commands.

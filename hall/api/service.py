@@ -192,7 +192,7 @@ class HallService:
         mark = None
         if self.journal_url != "memory:":
             mark = DurableMark(mark_path(settings.data_dir, self.journal_url, config.hall.id))
-        return HallEngine(
+        engine = HallEngine(
             config,
             journal,
             self.bus,
@@ -203,6 +203,9 @@ class HallService:
             leading=self.cluster is None,
             forward=self._forwarder,
         )
+        if self.cluster is not None:
+            engine.fresh = self.cluster.fresh
+        return engine
 
     def engine(self, hall: str) -> HallEngine:
         engine = self.engines.get(hall)

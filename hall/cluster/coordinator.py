@@ -79,6 +79,8 @@ class Coordinator:
         self.roles: dict[str, HallRole] = {}  # made at start, once every engine is
         self.on_change = on_change  # (hall, leading): start or stop what only a writer runs
         self.connected = False  # the last tick reached Redis
+        self._reached = -1e9  # when a tick last did (monotonic)
+        self._tail_ok = True
         self._tasks: list[asyncio.Task[None]] = []
 
     async def start(self) -> None:
@@ -124,6 +126,11 @@ class Coordinator:
             return None
         return self.nodes.get(writer)
 
+    def fresh(self) -> bool:
+        """Whether what this process holds of its halls is current: Redis answered a tick
+        lately and the tail works (else a writer elsewhere may have moved on unseen)."""
+        return self._tail_ok and time.monotonic() - self._reached < self.lease_ms / 2000
+
     def status(self) -> dict[str, object]:
         return {
             "node": self.node,
@@ -143,8 +150,11 @@ class Coordinator:
         while True:
             started = time.monotonic()
             try:
-                await self._tick()
-            except (RedisError, JournalError, OSError) as exc:
+                # A link cut without a reset blocks a command without end: the lease runs out
+                # meanwhile, so a tick that takes long is a failed one.
+                async with asyncio.timeout(self.lease_ms / 2000):
+                    await self._tick()
+            except (RedisError, JournalError, OSError, TimeoutError) as exc:
                 if self.connected:
                     log.warning("region: Redis unreachable (%s); retrying", exc)
                 self.connected = False
@@ -154,7 +164,7 @@ class Coordinator:
         self.nodes = await self.leases.heartbeat(self.node, self.url, self.lease_ms)
         if not self.connected:
             log.info("region: node %s sees %s", self.node, ", ".join(sorted(self.nodes)))
-        self.connected = True
+        self.connected, self._reached = True, time.monotonic()
         ours = [role.lease for role in self.roles.values() if role.lease is not None]
         for hall, held in (await self.leases.renew(ours, self.lease_ms)).items():
             if not held:
@@ -238,10 +248,13 @@ class Coordinator:
                 await asyncio.sleep(self.tick)
                 continue
             try:
-                found = await self.journal.tail(after, TAIL_BLOCK_MS)
-                pause = 0.05
-            except JournalError as exc:
-                log.warning("region: tail failed (%s)", exc)
+                async with asyncio.timeout(TAIL_BLOCK_MS / 1000 + self.lease_ms / 2000):
+                    found = await self.journal.tail(after, TAIL_BLOCK_MS)
+                pause, self._tail_ok = 0.05, True
+            except (JournalError, TimeoutError) as exc:
+                if self._tail_ok:
+                    log.warning("region: tail failed (%s)", exc)
+                self._tail_ok = False
                 await asyncio.sleep(pause)
                 pause = min(pause * 2, 1.0)
                 continue

@@ -47,7 +47,8 @@ DURABLE_SETTINGS = {"appendonly": "yes", "appendfsync": "always", "maxmemory-pol
 # schema, fence ('' for none), then type, data for each event. Returns {1, new version},
 # {0, actual version} or {2, actual version} (the fence is not the lease: nothing written).
 # The fence is checked after recognising a retried append of our own (it landed while we still
-# held the lease) and before any write, inside the script: a writer that lost its lease while
+# held the lease), before the version (a deposed writer learns it was deposed, not merely
+# behind) and before any write, inside the script: a writer that lost its lease while
 # paused cannot slip an append in between a check and the write.
 # "#!lua" (no flags) makes Redis 7 refuse the whole script up front when it is out of memory,
 # instead of failing between two writes: scripts are not rolled back. For the same reason every
@@ -64,13 +65,12 @@ local function last_id(key)
     return tonumber(string.match(found[1][1], '%-(%d+)$'))
 end
 local actual = last_id(KEYS[5])
-if actual ~= expected then
-    if n > 0 and actual == expected + n and redis.call('HGET', KEYS[2], hall) == token then
-        return {1, actual}  -- our own append, retried after a lost reply
-    end
-    return {0, actual}
+if actual ~= expected and n > 0 and actual == expected + n
+        and redis.call('HGET', KEYS[2], hall) == token then
+    return {1, actual}  -- our own append, retried after a lost reply
 end
 if fence ~= '' and redis.call('GET', KEYS[6]) ~= fence then return {2, actual} end
+if actual ~= expected then return {0, actual} end
 if n == 0 then return {1, actual} end
 local counter = tonumber(redis.call('GET', KEYS[3]) or '0')
 if counter == nil then return redis.error_reply('position counter is not a number') end
