@@ -6,10 +6,11 @@ Every ``tick`` (a sixth of the lease) the coordinator, in one pass:
 2. renews the leases it holds; a hall whose lease it lost (expired while it was paused or cut
    off from Redis) goes back to following at once;
 3. spreads the halls over the live processes by rendezvous hashing: each hall's preferred
-   writer is the live process whose hash with the hall is highest, so a process joining or
-   leaving moves only its share of halls. A process hands over a hall whose preferred writer is
-   another live process (drain, release); it takes a free lease when it is the preferred writer,
-   or when the lease has stayed free for a whole lease period (the preferred one is not taking it).
+   writer is the live process hosting it whose hash with the hall is highest, so a process
+   joining or leaving moves only its share of halls. A process hands over a hall whose
+   preferred writer is another live process (drain, release); it takes a free lease when it is
+   the preferred writer, or when the lease has stayed free for a whole lease period (the
+   preferred one is not taking it).
 
 A dead writer's lease expires at most ``lease`` seconds after its last renewal; its standby takes
 the hall at its next tick and catches up from the journal (it has followed it all along), so a
@@ -30,7 +31,7 @@ from dataclasses import dataclass
 
 from redis.exceptions import RedisError
 
-from hall.cluster.leases import Lease, Leases
+from hall.cluster.leases import Lease, Leases, Member
 from hall.engine import HallEngine
 from hall.journal.base import JournalError
 from hall.journal.redis import RedisJournal
@@ -75,7 +76,7 @@ class Coordinator:
         self.lease_ms = round(lease_seconds * 1000)
         self.tick = lease_seconds / 6
         self.leases = Leases(journal.client, journal.tag)
-        self.nodes: dict[str, str] = {}  # live node -> URL
+        self.nodes: dict[str, Member] = {}  # the live nodes
         self.roles: dict[str, HallRole] = {}  # made at start, once every engine is
         self.on_change = on_change  # (hall, leading): start or stop what only a writer runs
         self.connected = False  # the last tick reached Redis
@@ -109,7 +110,7 @@ class Coordinator:
             if role.lease is not None:
                 await self._hand_over(hall)
         with contextlib.suppress(RedisError, JournalError, OSError):
-            await self.leases.heartbeat(self.node, self.url, 0)
+            await self.leases.heartbeat(self.node, self.url, 0, ())
 
     async def writer_url(self, hall: str) -> str | None:
         """Where to forward a command of ``hall`` (None: nobody else writes it right now). Asks
@@ -122,9 +123,8 @@ class Coordinator:
             with contextlib.suppress(RedisError):
                 writer = (await self.leases.holders([hall]))[hall]
                 role.writer = writer
-        if writer is None or writer == self.node:
-            return None
-        return self.nodes.get(writer)
+        member = self.nodes.get(writer) if writer is not None and writer != self.node else None
+        return None if member is None else member.url
 
     def fresh(self) -> bool:
         """Whether what this process holds of its halls is current: Redis answered a tick
@@ -135,7 +135,7 @@ class Coordinator:
         return {
             "node": self.node,
             "connected": self.connected,
-            "nodes": [{"id": n, "url": u} for n, u in sorted(self.nodes.items())],
+            "nodes": [{"id": n, "url": m.url} for n, m in sorted(self.nodes.items())],
             "halls": {
                 hall: {
                     "writer": role.writer,
@@ -161,7 +161,7 @@ class Coordinator:
             await asyncio.sleep(max(0.0, self.tick - (time.monotonic() - started)))
 
     async def _tick(self) -> None:
-        self.nodes = await self.leases.heartbeat(self.node, self.url, self.lease_ms)
+        self.nodes = await self.leases.heartbeat(self.node, self.url, self.lease_ms, self.roles)
         if not self.connected:
             log.info("region: node %s sees %s", self.node, ", ".join(sorted(self.nodes)))
         self.connected, self._reached = True, time.monotonic()
@@ -172,14 +172,13 @@ class Coordinator:
                 self._move(hall, self._lose(hall))
         halls = list(self.roles)
         writers = await self.leases.holders(halls)
-        live = list(self.nodes)
         now = time.monotonic()
         for hall in halls:
             role = self.roles[hall]
             role.writer = writers[hall]
             if role.moving is not None and not role.moving.done():
                 continue
-            best = preferred(hall, live)
+            best = preferred(hall, [n for n, m in self.nodes.items() if hall in m.halls])
             if role.lease is not None:
                 if best is not None and best != self.node:
                     self._move(hall, self._hand_over(hall))

@@ -44,10 +44,10 @@ class Region:
         self.url, self.prefix, self.configs = url, prefix, configs
         self.nodes: dict[str, Node] = {}
 
-    async def start(self, name: str) -> Node:
+    async def start(self, name: str, hosting: list[HallConfig] | None = None) -> Node:
         node = Node(name, RedisJournal(self.url, prefix=self.prefix))
         self.nodes[name] = node
-        for config in self.configs:
+        for config in self.configs if hosting is None else hosting:
             engine = HallEngine(
                 config, node.journal, Bus(), leading=False, forward=self._forward_from(node)
             )
@@ -103,16 +103,21 @@ class Region:
     async def settled(self, within: float = 5.0) -> None:
         """Until every hall has exactly one writer among the nodes, the one hashing prefers."""
         give_up = time.monotonic() + within
-        names = list(self.nodes)
         while True:
             writers = {
-                hall: [n.name for n in self.nodes.values() if n.engines[hall].leading]
+                hall: [n.name for n in self.nodes.values() if _writes(n, hall)]
                 for hall in (c.hall.id for c in self.configs)
             }
-            if all(w == [preferred(hall, names)] for hall, w in writers.items()):
+            hosts = {h: [n for n, node in self.nodes.items() if h in node.engines] for h in writers}
+            if all(w == [preferred(hall, hosts[hall])] for hall, w in writers.items()):
                 return
             assert time.monotonic() < give_up, f"not settled: {writers}"
             await asyncio.sleep(0.05)
+
+
+def _writes(node: Node, hall: str) -> bool:
+    engine = node.engines.get(hall)
+    return engine is not None and engine.leading
 
 
 @pytest.fixture
@@ -191,3 +196,13 @@ async def test_a_silent_writer_loses_its_halls_and_cannot_append_after(region: R
     for engine in silent.engines.values():
         await engine.stop()
     await silent.journal.close()
+
+
+async def test_a_node_hosting_some_halls_writes_only_those(region: Region) -> None:
+    """A town's server hosts its own halls only: it never takes another's, and nothing flaps."""
+    await region.start("city")
+    town = await region.start("town", region.configs[:2])
+    for _ in range(3):  # settled, and still so a few ticks later
+        await region.settled()
+        await asyncio.sleep(LEASE / 3)
+    assert town.leading() <= {c.hall.id for c in region.configs[:2]}
