@@ -113,11 +113,13 @@ class Coordinator:
             await self.leases.heartbeat(self.node, self.url, 0, ())
 
     async def writer_url(self, hall: str) -> str | None:
-        """Where to forward a command of ``hall`` (None: nobody else writes it right now). Asks
-        Redis when the last tick's answer is no good any more."""
+        """Where to forward a command of ``hall``: the writer's URL, "" when this process writes
+        it now, None when nobody does. Asks Redis when the last tick's answer is no good."""
         role = self.roles.get(hall)
         if role is None:
             return None
+        if self.engines[hall].leading:
+            return ""
         writer = role.writer
         if writer is None or writer == self.node or writer not in self.nodes:
             with contextlib.suppress(RedisError):

@@ -18,7 +18,7 @@ from hall.cluster.coordinator import Coordinator, preferred
 from hall.config import HallConfig
 from hall.domain.commands import AnyCommand, IssueTicket
 from hall.domain.events import AnyEvent
-from hall.engine import HallEngine
+from hall.engine import HallEngine, WriteHere
 from hall.journal.base import LeaseLost, NotWriter
 from hall.journal.redis import RedisJournal
 from tests.support.halls import several_halls
@@ -67,6 +67,8 @@ class Region:
             while time.monotonic() < give_up:
                 assert node.coordinator is not None
                 writer = await node.coordinator.writer_url(hall)  # the url is the node's name
+                if writer == "":
+                    raise WriteHere(hall)
                 if writer is not None and writer in self.nodes:
                     try:
                         done = (
