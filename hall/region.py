@@ -189,9 +189,7 @@ class _Loader:
             file=self.path,
         )
 
-    def _unit(
-        self, kind: Kind, node: _Village, key: str, units: tuple[Unit, ...] = ()
-    ) -> Unit:
+    def _unit(self, kind: Kind, node: _Village, key: str, units: tuple[Unit, ...] = ()) -> Unit:
         self._unit_id(node.id, f"{key}.id")
         halls = self._halls(node.halls, f"{key}.halls")
         return Unit(kind, node.id, node.name, node.name_en, halls, units)
@@ -217,7 +215,7 @@ class _Loader:
             config = load_hall(hall_file)  # its own ConfigError names the hall file
             other = self.by_id.get(config.hall.id)
             if other is not None:  # two engines on one hall would fight over its journal
-                reason = f"hall id {config.hall.id!r} of {name} is also the id of the hall at {other}"
+                reason = f"hall id {config.hall.id!r} of {name} is also the id at {other}"
                 raise ConfigError(self.file, at, reason)
             self.by_id[config.hall.id] = at
             self.configs.append(config)
