@@ -160,14 +160,17 @@ class _Loader:
     def region(self, parsed: _RegionFile) -> Region:
         info = parsed.region
         self._unit_id(info.id, "region.id")
+        halls = self._halls(parsed.city.halls, "city.halls")
         towns = []
         for t, town in enumerate(parsed.towns):
-            villages = []
-            for v, village in enumerate(town.villages):
-                key = f"towns[{t}].villages[{v}]"
-                villages.append(self._unit("village", village, key))
-            towns.append(self._unit("town", town, f"towns[{t}]", tuple(villages)))
-        halls = self._halls(parsed.city.halls, "city.halls")
+            key = f"towns[{t}]"
+            self._unit_id(town.id, f"{key}.id")
+            halls_here = self._halls(town.halls, f"{key}.halls")
+            villages = tuple(
+                self._unit("village", village, f"{key}.villages[{v}]")
+                for v, village in enumerate(town.villages)
+            )
+            towns.append(Unit("town", town.id, town.name, town.name_en, halls_here, villages))
         city = Unit("city", info.id, info.name, info.name_en, halls, tuple(towns))
         if not self.configs:
             raise ConfigError(self.file, "city.halls", "the region names no hall file")

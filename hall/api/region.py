@@ -17,6 +17,7 @@ from typing import Any, cast
 import msgspec
 from litestar import Request, WebSocket, get, post, websocket
 from litestar.datastructures import State
+from litestar.params import JSONBody
 from litestar.response import Template
 
 from displays.city import CityFeed, CityView, RegionName
@@ -146,7 +147,7 @@ def _bearer(request: Request[Any, Any, Any]) -> str | None:
 
 
 @post("/api/region/login", status_code=200, tags=["region"])
-async def login(request: Request[Any, Any, Any], data: LoginRequest) -> SupervisorLogin:
+async def login(request: Request[Any, Any, Any], data: JSONBody[LoginRequest]) -> SupervisorLogin:
     """A region supervisor logs in (the city view); 401 wrong username or password."""
     service = request.app.state.service
     region = _region(service)
