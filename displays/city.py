@@ -37,6 +37,7 @@ log = logging.getLogger(__name__)
 REFRESH_SECONDS = 10.0  # a hall's view, computed again without an event (waits grow)
 MIN_GAP_SECONDS = 0.5  # between two city views sent: at most two a second
 PING_SECONDS = 10.0  # the screens' ping interval: feed.js calls 25 s of silence stale
+RECHECK_SECONDS = 1.0  # between looks at the supervisor's session, as the manager's feed
 OPEN = frozenset({"open", "calling", "serving", "paused"})  # a window someone is logged in at
 
 
@@ -246,21 +247,25 @@ class CityFeed:
         try:
             assert self.frame is not None
             await socket.send_text(self.frame.decode())
+            said = time.monotonic()
             while True:
                 seen = self.version
                 waiter = asyncio.create_task(self._sent.wait())
                 done, _ = await asyncio.wait(
-                    {reader, waiter}, timeout=PING_SECONDS, return_when=asyncio.FIRST_COMPLETED
+                    {reader, waiter}, timeout=RECHECK_SECONDS, return_when=asyncio.FIRST_COMPLETED
                 )
                 waiter.cancel()
                 if reader in done:  # the page has nothing to say: a message ends it
                     return
-                still()
+                still()  # a session ended elsewhere closes the feed within RECHECK_SECONDS
                 if self.version != seen and self.frame is not None:
                     await socket.send_text(self.frame.decode())
-                elif not done:
+                elif time.monotonic() - said >= PING_SECONDS:
                     ping = {"type": "ping", "version": self.version, "now": utc_now()}
                     await socket.send_text(_encoder.encode(ping).decode())
+                else:
+                    continue
+                said = time.monotonic()
         finally:
             self._sockets.discard(socket)
             reader.cancel()

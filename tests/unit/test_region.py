@@ -12,7 +12,10 @@ from hall.region import load_region
 from hall.settings import ROOT
 
 CONFIG = ROOT / "config"
-HASH = "$argon2id$v=19$m=65536,t=3,p=4$++4A9HKpCkhU2DpdbklB9w$wqrwiBF7j0hhL9sj0H0bNN9lAJsX7LYgNEyG8vC+o6Y"
+HASH = (
+    "$argon2id$v=19$m=65536,t=3,p=4$++4A9HKpCkhU2DpdbklB9w"
+    "$wqrwiBF7j0hhL9sj0H0bNN9lAJsX7LYgNEyG8vC+o6Y"
+)
 HEAD = '[region]\nid = "r"\nname = "区"\nname_en = "R"\n'
 
 
