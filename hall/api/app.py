@@ -113,5 +113,6 @@ def create_app(settings: Settings) -> Litestar:
         logging_config=None,
     )
     openapi.declare_errors(app)
+    region_api.declare(app)
     voice_route.declare(app)
     return app

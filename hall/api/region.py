@@ -15,7 +15,7 @@ from datetime import date, datetime
 from typing import Any, cast
 
 import msgspec
-from litestar import Request, WebSocket, get, post, websocket
+from litestar import Litestar, Request, WebSocket, get, post, websocket
 from litestar.datastructures import State
 from litestar.params import JSONBody
 from litestar.response import Template
@@ -23,7 +23,7 @@ from litestar.response import Template
 from displays.city import CityFeed, CityView, RegionName
 from displays.feed import _refuse
 from displays.pages import not_found
-from hall.api import feeds
+from hall.api import feeds, openapi
 from hall.api.auth import Principal, token_hash
 from hall.api.errors import Unauthorized
 from hall.api.reports import BadQuery, Gate, PeriodParam
@@ -133,9 +133,12 @@ class _Scope(msgspec.Struct, frozen=True):
 
 
 def supervisor(service: Any, token: str | None) -> Principal:
-    """The supervisor a bearer token names, or Unauthorized."""
+    """The supervisor a bearer token names, or Unauthorized (before NoRegion: a request without
+    its credential is refused as such everywhere)."""
+    if not token:
+        raise Unauthorized("the city view needs a supervisor's login (Authorization: Bearer ...)")
     region = _region(service)
-    principal: Principal | None = service.sessions.lookup(token_hash(token)) if token else None
+    principal: Principal | None = service.sessions.lookup(token_hash(token))
     if principal is None or principal.hall != _scope(region):
         raise Unauthorized("the city view needs a supervisor's login: log in again")
     return principal
@@ -274,6 +277,33 @@ def region_page(state: State) -> Template:
             "settings": {"region": region.id, "feed": "/ws/region"},
         },
     )
+
+
+# The statuses each route can answer beyond those of any route (hall/api/openapi.py), and
+# whether it takes a supervisor's bearer token: said in the OpenAPI document by :func:`declare`.
+ANSWERS = {
+    ("/api/region/login", "post"): ({401, 404, 429, 503}, False),
+    # Guarded too, but the bearer scheme is declared on reads only: the document promises an
+    # Idempotency-Key to every guarded command, and logging out needs none (twice is once).
+    ("/api/region/logout", "post"): ({401, 404}, False),
+    ("/api/region", "get"): ({401, 404, 503}, True),
+    ("/api/region/reports", "get"): ({401, 404, 503}, True),
+}
+
+
+def declare(app: Litestar) -> None:
+    """Add the region routes' own refusals (no region here: 404; a supervisor's token: 401) to
+    the OpenAPI document, after :func:`hall.api.openapi.declare_errors`."""
+    paths = app.openapi_schema.paths
+    assert paths is not None
+    for (path, method), (statuses, guarded) in ANSWERS.items():
+        operation = getattr(paths[path], method)
+        responses = operation.responses or {}
+        for status in sorted(statuses):
+            responses[str(status)] = openapi._error_response(openapi.WHY[status])
+        operation.responses = responses
+        if guarded:
+            operation.security = [{openapi.BEARER: []}]
 
 
 ROUTES: list[Any] = [login, logout, city_view, region_report, city_feed, region_page]
