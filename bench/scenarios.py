@@ -127,9 +127,9 @@ class CountingJournal:
         self.events = 0
         self.durations: list[float] = []  # of every append, in seconds
 
-    async def append(self, hall: str, events: Any, expected_version: int) -> int:
+    async def append(self, hall: str, events: Any, expected_version: int, **fence: Any) -> int:
         started = time.perf_counter()
-        version: int = await self.inner.append(hall, events, expected_version)
+        version: int = await self.inner.append(hall, events, expected_version, **fence)
         self.durations.append(time.perf_counter() - started)
         self.appends += 1
         self.events += len(events)

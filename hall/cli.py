@@ -112,6 +112,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         "(default %(default)s)",
     )
     serve.add_argument(
+        "--node-id",
+        metavar="ID",
+        help="with --redis: this process's name among the region's processes (default "
+        "HOSTNAME:PORT; keep it stable across restarts, so a process gets its halls back)",
+    )
+    serve.add_argument(
+        "--advertise",
+        metavar="URL",
+        help="with --redis: the URL other processes forward commands to (default http://HOST:PORT)",
+    )
+    serve.add_argument(
+        "--lease-seconds",
+        type=_seconds,
+        default=Settings.lease_seconds,
+        metavar="SECONDS",
+        help="with --redis: the writer lease of each hall; a dead writer's halls are taken over "
+        "within about this long (default %(default)s)",
+    )
+    serve.add_argument(
         "--voice-cache",
         type=Path,
         default=os.environ.get("HALL_VOICE_CACHE") or None,
@@ -253,6 +272,9 @@ def _settings(args: argparse.Namespace) -> Settings:
         device_heartbeat=getattr(args, "device_heartbeat", Settings.device_heartbeat),
         voice_cache=getattr(args, "voice_cache", None),
         speech=getattr(args, "speech", True),
+        node_id=getattr(args, "node_id", None),
+        advertise=getattr(args, "advertise", None),
+        lease_seconds=getattr(args, "lease_seconds", Settings.lease_seconds),
     )
 
 

@@ -12,6 +12,10 @@ A command may carry an idempotency key: it is recorded on the command's events, 
 the same key (after a 503, whatever really happened) is answered from the journal instead of being
 done again, and a key already used for another command is refused (``KeyReused``).
 
+In a region of many processes on one Redis journal (hall/cluster), every process runs an engine
+for every hall: the one holding the hall's lease writes (``leading``, its appends fenced by the
+lease), the others follow the journal (``absorb``) and forward commands to it (``forward``).
+
 Readers take the same lock as the writer, so they never see an event not yet durable; they wait
 for it at most ``read_timeout`` (then ``JournalUnavailable`` while the writer waits on the
 journal, else ``HallBusy``): a stalled store or a long view must not hold up every reader
@@ -24,10 +28,10 @@ import asyncio
 import contextlib
 import hashlib
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar, cast
 
 import msgspec
 
@@ -39,7 +43,14 @@ from hall.domain.decide import day_events, decide
 from hall.domain.errors import HallError, KeyReused
 from hall.domain.events import AnyEvent, Requested
 from hall.domain.state import Answered, HallState, apply
-from hall.journal.base import Journal, JournalError, JournalUnavailable, Recorded
+from hall.journal.base import (
+    Journal,
+    JournalError,
+    JournalUnavailable,
+    LeaseLost,
+    NotWriter,
+    Recorded,
+)
 from hall.journal.mark import DurableMark, JournalBehind
 from hall.observe import NO_OBSERVER, Observer
 from hall.recovery import Checkpoints
@@ -53,6 +64,8 @@ Clock = Callable[[], datetime]
 Reply = Callable[[HallState, list[AnyEvent]], T]
 # Called with the state and the records of each durable batch, right after it is applied.
 AfterBatch = Callable[[HallState, Sequence[Recorded]], None]
+# A follower's way to the writer: (hall, command, idempotency key) -> (first version, events).
+Forward = Callable[[str, AnyCommand, str | None], Awaitable[tuple[int, list[AnyEvent]]]]
 
 REPLAY_PAGE = 5000
 REPLAY_DEADLINE_FACTOR = 20
@@ -60,6 +73,10 @@ REPLAY_DEADLINE_FACTOR = 20
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
+
+
+class WriteHere(NotWriter):
+    """Raised by a forward that finds this process has become the hall's writer."""
 
 
 class HallBusy(JournalUnavailable):
@@ -119,6 +136,8 @@ class HallEngine:
         read_timeout: float = 2.0,
         mark: DurableMark | None = None,
         observer: Observer = NO_OBSERVER,
+        leading: bool = True,
+        forward: Forward | None = None,
     ) -> None:
         self.config = config
         self.hall = config.hall.id
@@ -154,6 +173,15 @@ class HallEngine:
         # ``state`` is exactly the state after that batch (screens project it; hall/ knows
         # nothing of them). They must be quick and must not await; one that raises is logged.
         self.after_batch: list[AfterBatch] = []
+        # The writer (True) or a follower of the journal; ``fence`` is the writer's lease, which
+        # every append carries (None where the journal is this process's alone).
+        self.leading = leading
+        self.fence: str | None = None
+        self.forward = forward
+        self.checkpoints.saves = leading
+        # Whether this process can tell its state is current (in a region: its link to Redis
+        # works); screens say they are stale while it cannot.
+        self.fresh: Callable[[], bool] = lambda: True
 
     async def start(self) -> None:
         """Replay the journal into a fresh state, then start taking commands.
@@ -164,13 +192,79 @@ class HallEngine:
         if self.mark is not None:
             self.mark.check(self.hall, self.state.version)
         self._durable = self._published = self.state.version
+        if self.leading:
+            self._start_writing()
+
+    def _start_writing(self) -> None:
         self._writer = asyncio.create_task(self._write_forever(), name=f"hall-writer-{self.hall}")
         self._ticker = asyncio.create_task(self._open_days(), name=f"hall-days-{self.hall}")
+
+    async def take_over(self, fence: str | None) -> None:
+        """Become the hall's writer under the lease ``fence``: first take in every event the
+        journal holds (nobody else can append now), then take commands."""
+        async with asyncio.timeout(self.store_timeout * REPLAY_DEADLINE_FACTOR), self._lock:
+            if self._stale:
+                await self._recover()
+            else:
+                await self._follow_journal()
+            self.fence, self.leading, self.checkpoints.saves = fence, True, True
+        if self._writer is None:
+            self._start_writing()
+
+    async def step_down(self, drain_seconds: float = 5.0) -> None:
+        """Stop writing (the lease is lost or given away): commands from now on are forwarded;
+        those already queued are still appended under the old fence (refused if it is gone)."""
+        self.leading, self.checkpoints.saves = False, False
+        await self._stop_writing(drain_seconds)
+        self.fence = None
+
+    async def absorb(self, records: Sequence[Recorded]) -> None:
+        """A follower takes in events another process appended (from the journal's tail, in
+        version order; a gap is filled from the journal)."""
+        async with asyncio.timeout(self.store_timeout), self._lock:
+            if self.leading:
+                return
+            if self._stale:
+                await self._recover()
+            elif records and records[0].version > self.state.version + 1:
+                await self._follow_journal()
+            else:
+                self._take_in(records)
+
+    async def _follow_journal(self) -> None:
+        """Take in what the journal holds after our version (the lock held)."""
+        while True:
+            records = await self.journal.read(self.hall, self.state.version, REPLAY_PAGE)
+            self._take_in(records)
+            if len(records) < REPLAY_PAGE:
+                return
+
+    def _take_in(self, records: Sequence[Recorded]) -> None:
+        fresh = [r for r in records if r.version > self.state.version]
+        for record in fresh:
+            if record.version != self.state.version + 1:
+                raise JournalUnavailable(f"hall {self.hall}: the journal's tail skipped a version")
+            self._apply(record.event)
+        if fresh:
+            events = [record.event for record in fresh]
+            self.checkpoints.after_durable(self.state, self.times, events)
+            self._durable = max(self._durable, self.state.version)
+            self._publish(list(fresh))
+            if self.mark is not None:
+                self.mark.update(self._durable)
 
     async def stop(self, drain_seconds: float = 5.0) -> None:
         """Stop taking commands; let the writer finish those already queued (for up to
         ``drain_seconds``), so a command is not made durable after its client was told it failed.
         """
+        await self._stop_writing(drain_seconds)
+        while not self._queue.empty():
+            pending = self._queue.get_nowait()
+            if pending is not None and not pending.future.done():
+                pending.future.set_exception(JournalUnavailable("the hall is shutting down"))
+        await self.checkpoints.close()
+
+    async def _stop_writing(self, drain_seconds: float) -> None:
         writer, ticker, self._writer, self._ticker = self._writer, self._ticker, None, None
         if ticker is not None:
             ticker.cancel()
@@ -185,11 +279,6 @@ class HallEngine:
                 await writer
             if self.mark is not None:
                 self.mark.update(self._durable, force=True)
-        while not self._queue.empty():
-            pending = self._queue.get_nowait()
-            if pending is not None and not pending.future.done():
-                pending.future.set_exception(JournalUnavailable("the hall is shutting down"))
-        await self.checkpoints.close()
 
     async def _open_days(self) -> None:
         """Turn the business day on time even when nobody does anything at midnight."""
@@ -202,7 +291,12 @@ class HallEngine:
                     await self.execute(OpenDay())
 
     async def execute(
-        self, command: AnyCommand, reply: Reply[T] | None = None, *, key: str | None = None
+        self,
+        command: AnyCommand,
+        reply: Reply[T] | None = None,
+        *,
+        key: str | None = None,
+        here: bool = False,
     ) -> Done[T]:
         """Run one command; return once its events are durable (raises HallError, JournalError).
 
@@ -212,6 +306,10 @@ class HallEngine:
         runs on the current state with the events it made then. JournalUnavailable means the
         command may or may not have happened: retry with the same key to know.
         """
+        if not self.leading:
+            if here:  # forwarded to us already: never onwards, so nothing goes round in circles
+                raise NotWriter(f"hall {self.hall}: this process no longer writes it")
+            return await self._forwarded(command, reply, key)
         if self._writer is None:
             raise JournalUnavailable(f"hall {self.hall} is not running")
         loop = asyncio.get_running_loop()
@@ -234,6 +332,40 @@ class HallEngine:
             ) from None
         finally:
             deadline.cancel()
+
+    async def _forwarded(
+        self, command: AnyCommand, reply: Reply[T] | None, key: str | None
+    ) -> Done[T]:
+        """Have the writer run ``command``; answer from our own state once it holds the
+        command's events (at that version or a little later)."""
+        if self.forward is None:
+            raise NotWriter(f"hall {self.hall}: this process does not write it")
+        try:
+            first, events = await self.forward(self.hall, command, key)
+        except WriteHere:  # the lease came to us meanwhile
+            return await self.execute(command, reply, key=key, here=True)
+        records = [
+            Recorded(hall=self.hall, version=first + i, position=0, event=event)
+            for i, event in enumerate(events)
+        ]
+        if reply is None:
+            return Done(records, cast(T, None))
+        last = first + len(events) - 1
+
+        def answer(state: HallState) -> T:
+            return reply(state, events)
+
+        return Done(records, await self._read_at(last, answer))
+
+    async def _read_at(self, version: int, view: Callable[[HallState], T]) -> T:
+        """``view`` on a state that holds at least ``version`` (read from the journal if the
+        tail has not brought it yet)."""
+        async with asyncio.timeout(self.store_timeout), self._lock:
+            if self._stale:
+                await self._recover()
+            if self.state.version < version and not self.leading:
+                await self._follow_journal()
+            return view(self.state)
 
     async def read(self, view: Callable[[HallState], T]) -> T:
         """``view(state)`` on durable state only (never mid-append, never after a failed one
@@ -363,6 +495,9 @@ class HallEngine:
                         pending.future.set_exception(failure)
 
     async def _write(self, batch: list[_Pending]) -> None:
+        if not self.leading:  # deposed (lease lost) with commands still queued: none can land
+            self._fail([_Outcome(pending) for pending in batch], NotWriter("lease lost"))
+            return
         async with self._lock:
             if self._stale:
                 await self._recover()
@@ -402,9 +537,14 @@ class HallEngine:
                 self._in_journal = True
                 try:
                     async with asyncio.timeout(self.store_timeout):
-                        await self.journal.append(self.hall, events, base)
+                        await self.journal.append(self.hall, events, base, fence=self.fence)
                 except BaseException as exc:
                     self._stale = True
+                    if isinstance(exc, LeaseLost):  # refused whole: another process writes now
+                        self.leading = self.checkpoints.saves = False
+                        log.warning("hall %s: lease lost; following the journal", self.hall)
+                        self._fail(outcomes, exc)
+                        return
                     # A lost reply or a timeout leaves the append ambiguous: the journal tells.
                     if isinstance(exc, asyncio.CancelledError) or not await self._landed(
                         base, events
@@ -488,7 +628,7 @@ class HallEngine:
     def _fail(outcomes: list[_Outcome], exc: BaseException) -> None:
         failure = (
             exc
-            if isinstance(exc, JournalUnavailable)
+            if isinstance(exc, JournalUnavailable | NotWriter)
             else JournalUnavailable(f"the journal did not take the write: {exc!r}")
         )
         for outcome in outcomes:

@@ -43,6 +43,9 @@ class Checkpoints:
         self._saving: asyncio.Task[None] | None = None
         self._touched: set[str] = set()  # tickets named by events since ``blob``
         self._encoded: dict[str, msgspec.Raw] = {}  # each ticket as ``blob`` holds it
+        # Only a hall's writer saves to the journal: a follower behind it would put back an older
+        # checkpoint (it keeps its own in memory all the same).
+        self.saves = True
 
     def touch(self, event: AnyEvent, state: HallState) -> None:
         """Note the tickets ``event`` will change (before it is applied to ``state``): a ticket
@@ -97,7 +100,7 @@ class Checkpoints:
         self.blob = checkpoint.encode(state, times, last, self._encoded, self._touched)
         self._touched = set()
         self.version, self._day = state.version, state.day
-        if save and (self._saving is None or self._saving.done()):
+        if save and self.saves and (self._saving is None or self._saving.done()):
             self._saving = asyncio.create_task(self._save(self.blob, state.version))
             self._saved_version = state.version
 
@@ -113,7 +116,7 @@ class Checkpoints:
         """Finish saving, and save the newest one: a short start-up next time."""
         if self._saving is not None:
             await self._saving
-        if self.blob is not None and self.version > self._saved_version:
+        if self.saves and self.blob is not None and self.version > self._saved_version:
             await self._save(self.blob, self.version)
             self._saved_version = self.version
 

@@ -44,6 +44,12 @@ class Settings:
     # DATA/voice; servers may share one), and whether to speak at all (off: the chime alone).
     voice_cache: Path | None = None
     speech: bool = True
+    # A process of a region over Redis (hall/cluster): its name among the region's processes
+    # (default HOSTNAME:PORT), the URL the others forward commands to (default http://HOST:PORT),
+    # and the writer lease: a dead writer's halls are taken over within about this many seconds.
+    node_id: str | None = None
+    advertise: str | None = None
+    lease_seconds: float = 3.0
     extra: dict[str, str] = field(default_factory=dict)
 
     @property

@@ -30,6 +30,7 @@ from hall.api.reports import ReportController
 from hall.api.service import HallService
 from hall.api.tickets import TicketController
 from hall.api.windows import WindowController
+from hall.cluster import forward
 from hall.settings import Settings, load_hall
 
 
@@ -71,6 +72,7 @@ def create_app(settings: Settings) -> Litestar:
             ReportController,
             DeviceController,
             event_feed,
+            forward.run_forwarded,
             *screen_feeds.ROUTES,
             *device_endpoint.ROUTES,
             voice_route.announcement,

@@ -10,9 +10,10 @@ from typing import Any
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 
+from hall.cluster.forward import Relayed
 from hall.domain import errors as domain
 from hall.engine import HallBusy
-from hall.journal.base import JournalError
+from hall.journal.base import JournalError, NotWriter
 
 log = logging.getLogger(__name__)
 
@@ -81,11 +82,15 @@ def error_body(code: str, message: str, detail: Any = None) -> dict[str, Any]:
 
 def to_response(exc: Exception) -> tuple[int, dict[str, Any]]:
     """(status, body) for any exception; unexpected ones are logged and answered 500."""
+    if isinstance(exc, Relayed):
+        return exc.status, error_body(exc.error, exc.message, exc.detail or None)
     if isinstance(exc, domain.HallError):
         status = next((s for cls, s in STATUS if isinstance(exc, cls)), 400)
         return status, error_body(exc.code, exc.message, exc.detail or None)
     if isinstance(exc, HallBusy):  # nothing is wrong with the journal: the hall is busy
         return 503, error_body("busy", "the hall is busy; try again", {"retry_after": 1})
+    if isinstance(exc, NotWriter):  # nothing was done: safe to send again
+        return 503, error_body("not_writer", str(exc), {"retry_after": 1})
     if isinstance(exc, JournalError):
         return 503, error_body("unavailable", "the hall's journal is unavailable; try again")
     if isinstance(exc, ValidationException):

@@ -61,4 +61,23 @@ async def metrics(state: State) -> Response[bytes]:
     return Response(body, media_type=CONTENT_TYPE_LATEST)
 
 
-ROUTES = [health, ready, metrics]
+@get("/api/cluster", tags=["operating"])
+async def cluster(state: State) -> dict[str, Any]:
+    """Which process writes each hall (over Redis: the lease holder; else this one), and the
+    live processes of the region. No personal data."""
+    service = state.service
+    if service.cluster is not None:
+        found: dict[str, Any] = service.cluster.status()
+        return found
+    return {
+        "node": None,
+        "connected": True,
+        "nodes": [],
+        "halls": {
+            hall: {"writer": None, "leading": engine.leading, "version": engine.state.version}
+            for hall, engine in service.engines.items()
+        },
+    }
+
+
+ROUTES = [health, ready, metrics, cluster]

@@ -4,12 +4,15 @@ together. ``create_app`` builds one and keeps it in ``app.state.service``.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import fcntl
 import logging
 import os
 import secrets
+import socket
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from displays.voice.service import VoiceService
 from hall.api.auth import Sessions
@@ -27,6 +30,10 @@ from hall.oversight.runner import WatcherRunner
 from hall.reports.service import Reports
 from hall.settings import Settings
 from hall.views import Estimator
+
+if TYPE_CHECKING:  # redis is imported only by a server on a Redis journal
+    from hall.cluster.coordinator import Coordinator
+    from hall.cluster.forward import Forwarder
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +59,12 @@ class HallService:
         self.journal: Journal | None = None
         self.engines: dict[str, HallEngine] = {}
         self.watchers: dict[str, WatcherRunner] = {}  # each hall's discipline watcher
+        # Over Redis, a process of a region (hall/cluster): it writes the halls whose lease it
+        # holds, follows the others and forwards their commands.
+        self.cluster: Coordinator | None = None
+        self.cluster_secret: bytes | None = None
+        self._forwarder: Forwarder | None = None
+        self._watching: dict[str, asyncio.Task[None]] = {}
         self.metrics = Metrics(self.engines, self.bus)  # Prometheus series, at /metrics
         self.voice = VoiceService(configs, self.settings.voice_dir, self.settings.speech)
         # Read models beside the journal (in memory with a journal in memory).
@@ -72,13 +85,16 @@ class HallService:
         try:
             self._claim = claim_journal(self.journal_url)
             await self._check_durability(self.journal)
+            if self.journal_url.startswith(("redis://", "rediss://")):
+                await self._join_region(self.journal)
             for config in self.configs:
                 engine = self._engine(config, self.journal)
                 await engine.start()
                 self.engines[config.hall.id] = engine
-                watcher = WatcherRunner(engine, self.settings.discipline_tick)
-                await watcher.start()
-                self.watchers[config.hall.id] = watcher
+                if engine.leading:
+                    await self._watch(config.hall.id)
+            if self.cluster is not None:
+                await self.cluster.start()
             self.reports.start(self.journal, self.engines)
         except BaseException as exc:
             if isinstance(exc, JournalError):
@@ -92,9 +108,19 @@ class HallService:
     async def stop(self) -> None:
         await self.voice.stop()
         await self.reports.stop()
+        if self.cluster is not None:
+            await self.cluster.stop()  # hands every hall over: a standby takes them at once
+            self.cluster = None
+        for task in self._watching.values():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
         for watcher in self.watchers.values():
             await watcher.stop()
         self.watchers.clear()
+        if self._forwarder is not None:
+            await self._forwarder.close()
+            self._forwarder = None
         for engine in self.engines.values():
             await engine.stop()
         self.engines.clear()
@@ -118,12 +144,55 @@ class HallService:
             )
         log.warning("!!! VOLATILE JOURNAL: %s; acknowledged events may be lost !!!", text)
 
+    async def _join_region(self, journal: Journal) -> None:
+        from hall.cluster.coordinator import Coordinator
+        from hall.cluster.forward import Forwarder
+        from hall.journal.redis import RedisJournal, shared_secret
+
+        assert isinstance(journal, RedisJournal)
+        settings = self.settings
+        self.cluster_secret = await shared_secret(journal, "cluster-secret")
+        node = settings.node_id or f"{socket.gethostname()}:{settings.port}"
+        host = socket.gethostname() if settings.host in ("0.0.0.0", "::") else settings.host
+        url = settings.advertise or f"http://{host}:{settings.port}"
+        self.cluster = Coordinator(
+            journal, self.engines, node, url, settings.lease_seconds, self._writing
+        )
+        self._forwarder = Forwarder(
+            self.cluster.writer_url, self.cluster_secret, 2 * settings.store_timeout
+        )
+
+    def _writing(self, hall: str, leading: bool) -> None:
+        """The discipline watcher runs beside the hall's writer only: it records breaches, and
+        one process finding each is enough."""
+        previous = self._watching.get(hall)
+        task = asyncio.create_task(self._rewatch(hall, previous), name=f"watch-{hall}")
+        self._watching[hall] = task
+
+    async def _rewatch(self, hall: str, previous: asyncio.Task[None] | None) -> None:
+        if previous is not None:  # one change at a time, in order
+            with contextlib.suppress(Exception, asyncio.CancelledError):
+                await previous
+        watcher = self.watchers.pop(hall, None)
+        if watcher is not None:
+            await watcher.stop()
+        if self.engines[hall].leading:
+            try:
+                await self._watch(hall)
+            except JournalError as exc:
+                log.warning("hall %s: discipline watcher not started (%s)", hall, exc)
+
+    async def _watch(self, hall: str) -> None:
+        watcher = WatcherRunner(self.engines[hall], self.settings.discipline_tick)
+        await watcher.start()
+        self.watchers[hall] = watcher
+
     def _engine(self, config: HallConfig, journal: Journal) -> HallEngine:
         settings = self.settings
         mark = None
         if self.journal_url != "memory:":
             mark = DurableMark(mark_path(settings.data_dir, self.journal_url, config.hall.id))
-        return HallEngine(
+        engine = HallEngine(
             config,
             journal,
             self.bus,
@@ -131,7 +200,12 @@ class HallService:
             read_timeout=settings.read_timeout,
             mark=mark,
             observer=self.metrics,
+            leading=self.cluster is None,
+            forward=self._forwarder,
         )
+        if self.cluster is not None:
+            engine.fresh = self.cluster.fresh
+        return engine
 
     def engine(self, hall: str) -> HallEngine:
         engine = self.engines.get(hall)

@@ -45,14 +45,39 @@ class JournalUnavailable(JournalError):
     """
 
 
+class NotWriter(JournalError):
+    """This process does not write the hall (another holds its lease, or none does right now):
+    nothing was done; try again, here or at the hall's writer."""
+
+
+class LeaseLost(NotWriter):
+    """The append carried a fence that is no longer the hall's lease: a writer that lost its
+    lease (paused, cut off) never appends, and nothing was written."""
+
+    def __init__(self, hall: str) -> None:
+        super().__init__(f"hall {hall}: this process no longer holds the hall's writer lease")
+        self.hall = hall
+
+
 class Journal(abc.ABC):
     @abc.abstractmethod
-    async def append(self, hall: str, events: Sequence[AnyEvent], expected_version: int) -> int:
+    async def append(
+        self,
+        hall: str,
+        events: Sequence[AnyEvent],
+        expected_version: int,
+        *,
+        fence: str | None = None,
+    ) -> int:
         """Append ``events`` to ``hall``'s stream, all or none, durably, before returning.
 
         Succeeds only if the stream is at ``expected_version`` (else :class:`WrongVersion`, and
         nothing is written). Returns the new version (``expected_version + len(events)``).
         Appending no events checks the version and returns it.
+
+        ``fence``: the writer's lease token (hall/cluster). A shared journal appends only while
+        it is the hall's current lease (else :class:`LeaseLost`); a journal that one process
+        owns (SQLite under its file lock, memory) has no leases and ignores it.
         """
 
     @abc.abstractmethod

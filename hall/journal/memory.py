@@ -106,7 +106,14 @@ class MemoryJournal(Journal):
         if self._closed:
             raise JournalUnavailable("the journal is closed")
 
-    async def append(self, hall: str, events: Sequence[AnyEvent], expected_version: int) -> int:
+    async def append(
+        self,
+        hall: str,
+        events: Sequence[AnyEvent],
+        expected_version: int,
+        *,
+        fence: str | None = None,
+    ) -> int:
         self._check_open()
         stream = self.store.streams.get(hall, [])
         if len(stream) != expected_version:

@@ -9,6 +9,8 @@ on a cluster):
 - ``{p}:position``     the last position handed out
 - ``{p}:versions``     hash hall -> version; its keys are the halls
 - ``{p}:tokens``       hash hall -> token of the last append, to recognise a retried append
+- ``{p}:lease:<hall>`` the hall's writer lease (hall/cluster/leases.py): an append with a fence
+                       goes through only while the fence is this key's value
 
 An append is one Lua script call: version check, positions, both XADDs and the version update
 happen atomically. Durability is the server's: with ``appendonly yes`` and ``appendfsync always``
@@ -36,14 +38,19 @@ from redis.exceptions import RedisError
 
 from hall.domain import events as ev
 from hall.domain.events import SCHEMA_VERSION, AnyEvent
-from hall.journal.base import Journal, JournalUnavailable, Recorded, WrongVersion
+from hall.journal.base import Journal, JournalUnavailable, LeaseLost, Recorded, WrongVersion
 from hall.journal.memory import check_limit
 
 PAGE = 1000  # entries per XRANGE / XREAD round trip
 DURABLE_SETTINGS = {"appendonly": "yes", "appendfsync": "always", "maxmemory-policy": "noeviction"}
 
-# KEYS: versions, tokens, position, all, hall stream. ARGV: hall, expected, token, schema,
-# then type, data for each event. Returns {1, new version} or {0, actual version}.
+# KEYS: versions, tokens, position, all, hall stream, hall lease. ARGV: hall, expected, token,
+# schema, fence ('' for none), then type, data for each event. Returns {1, new version},
+# {0, actual version} or {2, actual version} (the fence is not the lease: nothing written).
+# The fence is checked after recognising a retried append of our own (it landed while we still
+# held the lease), before the version (a deposed writer learns it was deposed, not merely
+# behind) and before any write, inside the script: a writer that lost its lease while
+# paused cannot slip an append in between a check and the write.
 # "#!lua" (no flags) makes Redis 7 refuse the whole script up front when it is out of memory,
 # instead of failing between two writes: scripts are not rolled back. For the same reason every
 # precondition is read before the first write: the hall's version is its stream's last ID (the
@@ -51,20 +58,20 @@ DURABLE_SETTINGS = {"appendonly": "yes", "appendfsync": "always", "maxmemory-pol
 # counter and the last ID of the ``all`` stream, so a lost counter cannot make an XADD fail
 # half-way and leave an orphan entry.
 _APPEND = """#!lua
-local hall, expected, token = ARGV[1], tonumber(ARGV[2]), ARGV[3]
-local n = (#ARGV - 4) / 2
+local hall, expected, token, fence = ARGV[1], tonumber(ARGV[2]), ARGV[3], ARGV[5]
+local n = (#ARGV - 5) / 2
 local function last_id(key)
     local found = redis.call('XREVRANGE', key, '+', '-', 'COUNT', 1)
     if #found == 0 then return 0 end
     return tonumber(string.match(found[1][1], '%-(%d+)$'))
 end
 local actual = last_id(KEYS[5])
-if actual ~= expected then
-    if n > 0 and actual == expected + n and redis.call('HGET', KEYS[2], hall) == token then
-        return {1, actual}  -- our own append, retried after a lost reply
-    end
-    return {0, actual}
+if actual ~= expected and n > 0 and actual == expected + n
+        and redis.call('HGET', KEYS[2], hall) == token then
+    return {1, actual}  -- our own append, retried after a lost reply
 end
+if fence ~= '' and redis.call('GET', KEYS[6]) ~= fence then return {2, actual} end
+if actual ~= expected then return {0, actual} end
 if n == 0 then return {1, actual} end
 local counter = tonumber(redis.call('GET', KEYS[3]) or '0')
 if counter == nil then return redis.error_reply('position counter is not a number') end
@@ -72,7 +79,7 @@ local first = math.max(counter, last_id(KEYS[4]))
 for i = 1, n do
     local version, position = expected + i, first + i
     redis.call('XADD', KEYS[5], string.format('0-%d', version), 'pos', position,
-               'type', ARGV[3 + 2 * i], 'schema', ARGV[4], 'data', ARGV[4 + 2 * i])
+               'type', ARGV[4 + 2 * i], 'schema', ARGV[4], 'data', ARGV[5 + 2 * i])
     redis.call('XADD', KEYS[4], string.format('0-%d', position), 'hall', hall, 'v', version)
 end
 redis.call('SET', KEYS[3], first + n)
@@ -104,6 +111,16 @@ return {#found, last, '[' .. table.concat(parts, ',') .. ']'}
 READ_PAGE = 5000  # entries per read script call: a few ms of Redis's time each
 _page = msgspec.json.Decoder(list[Recorded])
 _hall_json = msgspec.json.Encoder()
+
+
+async def shared_secret(journal: RedisJournal, name: str) -> bytes:
+    """32 random bytes kept under ``{prefix}:<name>``, the same for every process of the
+    region: the first to ask makes them (SET NX), the others read them back."""
+    key = f"{journal.tag}:{name}"
+    with _translated(name):
+        await journal.client.set(key, secrets.token_bytes(32), nx=True)
+        found: Any = await journal.client.get(key)
+    return bytes(found)
 
 
 def _seq(entry_id: bytes) -> int:
@@ -173,11 +190,32 @@ class RedisJournal(Journal):
     def _hall_key(self, hall: str) -> str:
         return self._hall_prefix + hall
 
+    def lease_key(self, hall: str) -> str:
+        return self._hall_prefix.replace(":hall:", ":lease:") + hall
+
+    @property
+    def tag(self) -> str:
+        """The hash-tagged key prefix (``{prefix}``): other shared keys of the region live
+        under it, in the same slot as the journal's."""
+        return self._hall_prefix.removesuffix(":hall:")
+
+    @property
+    def client(self) -> aioredis.Redis:
+        """The journal's connection pool (with its retries), for the region's other shared keys."""
+        return self._redis
+
     def _check_open(self) -> None:
         if self._closed:
             raise JournalUnavailable("the journal is closed")
 
-    async def append(self, hall: str, events: Sequence[AnyEvent], expected_version: int) -> int:
+    async def append(
+        self,
+        hall: str,
+        events: Sequence[AnyEvent],
+        expected_version: int,
+        *,
+        fence: str | None = None,
+    ) -> int:
         """See :meth:`Journal.append`; on an ambiguous failure see the module docstring."""
         self._check_open()
         args: list[str | bytes | int] = [
@@ -185,13 +223,16 @@ class RedisJournal(Journal):
             expected_version,
             secrets.token_hex(8),
             SCHEMA_VERSION,
+            fence or "",
         ]
         for event in events:
             args += [str(event.__struct_config__.tag), ev.encode(event)]
         with _translated(f"append to {hall}"):
             ok, version = await self._append_script(
-                keys=[*self._keys, self._hall_key(hall)], args=args
+                keys=[*self._keys, self._hall_key(hall), self.lease_key(hall)], args=args
             )
+        if ok == 2:
+            raise LeaseLost(hall)
         if not ok:
             raise WrongVersion(hall, expected_version, int(version))
         return int(version)
@@ -295,6 +336,22 @@ class RedisJournal(Journal):
             for entry_id, fields in _entries(reply):
                 last = entry_id.decode()
                 yield self._recorded(hall, entry_id, fields)
+
+    async def tail(self, after: dict[str, int], block_ms: int) -> dict[str, list[Recorded]]:
+        """New events of many halls at once: one XREAD BLOCK over their streams, each from its
+        version in ``after``; waits at most ``block_ms`` for the first (then: nothing)."""
+        self._check_open()
+        streams: dict[Any, Any] = {
+            self._hall_key(hall): f"0-{max(v, 0)}" for hall, v in after.items()
+        }
+        with _translated("tail"):
+            reply: Any = await self._blocking.xread(streams, count=PAGE, block=block_ms)
+        found: dict[str, list[Recorded]] = {}
+        pairs = reply.items() if isinstance(reply, dict) else (reply or [])
+        for key, entries in pairs:
+            hall = _text(key).removeprefix(self._hall_prefix)
+            found[hall] = [self._recorded(hall, entry_id, fields) for entry_id, fields in entries]
+        return found
 
     async def diagnostics(self) -> dict[str, str]:
         """Server version and persistence settings (``appendfsync`` should be ``always``)."""

@@ -167,7 +167,14 @@ class SqliteJournal(Journal):
 
     # -- writes ----------------------------------------------------------------------------------
 
-    async def append(self, hall: str, events: Sequence[AnyEvent], expected_version: int) -> int:
+    async def append(
+        self,
+        hall: str,
+        events: Sequence[AnyEvent],
+        expected_version: int,
+        *,
+        fence: str | None = None,
+    ) -> int:
         """See :meth:`Journal.append`.
 
         Cancelling the caller cancels a write still waiting for the writer thread; a write already

@@ -19,6 +19,8 @@ MUTATING = {"POST", "PUT", "PATCH", "DELETE"}
 # The mutating routes that take their credential in the body: a password, or a ticket's secret.
 LOGIN = "/api/halls/{hall}/windows/{window}/login"
 IN_BODY = {
+    # Another process of the region forwarding a command: the credential is the cluster secret.
+    "/internal/halls/{hall}/commands": ({}, 403, "forbidden"),
     LOGIN: ({"username": "zhangwei", "password": "x"}, 401, "unauthorized"),
     "/api/halls/{hall}/managers/login": (
         {"username": "manager", "password": "x"},

@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -28,9 +29,11 @@ class CountingSqlite(SqliteJournal):
 
     appends = 0
 
-    async def append(self, hall: str, events: Sequence[AnyEvent], expected_version: int) -> int:
+    async def append(
+        self, hall: str, events: Sequence[AnyEvent], expected_version: int, **fence: Any
+    ) -> int:
         self.appends += 1
-        return await super().append(hall, events, expected_version)
+        return await super().append(hall, events, expected_version, **fence)
 
 
 async def _started(config: HallConfig, journal: Journal, bus: Bus | None = None) -> HallEngine:
@@ -188,11 +191,13 @@ class StallingJournal(MemoryJournal):
         self.stall_append, self.read_stall = True, 0.0
         self._next_read_stall = read_stall
 
-    async def append(self, hall: str, events: Sequence[AnyEvent], expected_version: int) -> int:
+    async def append(
+        self, hall: str, events: Sequence[AnyEvent], expected_version: int, **fence: Any
+    ) -> int:
         if self.stall_append:
             self.stall_append, self.read_stall = False, self._next_read_stall
             await asyncio.sleep(3600)
-        return await super().append(hall, events, expected_version)
+        return await super().append(hall, events, expected_version, **fence)
 
     async def read(self, hall: str, after: int = 0, limit: int | None = None) -> list[Recorded]:
         stall, self.read_stall = self.read_stall, 0.0

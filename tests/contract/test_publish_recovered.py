@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -27,8 +28,10 @@ class LostReply(SqliteJournal):
 
     down = False
 
-    async def append(self, hall: str, events: Sequence[AnyEvent], expected_version: int) -> int:
-        version = await super().append(hall, events, expected_version)
+    async def append(
+        self, hall: str, events: Sequence[AnyEvent], expected_version: int, **fence: Any
+    ) -> int:
+        version = await super().append(hall, events, expected_version, **fence)
         if self.down:
             raise JournalUnavailable("the reply was lost (test)")
         return version

@@ -14,7 +14,7 @@ import redis
 from hall.api.service import HallService, VolatileJournal
 from hall.config import HallConfig
 from hall.domain.events import TicketCalled, encode
-from hall.journal.base import JournalUnavailable, WrongVersion
+from hall.journal.base import JournalUnavailable, LeaseLost, WrongVersion
 from hall.journal.redis import RedisJournal
 from hall.settings import Settings
 from tests.contract.test_sqlite import check_whole_batches
@@ -69,14 +69,36 @@ async def test_a_retried_append_is_recognised_not_refused(
     """The reply of an append is lost and redis-py sends the same script call again."""
     journal = RedisJournal(redis_url, prefix=redis_prefix)
     try:
-        keys = [*journal._keys, journal._hall_key("h")]
-        args = ["h", 0, "token-1", 1, "ticket_called", encode(called("t1", "1"))]
+        keys = [*journal._keys, journal._hall_key("h"), journal.lease_key("h")]
+        args = ["h", 0, "token-1", 1, "", "ticket_called", encode(called("t1", "1"))]
         assert await journal._append_script(keys=keys, args=args) == [1, 1]
         assert await journal._append_script(keys=keys, args=args) == [1, 1]  # the retry
         assert [r.event for r in await journal.read_all()] == [called("t1", "1")]
         other = ["h", 0, "token-2", *args[3:]]  # a different writer at the same version
         assert await journal._append_script(keys=keys, args=other) == [0, 1]
     finally:
+        await journal.close()
+
+
+async def test_an_append_with_a_fence_goes_through_only_under_that_lease(
+    redis_url: str, redis_prefix: str
+) -> None:
+    """The fence is checked inside the append script: a writer whose lease expired (paused past
+    it) or was taken by another process appends nothing, and learns it (LeaseLost)."""
+    journal = RedisJournal(redis_url, prefix=redis_prefix)
+    client = redis.Redis.from_url(redis_url)
+    try:
+        with pytest.raises(LeaseLost):  # no lease at all
+            await journal.append("h", [called("t1", "1")], 0, fence="1|a")
+        client.set(journal.lease_key("h"), "1|a", px=60_000)
+        assert await journal.append("h", [called("t1", "1")], 0, fence="1|a") == 1
+        client.set(journal.lease_key("h"), "2|b", px=60_000)  # b took the hall over
+        with pytest.raises(LeaseLost):
+            await journal.append("h", [called("t2", "1")], 1, fence="1|a")
+        assert await journal.append("h", [called("t2", "1")], 1, fence="2|b") == 2
+        assert [r.event for r in await journal.read("h")] == [called("t1", "1"), called("t2", "1")]
+    finally:
+        client.close()
         await journal.close()
 
 

@@ -8,6 +8,7 @@ import asyncio
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import msgspec
 import pytest
@@ -31,10 +32,12 @@ class Refusing(SqliteJournal):
 
     refusing = False
 
-    async def append(self, hall: str, events: Sequence[AnyEvent], expected_version: int) -> int:
+    async def append(
+        self, hall: str, events: Sequence[AnyEvent], expected_version: int, **fence: Any
+    ) -> int:
         if self.refusing:
             raise JournalUnavailable("the store is down (test)")
-        return await super().append(hall, events, expected_version)
+        return await super().append(hall, events, expected_version, **fence)
 
 
 class Clock:

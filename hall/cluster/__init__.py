@@ -1,0 +1,1 @@
+"""Many processes, many halls, one Redis: writer leases, following, forwarding."""

@@ -1,0 +1,150 @@
+"""Commands a follower sends to the hall's writer, and the writer's side of it.
+
+The follower has already authorised the request (sessions and device tokens are shared); the
+writer checks only that the sender is a process of the region (the cluster secret, which only
+those holding the Redis credentials can read) and runs the command as if it were its own.
+
+A command the writer never received (connection refused: the writer died, or the lease just
+moved) is sent again to the hall's new writer: it cannot have happened. One whose answer was lost
+is ambiguous, like a lost append: :class:`JournalUnavailable`, and an idempotency key settles it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import httpx
+import msgspec
+from litestar import Request, Response, post
+from litestar.datastructures import State
+from litestar.params import FromPath
+
+from hall.domain.commands import AnyCommand
+from hall.domain.errors import Forbidden, HallError, InvalidInput
+from hall.domain.events import AnyEvent
+from hall.engine import Done, HallBusy, HallEngine, WriteHere
+from hall.journal.base import JournalUnavailable, NotWriter
+
+log = logging.getLogger(__name__)
+
+PATH = "/internal/halls/{hall:str}/commands"
+SECRET_HEADER = "X-Hall-Cluster"
+RETRY_SECONDS = 0.1  # between looks for a hall's writer while the lease moves
+
+
+class Forwarded(msgspec.Struct, frozen=True):
+    command: AnyCommand
+    key: str | None = None
+
+
+class Executed(msgspec.Struct, frozen=True):
+    first: int  # the version of the first event (events are consecutive)
+    events: list[AnyEvent]
+
+
+class Relayed(HallError):
+    """The writer refused the command (a HallError there): its status and body, passed on as
+    they were, so a client cannot tell which process it spoke to."""
+
+    code = "relayed"  # never shown: the writer's own code is
+
+    def __init__(self, status: int, body: dict[str, Any]) -> None:
+        super().__init__(str(body.get("message", "")), **(body.get("detail") or {}))
+        self.status, self.error = status, str(body.get("error", "hall_error"))
+
+
+_decode_executed = msgspec.json.Decoder(Executed).decode
+_decode_forwarded = msgspec.json.Decoder(Forwarded).decode
+_encode = msgspec.json.Encoder().encode
+
+# Where a hall's writer is now: (hall) -> URL of its process, "" for this one, None for none.
+WriterAt = Callable[[str], Awaitable[str | None]]
+
+
+class Forwarder:
+    """``forward(hall, command, key)`` for every follower engine of this process."""
+
+    def __init__(self, writer_at: WriterAt, secret: bytes, deadline: float) -> None:
+        self._writer_at = writer_at
+        self._secret = secret.hex()
+        self.deadline = deadline
+        self._client = httpx.AsyncClient(timeout=httpx.Timeout(deadline, connect=1.0))
+
+    async def close(self) -> None:
+        await self._client.aclose()
+
+    async def __call__(
+        self, hall: str, command: AnyCommand, key: str | None
+    ) -> tuple[int, list[AnyEvent]]:
+        body = _encode(Forwarded(command, key))
+        give_up = time.monotonic() + self.deadline
+        while True:
+            url = await self._writer_at(hall)
+            if url == "":
+                raise WriteHere(hall)
+            if url is not None:
+                try:
+                    response = await self._client.post(
+                        f"{url}/internal/halls/{hall}/commands",
+                        content=body,
+                        headers={SECRET_HEADER: self._secret, "Content-Type": "application/json"},
+                    )
+                except (httpx.ConnectError, httpx.ConnectTimeout):
+                    pass  # never reached the writer: nothing happened; find the new one
+                except httpx.HTTPError as exc:
+                    raise JournalUnavailable(
+                        f"hall {hall}: the writer did not answer ({type(exc).__name__}); "
+                        "the command may have happened"
+                    ) from None
+                else:
+                    found = _answer(response)
+                    if found is not None:
+                        return found
+            if time.monotonic() >= give_up:
+                raise NotWriter(f"hall {hall}: no writer could be reached; try again")
+            await asyncio.sleep(RETRY_SECONDS)
+
+
+def _answer(response: httpx.Response) -> tuple[int, list[AnyEvent]] | None:
+    """The writer's answer; None when it was no longer the writer (nothing was done)."""
+    if response.status_code == 200:
+        executed = _decode_executed(response.content)
+        return executed.first, executed.events
+    try:
+        body = response.json()
+    except ValueError:
+        body = {}
+    error = body.get("error") if isinstance(body, dict) else None
+    if error == "not_writer":
+        return None
+    if error == "busy":
+        raise HallBusy(str(body.get("message", "the hall is busy")))
+    if response.status_code == 503 or not isinstance(error, str):
+        raise JournalUnavailable(f"the hall's writer answered {response.status_code}")
+    raise Relayed(response.status_code, body)
+
+
+@post(PATH, status_code=200, include_in_schema=False)
+async def run_forwarded(
+    request: Request[Any, Any, Any], state: State, hall: FromPath[str]
+) -> Response[bytes]:
+    """The writer's side: run a command a follower sent (refused unless this process writes
+    the hall: a follower never forwards onwards, so a command cannot go round in circles)."""
+    secret = getattr(state.service, "cluster_secret", None)
+    given = request.headers.get(SECRET_HEADER, "")
+    if secret is None or not hmac.compare_digest(given.encode(), secret.hex().encode()):
+        raise Forbidden("not a process of this region")
+    engine: HallEngine = state.service.engine(hall)
+    try:
+        forwarded = _decode_forwarded(await request.body())
+    except msgspec.MsgspecError as exc:
+        raise InvalidInput(f"not a forwarded command: {exc}") from None
+    done: Done[None] = await engine.execute(forwarded.command, key=forwarded.key, here=True)
+    first = done.records[0].version if done.records else 0
+    executed = Executed(first, [record.event for record in done.records])
+    return Response(_encode(executed), media_type="application/json")
