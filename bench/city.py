@@ -196,9 +196,11 @@ def simulated(day: Workload, seed: int) -> list[AnyEvent]:
     return events
 
 
-async def generate(url: str, days: list[Workload]) -> tuple[int, int]:
-    """Every hall's day into the journal at ``url``; (tickets, events)."""
-    journal = RedisJournal(url, PREFIX)
+async def generate(
+    url: str, days: list[Workload], prefix: str = PREFIX, quiet: bool = False
+) -> tuple[int, int]:
+    """Every hall's day into the journal at ``url`` under ``prefix``; (tickets, events)."""
+    journal = RedisJournal(url, prefix)
     tickets = events = 0
     began = time.perf_counter()
     try:
@@ -208,15 +210,17 @@ async def generate(url: str, days: list[Workload]) -> tuple[int, int]:
                 await journal.append(day.config.hall.id, made[i : i + CHUNK], i)
             tickets += sum(isinstance(e, ev.TicketIssued) for e in made)
             events += len(made)
-            print(
-                f"  {number + 1}/{len(days)} halls, {tickets:,} tickets, {events:,} events,"
-                f" {time.perf_counter() - began:.0f} s",
-                end="\r",
-                flush=True,
-            )
+            if not quiet:
+                print(
+                    f"  {number + 1}/{len(days)} halls, {tickets:,} tickets, {events:,} events,"
+                    f" {time.perf_counter() - began:.0f} s",
+                    end="\r",
+                    flush=True,
+                )
     finally:
         await journal.close()
-    print()
+    if not quiet:
+        print()
     return tickets, events
 
 
@@ -388,6 +392,32 @@ async def measure(url: str, configs: list[HallConfig], runs: int) -> None:
     )
 
 
+# ------------------------------------------------------------------------------- later parts
+# The issue's other figures need the region's processes (``hall serve --region`` with leases:
+# two or three real servers on loopback sharing the private Redis above). Each hook returns its
+# figure's line; until it is filled in, it says what it will measure.
+
+
+def city_view_latency(url: str) -> str:
+    """The city view's update latency under the day's load: commands replayed at the day's pace
+    into one process, a city-view feed subscribed on another; p50/p99 from a command's
+    acknowledgement to the view's update that includes it."""
+    return "city view update latency under load: not measured yet (needs hall serve --region)"
+
+
+def durable_commands(url: str) -> str:
+    """Durable commands/s with the Redis journal across 2 processes: closed-loop clients
+    (bench/loadgen.py) against both, each hall's writer on one of them, commands sent to either
+    (a follower forwards to the writer)."""
+    return "durable commands/s across 2 processes: not measured yet (needs hall serve --region)"
+
+
+def failover(url: str, kills: int = 20) -> str:
+    """Failover time over ``kills`` kill -9s of a hall's writer under a burst of commands: from
+    the kill to the first command the standby acknowledges; p50/p99 (target <= 5 s)."""
+    return f"failover p50/p99 over {kills} kills: not measured yet (needs hall serve --region)"
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3, help="replays to take the median of")
@@ -395,6 +425,8 @@ def main(argv: list[str] | None = None) -> None:
     days = city()
     with cached_city(days) as url:
         asyncio.run(measure(url, configs(days), args.runs))
+        for part in (city_view_latency, durable_commands, failover):
+            print(part(url))
 
 
 if __name__ == "__main__":
