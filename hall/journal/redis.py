@@ -30,6 +30,7 @@ import secrets
 from collections.abc import AsyncIterator, Iterator, Sequence
 from typing import Any
 
+import msgspec
 import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff, NoBackoff
@@ -86,6 +87,30 @@ redis.call('HSET', KEYS[1], hall, expected + n)
 redis.call('HSET', KEYS[2], hall, token)
 return {1, expected + n}
 """
+
+
+# KEYS: a hall's stream. ARGV: the first version, how many entries at most, the hall's id as a
+# JSON string. Returns {entries, last version, page}: the page is one JSON array of the entries as
+# Recorded objects, the stored event spliced in as it is (it is JSON already). One bulk reply per
+# page instead of nine per entry, which redis-py parses one at a time (in Python, without hiredis:
+# ~15,000 entries/s, most of a replay's time), and one decode call per page instead of one per
+# event. The fields are found by name, not by place.
+_READ = """
+local found = redis.call('XRANGE', KEYS[1], '0-' .. ARGV[1], '+', 'COUNT', tonumber(ARGV[2]))
+local parts, last = {}, 0
+for i, entry in ipairs(found) do
+    local raw, fields = entry[2], {}
+    for j = 1, #raw, 2 do fields[raw[j]] = raw[j + 1] end
+    local version = string.match(entry[1], '%-(%d+)$')
+    parts[i] = '{"hall":' .. ARGV[3] .. ',"version":' .. version .. ',"position":' .. fields.pos
+        .. ',"schema":' .. fields.schema .. ',"event":' .. fields.data .. '}'
+    last = tonumber(version)
+end
+return {#found, last, '[' .. table.concat(parts, ',') .. ']'}
+"""
+READ_PAGE = 5000  # entries per read script call: a few ms of Redis's time each
+_page = msgspec.json.Decoder(list[Recorded])
+_hall_json = msgspec.json.Encoder()
 
 
 async def shared_secret(journal: RedisJournal, name: str) -> bytes:
@@ -160,6 +185,7 @@ class RedisJournal(Journal):
             url, socket_timeout=None, socket_connect_timeout=5, retry=Retry(NoBackoff(), 0)
         )
         self._append_script = self._redis.register_script(_APPEND)
+        self._read_script = self._redis.register_script(_READ)
 
     def _hall_key(self, hall: str) -> str:
         return self._hall_prefix + hall
@@ -233,12 +259,33 @@ class RedisJournal(Journal):
             schema=int(fields[b"schema"]),
         )
 
+    async def _pages(self, hall: str, start: int, limit: int | None) -> list[bytes]:
+        """The hall's entries from version ``start`` on, at most ``limit``, as JSON pages."""
+        pages: list[bytes] = []
+        key, name, got = self._hall_key(hall), _hall_json.encode(hall), 0
+        while limit is None or got < limit:
+            count = READ_PAGE if limit is None else min(READ_PAGE, limit - got)
+            found, last, page = await self._read_script(keys=[key], args=[start, count, name])
+            if found:
+                pages.append(page)
+            got += found
+            if found < count:
+                break
+            start = last + 1
+        return pages
+
+    @staticmethod
+    def _decoded(pages: list[bytes]) -> list[Recorded]:
+        if len(pages) == 1:
+            return _page.decode(pages[0])
+        return [record for page in pages for record in _page.decode(page)]
+
     async def read(self, hall: str, after: int = 0, limit: int | None = None) -> list[Recorded]:
         self._check_open()
         check_limit(limit)
         with _translated(f"read {hall}"):
-            entries = await self._xrange(self._hall_key(hall), max(after, 0) + 1, None, limit)
-        return [self._recorded(hall, entry_id, fields) for entry_id, fields in entries]
+            pages = await self._pages(hall, max(after, 0) + 1, limit)
+        return self._decoded(pages)
 
     async def read_all(self, after: int = 0, limit: int | None = None) -> list[Recorded]:
         self._check_open()
