@@ -52,7 +52,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         type=Path,
         metavar="FILE",
         help="a region file (city, towns, villages: config/region.toml): serve every hall it "
-        "names, and the city view at /region (instead of --config)",
+        "names, and the city view at /region, instead of --config (default: none)",
     )
     serve.add_argument(
         "--host",

@@ -42,6 +42,8 @@ from hall.journal.base import Journal, JournalUnavailable, LeaseLost, Recorded, 
 from hall.journal.memory import check_limit
 
 PAGE = 1000  # entries per XRANGE / XREAD round trip
+MAX_CONNECTIONS = 64  # per journal (a process), beside the followers' blocking connections
+POOL_WAIT_SECONDS = 10.0  # for a free connection; the callers' own deadlines are shorter
 DURABLE_SETTINGS = {"appendonly": "yes", "appendfsync": "always", "maxmemory-policy": "noeviction"}
 
 # KEYS: versions, tokens, position, all, hall stream, hall lease. ARGV: hall, expected, token,
@@ -172,12 +174,17 @@ class RedisJournal(Journal):
         # third of the time (the task stays "cancelling" and shutdown hangs). Liveness comes from
         # TCP keepalive (on by default) and from XREAD's own BLOCK timeout instead.
         # The client connects lazily, on the first command, in the running loop: never at import.
-        self._redis = aioredis.Redis.from_url(
+        # A blocking pool: a process replaying or serving hundreds of halls at once waits for a
+        # free connection instead of failing the 101st command ("Too many connections").
+        pool = aioredis.BlockingConnectionPool.from_url(
             url,
+            max_connections=MAX_CONNECTIONS,
+            timeout=POOL_WAIT_SECONDS,
             socket_timeout=None,
             socket_connect_timeout=5,
             retry=Retry(ExponentialBackoff(cap=0.5, base=0.05), retries),
         )
+        self._redis = aioredis.Redis(connection_pool=pool)
         # Followers block in XREAD on connections of their own, without retries: when Redis goes
         # away, or close() drops the connections, a follower hears of it at once instead of
         # reconnecting to block again; it resumes by following from its last version.
@@ -382,7 +389,7 @@ class RedisJournal(Journal):
         if not self._closed:
             self._closed = True
             await self._blocking.aclose()
-            await self._redis.aclose()
+            await self._redis.aclose(close_connection_pool=True)  # ours, though passed in
 
     async def save_checkpoint(self, hall: str, version: int, blob: bytes) -> None:
         """A hash of its own per hall, ``{prefix}:checkpoint:<hall>`` (version, data)."""
