@@ -61,7 +61,7 @@ def _time(moment: datetime) -> str:
 class Client:
     """One connected screen: the frames waiting for it, at most ``QUEUE`` (plus a resume's)."""
 
-    __slots__ = ("_waiter", "closing", "extra", "frames", "hub", "resync", "sent")
+    __slots__ = ("_waiter", "closing", "extra", "frames", "hub", "resync", "sent", "stale")
 
     def __init__(self, hub: ScreenHub[Any]) -> None:
         self.hub = hub
@@ -70,6 +70,7 @@ class Client:
         self.extra = 0  # frames of a resume's chain still queued, allowed beyond QUEUE
         self.closing = False
         self.sent = time.monotonic()  # when it was last handed a frame
+        self.stale = False  # told that the hall's copy here may be out of date
         # What next() awaits when there is nothing to send. A bare future rather than an
         # asyncio.Event: publish() wakes every screen of a hub for each batch, and the Event's
         # waiter list and loop checks cost more than the wake itself (bench/screens.py).
@@ -126,10 +127,15 @@ class ScreenHub(Generic[V]):
     """The view of one screen kind, its recent deltas and its clients (see the module)."""
 
     def __init__(
-        self, projection: Projection[V], state: HallState, clock: Callable[[], datetime]
+        self,
+        projection: Projection[V],
+        state: HallState,
+        clock: Callable[[], datetime],
+        fresh: Callable[[], bool] = lambda: True,
     ) -> None:
         self.projection = projection
         self.clock = clock
+        self.fresh = fresh  # False while this process cannot know the hall is current
         self.view: V = projection.view(state, clock())
         self.version = state.version
         self.ring: deque[tuple[int, str]] = deque(maxlen=RING)  # (from version, delta frame)
@@ -204,6 +210,9 @@ class ScreenHub(Generic[V]):
             f'"view":{self._view_json}}}'
         )
 
+    def stale_frame(self) -> str:
+        return f'{{"type":"stale","version":{self.version},"now":{_time(self.clock())}}}'
+
     def ping_frame(self) -> str:
         return f'{{"type":"ping","version":{self.version},"now":{_time(self.clock())}}}'
 
@@ -234,9 +243,17 @@ class ScreenHub(Generic[V]):
             self._pinger = None
             return
         idle = time.monotonic() - PING_SECONDS
+        fresh = self.fresh()
         frame = None
         for client in self.clients:
-            if client.sent <= idle and not client.frames and not client.resync:
+            if client.resync:
+                continue
+            if not fresh:  # the page shows it is stale at once, not after a silence
+                if not client.stale:
+                    client.stale = True
+                    client.offer(self.stale_frame())
+            elif client.stale or (client.sent <= idle and not client.frames):
+                client.stale = False
                 frame = frame or self.ping_frame()
                 client.offer(frame)
         self._pinger = asyncio.get_running_loop().call_later(PING_CHECK_SECONDS, self._ping)
@@ -283,7 +300,7 @@ class Hubs:
                 raise InvalidAfter(f"after must be a version 0..{state.version}", after=after)
             hub = self._hubs.get(key)
             if hub is None:
-                hub = ScreenHub(projection(), state, engine.clock)
+                hub = ScreenHub(projection(), state, engine.clock, engine.fresh)
                 self._hubs[key] = hub
                 engine.after_batch.append(hub.publish)
             return hub.join(after)

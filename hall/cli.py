@@ -16,7 +16,7 @@ import socket
 import sys
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from devices import agent_cli
@@ -47,6 +47,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         description="Serve the halls over HTTP and WebSocket until stopped (Ctrl-C).",
     )
     _add_hall_options(serve)
+    serve.add_argument(
+        "--region",
+        type=Path,
+        metavar="FILE",
+        help="a region file (city, towns, villages: config/region.toml): serve every hall it "
+        "names, and the city view at /region, instead of --config (default: none)",
+    )
     serve.add_argument(
         "--host",
         default="127.0.0.1",
@@ -146,7 +153,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     serve.set_defaults(run=_serve)
 
-    check = commands.add_parser("check-config", help="check hall files and summarise them")
+    check = commands.add_parser(
+        "check-config", help="check hall files (or region files) and summarise them"
+    )
     check.add_argument("files", nargs="+", type=Path)
     check.add_argument(
         "--journal",
@@ -257,6 +266,7 @@ def _add_hall_options(parser: argparse.ArgumentParser) -> None:
 def _settings(args: argparse.Namespace) -> Settings:
     return Settings(
         configs=tuple(args.config or (DEFAULT_CONFIG,)),
+        region=getattr(args, "region", None),
         data_dir=args.data,
         redis_url=args.redis,
         host=getattr(args, "host", "127.0.0.1"),
@@ -304,6 +314,9 @@ def _serve(args: argparse.Namespace) -> int:
     from hall.api.limits import uvicorn_limits
     from hall.api.service import JournalInUse, claim_journal
 
+    if args.region is not None and args.config:
+        print("hall: serve --region or --config, not both", file=sys.stderr)
+        return 2
     settings = _settings(args)
     log_config = logs.config(args.log_format, connections=args.access_log)
     logging.config.dictConfig(log_config)
@@ -363,11 +376,8 @@ def _serve(args: argparse.Namespace) -> int:
 
 def _check_config(args: argparse.Namespace) -> int:
     failed = 0
-    for path in args.files:
-        try:
-            config = load_hall(path)
-        except hall_config.ConfigError as exc:
-            print(f"error: {exc}", file=sys.stderr)
+    for path, config in _hall_files(args.files):
+        if config is None:
             failed += 1
             continue
         print(
@@ -385,6 +395,41 @@ def _check_config(args: argparse.Namespace) -> int:
             else:
                 failed += asyncio.run(_check_history(config, path, args.journal))
     return 1 if failed else 0
+
+
+def _hall_files(
+    paths: list[Path],
+) -> Iterator[tuple[Path, hall_config.HallConfig | None]]:
+    """Each hall file named, or named by a region file (a file with a ``[region]`` table), and
+    its config; None (the error said) where it does not load."""
+    from hall.region import load_region
+
+    for path in paths:
+        try:
+            if not _is_region(path):
+                yield path, load_hall(path)
+                continue
+            region = load_region(path)
+        except hall_config.ConfigError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            yield path, None
+            continue
+        units = sum(1 for _ in region.city.walk())
+        print(
+            f"ok: {path}: region {region.id} ({region.name}), {len(region.configs)} halls in "
+            f"{units} units, {len(region.supervisors)} supervisors"
+        )
+        for config in region.configs:
+            yield path, config
+
+
+def _is_region(path: Path) -> bool:
+    try:
+        with path.open("rb") as file:
+            raw = file.read(hall_config.MAX_FILE_BYTES + 1)
+        return "region" in hall_config.read_toml(raw, str(path))
+    except (OSError, hall_config.ConfigError):
+        return False  # load_hall says what is wrong with it
 
 
 async def _check_history(config: hall_config.HallConfig, path: Path, target: str) -> int:

@@ -75,6 +75,10 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+class WriteHere(NotWriter):
+    """Raised by a forward that finds this process has become the hall's writer."""
+
+
 class HallBusy(JournalUnavailable):
     """A reader waited ``read_timeout`` for the hall's state (the writer holding it: commands
     being appended, a slow journal): nothing was read or done; try again."""
@@ -175,6 +179,9 @@ class HallEngine:
         self.fence: str | None = None
         self.forward = forward
         self.checkpoints.saves = leading
+        # Whether this process can tell its state is current (in a region: its link to Redis
+        # works); screens say they are stale while it cannot.
+        self.fresh: Callable[[], bool] = lambda: True
 
     async def start(self) -> None:
         """Replay the journal into a fresh state, then start taking commands.
@@ -333,7 +340,10 @@ class HallEngine:
         command's events (at that version or a little later)."""
         if self.forward is None:
             raise NotWriter(f"hall {self.hall}: this process does not write it")
-        first, events = await self.forward(self.hall, command, key)
+        try:
+            first, events = await self.forward(self.hall, command, key)
+        except WriteHere:  # the lease came to us meanwhile
+            return await self.execute(command, reply, key=key, here=True)
         records = [
             Recorded(hall=self.hall, version=first + i, position=0, event=event)
             for i, event in enumerate(events)
@@ -485,6 +495,9 @@ class HallEngine:
                         pending.future.set_exception(failure)
 
     async def _write(self, batch: list[_Pending]) -> None:
+        if not self.leading:  # deposed (lease lost) with commands still queued: none can land
+            self._fail([_Outcome(pending) for pending in batch], NotWriter("lease lost"))
+            return
         async with self._lock:
             if self._stale:
                 await self._recover()

@@ -16,6 +16,8 @@ DEFAULT_DATA = ROOT / "var"
 @dataclass(frozen=True)
 class Settings:
     configs: tuple[Path, ...] = (DEFAULT_CONFIG,)
+    # A region file (hall/region.py): its halls are served instead of ``configs``.
+    region: Path | None = None
     data_dir: Path = DEFAULT_DATA
     redis_url: str | None = None  # journal in Redis Streams instead of SQLite
     host: str = "127.0.0.1"

@@ -2,7 +2,9 @@
 // resume with ?after=, reconnect by itself, and say whether what is shown is current.
 //
 // Frames (server → page): {type: "view", version, now, view}, {type: "delta", from, version, now,
-// changes}, {type: "ping", version, now}, {type: "error", error, message} (then a close).
+// changes}, {type: "ping", version, now}, {type: "stale", version, now} (the server cannot reach
+// the hall's journal: what it shows may be out of date, until the next ping or delta),
+// {type: "error", error, message} (then a close).
 
 const STALE_AFTER_MS = 25000; // the server pings every 10 s: 25 s of silence is a dead link
 const FIRST_DELAY_MS = 500;
@@ -106,6 +108,8 @@ export function openFeed(path, { apply, onFrame, onState, token = null }) {
       if (view === null || frame.version !== version) return resync(ws);
       attempt = 0;
       setState("live");
+    } else if (frame.type === "stale") {
+      setState("stale");
     }
   }
 

@@ -14,9 +14,11 @@ from devices import pages as device_pages
 from displays import feed as screen_feeds
 from displays import manage as manager_pages
 from displays import office, pages
+from displays.city import CityFeed
 from displays.voice import route as voice_route
 from hall import config as hall_config
 from hall.api import errors, openapi
+from hall.api import region as region_api
 from hall.api.auth import Authorize
 from hall.api.devices import DeviceController
 from hall.api.feeds import Connections
@@ -31,21 +33,27 @@ from hall.api.service import HallService
 from hall.api.tickets import TicketController
 from hall.api.windows import WindowController
 from hall.cluster import forward
+from hall.region import load_region
 from hall.settings import Settings, load_hall
 
 
 def create_app(settings: Settings) -> Litestar:
     """Build the app; halls start (journal replayed) when the app starts. Bad configs raise here."""
-    configs = [load_hall(path) for path in settings.configs]
-    seen: dict[str, str] = {}
-    for path, config in zip(settings.configs, configs, strict=True):
-        other = seen.get(config.hall.id)
-        if other is not None:  # two writers on one hall would fight over its journal
-            raise hall_config.ConfigError(
-                str(path), "hall.id", f"hall id {config.hall.id!r} is also the id in {other}"
-            )
-        seen[config.hall.id] = str(path)
-    service = HallService(configs, settings.journal_url, settings.feed_queue, settings)
+    region = None if settings.region is None else load_region(settings.region)
+    if region is not None:
+        configs = list(region.configs)  # the region checks its halls' ids itself
+    else:
+        configs = [load_hall(path) for path in settings.configs]
+        seen: dict[str, str] = {}
+        for path, config in zip(settings.configs, configs, strict=True):
+            other = seen.get(config.hall.id)
+            if other is not None:  # two writers on one hall would fight over its journal
+                raise hall_config.ConfigError(
+                    str(path), "hall.id", f"hall id {config.hall.id!r} is also the id in {other}"
+                )
+            seen[config.hall.id] = str(path)
+    service = HallService(configs, settings.journal_url, settings.feed_queue, settings, region)
+    city = CityFeed(service)
     connections = Connections(settings.max_screens, settings.max_screens_per_address)
     screens = screen_feeds.Screens(service, connections)
     devices = device_endpoint.DeviceLinks(service, connections)
@@ -57,6 +65,7 @@ def create_app(settings: Settings) -> Litestar:
         try:
             yield
         finally:
+            await city.close()  # its sockets close with 1001, before the halls stop
             await devices.close()  # 1001 to each device, journaling nothing: they come back
             await screens.close()  # 1001 to each screen, before the halls stop
             await service.stop()
@@ -81,6 +90,7 @@ def create_app(settings: Settings) -> Litestar:
             *pages.routes(),
             *office.ROUTES,
             *manager_pages.ROUTES,
+            *region_api.ROUTES,
             *device_pages.routes(),
         ],
         after_exception=[service.metrics.after_exception],  # counts refused logins
@@ -93,6 +103,7 @@ def create_app(settings: Settings) -> Litestar:
                 "devices": devices,
                 "connections": connections,
                 "device_pages": device_pages.DEVICE_PAGES,
+                "city": city,
             }
         ),
         exception_handlers={Exception: errors.handle},
@@ -104,5 +115,6 @@ def create_app(settings: Settings) -> Litestar:
         logging_config=None,
     )
     openapi.declare_errors(app)
+    region_api.declare(app)
     voice_route.declare(app)
     return app

@@ -27,6 +27,7 @@ from hall.journal.mark import DurableMark, mark_path
 from hall.logs import without_password
 from hall.metrics import Metrics
 from hall.oversight.runner import WatcherRunner
+from hall.region import Region
 from hall.reports.service import Reports
 from hall.settings import Settings
 from hall.views import Estimator
@@ -45,8 +46,10 @@ class HallService:
         journal_url: str,
         feed_queue: int = 1000,
         settings: Settings | None = None,
+        region: Region | None = None,
     ) -> None:
         self.configs = configs
+        self.region = region  # the city view's tree, when the server runs a region's halls
         self.journal_url = journal_url
         self.settings = settings or Settings()
         self.bus = Bus(feed_queue)
@@ -192,7 +195,7 @@ class HallService:
         mark = None
         if self.journal_url != "memory:":
             mark = DurableMark(mark_path(settings.data_dir, self.journal_url, config.hall.id))
-        return HallEngine(
+        engine = HallEngine(
             config,
             journal,
             self.bus,
@@ -203,6 +206,9 @@ class HallService:
             leading=self.cluster is None,
             forward=self._forwarder,
         )
+        if self.cluster is not None:
+            engine.fresh = self.cluster.fresh
+        return engine
 
     def engine(self, hall: str) -> HallEngine:
         engine = self.engines.get(hall)

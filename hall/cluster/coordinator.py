@@ -6,10 +6,11 @@ Every ``tick`` (a sixth of the lease) the coordinator, in one pass:
 2. renews the leases it holds; a hall whose lease it lost (expired while it was paused or cut
    off from Redis) goes back to following at once;
 3. spreads the halls over the live processes by rendezvous hashing: each hall's preferred
-   writer is the live process whose hash with the hall is highest, so a process joining or
-   leaving moves only its share of halls. A process hands over a hall whose preferred writer is
-   another live process (drain, release); it takes a free lease when it is the preferred writer,
-   or when the lease has stayed free for a whole lease period (the preferred one is not taking it).
+   writer is the live process hosting it whose hash with the hall is highest, so a process
+   joining or leaving moves only its share of halls. A process hands over a hall whose
+   preferred writer is another live process (drain, release); it takes a free lease when it is
+   the preferred writer, or when the lease has stayed free for a whole lease period (the
+   preferred one is not taking it).
 
 A dead writer's lease expires at most ``lease`` seconds after its last renewal; its standby takes
 the hall at its next tick and catches up from the journal (it has followed it all along), so a
@@ -30,7 +31,7 @@ from dataclasses import dataclass
 
 from redis.exceptions import RedisError
 
-from hall.cluster.leases import Lease, Leases
+from hall.cluster.leases import Lease, Leases, Member
 from hall.engine import HallEngine
 from hall.journal.base import JournalError
 from hall.journal.redis import RedisJournal
@@ -75,10 +76,12 @@ class Coordinator:
         self.lease_ms = round(lease_seconds * 1000)
         self.tick = lease_seconds / 6
         self.leases = Leases(journal.client, journal.tag)
-        self.nodes: dict[str, str] = {}  # live node -> URL
+        self.nodes: dict[str, Member] = {}  # the live nodes
         self.roles: dict[str, HallRole] = {}  # made at start, once every engine is
         self.on_change = on_change  # (hall, leading): start or stop what only a writer runs
         self.connected = False  # the last tick reached Redis
+        self._reached = -1e9  # when a tick last did (monotonic)
+        self._tail_ok = True
         self._tasks: list[asyncio.Task[None]] = []
 
     async def start(self) -> None:
@@ -107,28 +110,34 @@ class Coordinator:
             if role.lease is not None:
                 await self._hand_over(hall)
         with contextlib.suppress(RedisError, JournalError, OSError):
-            await self.leases.heartbeat(self.node, self.url, 0)
+            await self.leases.heartbeat(self.node, self.url, 0, ())
 
     async def writer_url(self, hall: str) -> str | None:
-        """Where to forward a command of ``hall`` (None: nobody else writes it right now). Asks
-        Redis when the last tick's answer is no good any more."""
+        """Where to forward a command of ``hall``: the writer's URL, "" when this process writes
+        it now, None when nobody does. Asks Redis when the last tick's answer is no good."""
         role = self.roles.get(hall)
         if role is None:
             return None
+        if self.engines[hall].leading:
+            return ""
         writer = role.writer
         if writer is None or writer == self.node or writer not in self.nodes:
             with contextlib.suppress(RedisError):
                 writer = (await self.leases.holders([hall]))[hall]
                 role.writer = writer
-        if writer is None or writer == self.node:
-            return None
-        return self.nodes.get(writer)
+        member = self.nodes.get(writer) if writer is not None and writer != self.node else None
+        return None if member is None else member.url
+
+    def fresh(self) -> bool:
+        """Whether what this process holds of its halls is current: Redis answered a tick
+        lately and the tail works (else a writer elsewhere may have moved on unseen)."""
+        return self._tail_ok and time.monotonic() - self._reached < self.lease_ms / 2000
 
     def status(self) -> dict[str, object]:
         return {
             "node": self.node,
             "connected": self.connected,
-            "nodes": [{"id": n, "url": u} for n, u in sorted(self.nodes.items())],
+            "nodes": [{"id": n, "url": m.url} for n, m in sorted(self.nodes.items())],
             "halls": {
                 hall: {
                     "writer": role.writer,
@@ -143,18 +152,21 @@ class Coordinator:
         while True:
             started = time.monotonic()
             try:
-                await self._tick()
-            except (RedisError, JournalError, OSError) as exc:
+                # A link cut without a reset blocks a command without end: the lease runs out
+                # meanwhile, so a tick that takes long is a failed one.
+                async with asyncio.timeout(self.lease_ms / 2000):
+                    await self._tick()
+            except (RedisError, JournalError, OSError, TimeoutError) as exc:
                 if self.connected:
                     log.warning("region: Redis unreachable (%s); retrying", exc)
                 self.connected = False
             await asyncio.sleep(max(0.0, self.tick - (time.monotonic() - started)))
 
     async def _tick(self) -> None:
-        self.nodes = await self.leases.heartbeat(self.node, self.url, self.lease_ms)
+        self.nodes = await self.leases.heartbeat(self.node, self.url, self.lease_ms, self.roles)
         if not self.connected:
             log.info("region: node %s sees %s", self.node, ", ".join(sorted(self.nodes)))
-        self.connected = True
+        self.connected, self._reached = True, time.monotonic()
         ours = [role.lease for role in self.roles.values() if role.lease is not None]
         for hall, held in (await self.leases.renew(ours, self.lease_ms)).items():
             if not held:
@@ -162,14 +174,13 @@ class Coordinator:
                 self._move(hall, self._lose(hall))
         halls = list(self.roles)
         writers = await self.leases.holders(halls)
-        live = list(self.nodes)
         now = time.monotonic()
         for hall in halls:
             role = self.roles[hall]
             role.writer = writers[hall]
             if role.moving is not None and not role.moving.done():
                 continue
-            best = preferred(hall, live)
+            best = preferred(hall, [n for n, m in self.nodes.items() if hall in m.halls])
             if role.lease is not None:
                 if best is not None and best != self.node:
                     self._move(hall, self._hand_over(hall))
@@ -238,10 +249,13 @@ class Coordinator:
                 await asyncio.sleep(self.tick)
                 continue
             try:
-                found = await self.journal.tail(after, TAIL_BLOCK_MS)
-                pause = 0.05
-            except JournalError as exc:
-                log.warning("region: tail failed (%s)", exc)
+                async with asyncio.timeout(TAIL_BLOCK_MS / 1000 + self.lease_ms / 2000):
+                    found = await self.journal.tail(after, TAIL_BLOCK_MS)
+                pause, self._tail_ok = 0.05, True
+            except (JournalError, TimeoutError) as exc:
+                if self._tail_ok:
+                    log.warning("region: tail failed (%s)", exc)
+                self._tail_ok = False
                 await asyncio.sleep(pause)
                 pause = min(pause * 2, 1.0)
                 continue

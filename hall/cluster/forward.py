@@ -27,7 +27,7 @@ from litestar.params import FromPath
 from hall.domain.commands import AnyCommand
 from hall.domain.errors import Forbidden, HallError, InvalidInput
 from hall.domain.events import AnyEvent
-from hall.engine import Done, HallBusy, HallEngine
+from hall.engine import Done, HallBusy, HallEngine, WriteHere
 from hall.journal.base import JournalUnavailable, NotWriter
 
 log = logging.getLogger(__name__)
@@ -62,7 +62,7 @@ _decode_executed = msgspec.json.Decoder(Executed).decode
 _decode_forwarded = msgspec.json.Decoder(Forwarded).decode
 _encode = msgspec.json.Encoder().encode
 
-# Where a hall's writer is now: (hall) -> URL of its process, or None (none, or this process).
+# Where a hall's writer is now: (hall) -> URL of its process, "" for this one, None for none.
 WriterAt = Callable[[str], Awaitable[str | None]]
 
 
@@ -85,6 +85,8 @@ class Forwarder:
         give_up = time.monotonic() + self.deadline
         while True:
             url = await self._writer_at(hall)
+            if url == "":
+                raise WriteHere(hall)
             if url is not None:
                 try:
                     response = await self._client.post(

@@ -4,7 +4,8 @@
   comes from ``{p}:fence:<hall>`` (INCR on every acquisition), so each lease a hall ever had has
   its own value; the journal's append script compares it (hall/journal/redis.py).
 - ``{p}:nodes``         sorted set node -> expiry (Redis's own clock, in ms); ``{p}:node-urls``
-  hash node -> the URL other processes reach it at.
+  hash node -> the URL other processes reach it at; ``{p}:node-halls`` hash node -> the halls
+  it hosts, one per line (a town's server may host only its own and its villages' halls).
 
 Expiries are Redis's: a process's clock, or a pause of it, never decides who holds a lease.
 """
@@ -45,22 +46,34 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) 
 return 0
 """
 
-# KEYS: nodes, node urls. ARGV: node, url, ttl ms ('0': leave). Returns the live nodes and urls.
+# KEYS: nodes, node urls, node halls. ARGV: node, url, ttl ms ('0': leave), halls. Returns the
+# live nodes' urls and halls.
 _HEARTBEAT = """#!lua
 local now = redis.call('TIME')
 local ms = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
 local dead = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ms)
-for _, node in ipairs(dead) do redis.call('HDEL', KEYS[2], node) end
+for _, node in ipairs(dead) do
+    redis.call('HDEL', KEYS[2], node)
+    redis.call('HDEL', KEYS[3], node)
+end
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ms)
 if ARGV[3] == '0' then
     redis.call('ZREM', KEYS[1], ARGV[1])
     redis.call('HDEL', KEYS[2], ARGV[1])
+    redis.call('HDEL', KEYS[3], ARGV[1])
 else
     redis.call('ZADD', KEYS[1], ms + tonumber(ARGV[3]), ARGV[1])
     redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
+    redis.call('HSET', KEYS[3], ARGV[1], ARGV[4])
 end
-return redis.call('HGETALL', KEYS[2])
+return {redis.call('HGETALL', KEYS[2]), redis.call('HGETALL', KEYS[3])}
 """
+
+
+@dataclass(frozen=True)
+class Member:
+    url: str
+    halls: frozenset[str]
 
 
 def holder(value: bytes | str | None) -> str | None:
@@ -123,10 +136,16 @@ class Leases:
         found: Any = await self._redis.mget([self.key(hall) for hall in halls])
         return {hall: holder(value) for hall, value in zip(halls, found, strict=True)}
 
-    async def heartbeat(self, node: str, url: str, ttl_ms: int) -> dict[str, str]:
-        """Say this node is alive for ``ttl_ms`` more (0: it leaves); the live nodes' URLs."""
-        found: Any = await self._heartbeat(
-            keys=[f"{self._tag}:nodes", f"{self._tag}:node-urls"], args=[node, url, ttl_ms]
-        )
-        pairs = [item.decode() for item in found]
-        return dict(zip(pairs[::2], pairs[1::2], strict=True))
+    async def heartbeat(
+        self, node: str, url: str, ttl_ms: int, halls: Iterable[str] = ()
+    ) -> dict[str, Member]:
+        """Say this node, hosting ``halls``, is alive for ``ttl_ms`` more (0: it leaves); the
+        live nodes."""
+        keys = [f"{self._tag}:nodes", f"{self._tag}:node-urls", f"{self._tag}:node-halls"]
+        found: Any = await self._heartbeat(keys=keys, args=[node, url, ttl_ms, "\n".join(halls)])
+        urls, hosted = ([item.decode() for item in part] for part in found)
+        halls_of = dict(zip(hosted[::2], hosted[1::2], strict=True))
+        return {
+            name: Member(address, frozenset(filter(None, halls_of.get(name, "").split("\n"))))
+            for name, address in zip(urls[::2], urls[1::2], strict=True)
+        }

@@ -181,9 +181,9 @@ def test_calls_the_engine_replayed_after_a_journal_outage_come_in_one_delta(
     append, version = journal.append, journal.version
     down = False
 
-    async def lost_reply(*args: Any) -> int:
+    async def lost_reply(*args: Any, **kwargs: Any) -> int:
         nonlocal down
-        await append(*args)  # durable: only the answer goes missing
+        await append(*args, **kwargs)  # durable: only the answer goes missing
         down = True
         raise JournalUnavailable("the store's reply was lost")
 

@@ -30,10 +30,11 @@ def test_help_has_no_markup_and_every_serve_option_a_default(
         text = capsys.readouterr().out
         assert "``" not in text and ":func:" not in text
     options = [line.split()[0] for line in text.splitlines() if line.strip().startswith("--")]
-    assert options == ["--config", "--data", "--redis", "--host", "--port", "--access-log",
-                       "--log-format", "--allow-volatile-redis", "--store-timeout",
+    assert options == ["--config", "--data", "--redis", "--region", "--host", "--port",
+                       "--access-log", "--log-format", "--allow-volatile-redis", "--store-timeout",
                        "--read-timeout", "--discipline-tick", "--max-screens",
-                       "--max-screens-per-address", "--device-heartbeat", "--voice-cache",
+                       "--max-screens-per-address", "--device-heartbeat", "--node-id",
+                       "--advertise", "--lease-seconds", "--voice-cache",
                        "--no-speech"]  # fmt: skip
     for option in options:
         described = text[text.index(f"  {option}") :].split("\n  --")[0]

@@ -1,7 +1,8 @@
 """A TCP proxy in front of a real Redis that can lose replies, as a network does.
 
 :class:`ReplyDroppingProxy` forwards every connection to Redis. When ``drop`` is ``"appends"``,
-a client chunk holding an ``EVALSHA``/``EVAL`` (our append script) is forwarded to Redis, which
+a client chunk holding our append script (``EVALSHA`` of its SHA1, or ``EVAL`` of its text; not
+the read script) is forwarded to Redis, which
 runs it, and then the client side is closed before the reply comes back: the append lands but
 its writer cannot know. With ``"all"`` every command's reply is lost that way. The proxy runs its
 own event loop in a thread, so that sync tests and server processes can use it alike.
@@ -16,12 +17,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import threading
 import time
 from types import TracebackType
 from typing import Literal
 
+from hall.journal.redis import _APPEND
 from tests.support.redis import free_port
+
+APPEND_SHA = hashlib.sha1(_APPEND.encode()).hexdigest().encode()
 
 Drop = Literal["appends", "all"] | None
 
@@ -48,7 +53,7 @@ class ReplyDroppingProxy:
     def _drops(self, chunk: bytes) -> bool:
         if self.drop == "all":
             return True
-        return self.drop == "appends" and (b"EVALSHA" in chunk.upper() or b"\r\nEVAL\r\n" in chunk)
+        return self.drop == "appends" and (APPEND_SHA in chunk or b"XADD" in chunk)
 
     async def _pipe_up(
         self,

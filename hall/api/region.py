@@ -1,0 +1,309 @@
+"""The city view for the region's supervisors: their login, the live load of every hall rolled
+up by town and city (``GET /api/region``, the feed ``/ws/region``, the page ``/region``) and a
+period's report of every hall with the sums by town and city (``GET /api/region/reports``).
+
+A supervisor logs in as a hall's manager does (the same sessions, argon2 hashes and limits on
+guessing), under the scope ``@<region id>``: no hall id starts with ``@``, so a supervisor's
+token opens no hall's routes, screens or manager feed. To drill down, the page links each hall
+to its manager view, which asks for that hall's manager login.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import date, datetime
+from typing import Any, cast
+
+import msgspec
+from litestar import Litestar, Request, WebSocket, get, post, websocket
+from litestar.datastructures import State
+from litestar.params import JSONBody
+from litestar.response import Template
+
+from displays.city import CityFeed, CityView, RegionName
+from displays.feed import _refuse
+from displays.pages import not_found
+from hall.api import feeds, openapi
+from hall.api.auth import Principal, token_hash
+from hall.api.errors import Unauthorized
+from hall.api.reports import BadQuery, Gate, PeriodParam
+from hall.api.windows import LoginRequest
+from hall.config import HallConfig, Staff
+from hall.domain.errors import NotFound
+from hall.engine import utc_now
+from hall.region import Region, Unit
+from hall.reports.model import Figures
+from hall.reports.periods import FORMS, PeriodError, parse
+from scheduling.calendar import business_day
+
+# The sums of a report that add up across halls (rates and means do not: see each hall's).
+SUMMED = (
+    *("issued", "served", "no_shows", "cancelled", "expired", "rated", "cases"),
+    *("overdue_cases", "breaches", "excused"),
+)
+
+
+class NoRegion(NotFound):
+    code = "no_region"
+
+
+class SupervisorLogin(msgspec.Struct, frozen=True, kw_only=True):
+    token: str
+    username: str
+    name: str
+
+
+class Sums(msgspec.Struct, frozen=True, kw_only=True):
+    """A report's counts summed over halls (levels: counts of 5, 4, 3, 2, 1)."""
+
+    issued: int
+    served: int
+    no_shows: int
+    cancelled: int
+    expired: int
+    rated: int
+    cases: int
+    overdue_cases: int
+    breaches: int
+    excused: int
+    levels: tuple[int, int, int, int, int]
+    pause_minutes: float
+
+
+class HallReport(msgspec.Struct, frozen=True, kw_only=True):
+    id: str
+    name: str
+    name_en: str
+    figures: Figures  # the hall's report total, as /api/halls/{hall}/reports gives it
+    version: int
+
+
+class UnitReport(msgspec.Struct, frozen=True, kw_only=True):
+    kind: str
+    id: str
+    name: str
+    name_en: str
+    halls: list[HallReport]
+    units: list[UnitReport]
+    total: Sums  # its halls and every unit's under it
+
+
+class RegionReport(msgspec.Struct, frozen=True, kw_only=True):
+    region: RegionName
+    period: str
+    start: date
+    end: date
+    city: UnitReport
+    generated_at: datetime
+
+
+def _region(service: Any) -> Region:
+    region: Region | None = service.region
+    if region is None:
+        raise NoRegion("this server runs no region (hall serve --region FILE)")
+    return region
+
+
+def _scope(region: Region) -> str:
+    return f"@{region.id}"
+
+
+class _Supervisors:
+    """The region's supervisors, as :meth:`hall.api.auth.Sessions.verify_password` reads a
+    hall's staff (``hall.id`` and ``staff_member``): one login path for both."""
+
+    def __init__(self, region: Region) -> None:
+        self.hall = _Scope(_scope(region))
+        self._region = region
+
+    def staff_member(self, username: str) -> Staff | None:
+        found = self._region.supervisor(username)
+        if found is None:
+            return None
+        return Staff(
+            username=found.username,
+            name=found.name,
+            password_hash=found.password_hash,
+            role="manager",
+        )
+
+
+class _Scope(msgspec.Struct, frozen=True):
+    id: str
+
+
+def supervisor(service: Any, token: str | None) -> Principal:
+    """The supervisor a bearer token names, or Unauthorized (before NoRegion: a request without
+    its credential is refused as such everywhere)."""
+    if not token:
+        raise Unauthorized("the city view needs a supervisor's login (Authorization: Bearer ...)")
+    region = _region(service)
+    principal: Principal | None = service.sessions.lookup(token_hash(token))
+    if principal is None or principal.hall != _scope(region):
+        raise Unauthorized("the city view needs a supervisor's login: log in again")
+    return principal
+
+
+def _bearer(request: Request[Any, Any, Any]) -> str | None:
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    return token.strip() if scheme.lower() == "bearer" and token.strip() else None
+
+
+@post("/api/region/login", status_code=200, tags=["region"])
+async def login(request: Request[Any, Any, Any], data: JSONBody[LoginRequest]) -> SupervisorLogin:
+    """A region supervisor logs in (the city view); 401 wrong username or password."""
+    service = request.app.state.service
+    region = _region(service)
+    address = request.client.host if request.client else ""
+    accounts = cast(HallConfig, _Supervisors(region))
+    principal = await service.sessions.verify_password(
+        accounts, data.username, data.password, address
+    )
+    token = service.sessions.issue(principal)
+    found = region.supervisor(principal.name)
+    assert found is not None
+    return SupervisorLogin(token=token, username=found.username, name=found.name)
+
+
+@post("/api/region/logout", status_code=200, tags=["region"])
+async def logout(request: Request[Any, Any, Any]) -> dict[str, int]:
+    """End every session of the supervisor."""
+    service = request.app.state.service
+    me = supervisor(service, _bearer(request))
+    return {"sessions_ended": service.sessions.revoke_user(me.hall, me.name)}
+
+
+@get("/api/region", tags=["region"])
+async def city_view(request: Request[Any, Any, Any]) -> CityView:
+    """Every hall's live load (waiting, longest wait, windows, served and ratings today), rolled
+    up by town and city; supervisors only."""
+    supervisor(request.app.state.service, _bearer(request))
+    feed: CityFeed = request.app.state.city
+    return await feed.city.view()
+
+
+@get("/api/region/reports", tags=["region"])
+async def region_report(request: Request[Any, Any, Any], period: PeriodParam) -> RegionReport:
+    """Each hall's report total for the period (as its own report), and the counts summed by
+    town and city; supervisors only."""
+    service = request.app.state.service
+    supervisor(service, _bearer(request))
+    region = _region(service)
+    now = utc_now()
+    asked = {}
+    for config in region.configs:
+        try:
+            asked[config.hall.id] = parse(period, business_day(config, now))
+        except PeriodError as exc:
+            raise BadQuery(str(exc), forms=FORMS) from None
+    gate: Gate = request.app.state.setdefault("report_gate", Gate())
+    async with gate:
+        reports = await asyncio.gather(
+            *(service.reports.report(hall, p, "hall", now) for hall, p in asked.items())
+        )
+    by_hall = {
+        r.hall: HallReport(
+            id=c.hall.id, name=c.hall.name, name_en=c.hall.name_en, figures=r.total,
+            version=r.version,
+        )
+        for r, c in zip(reports, region.configs, strict=True)
+    }  # fmt: skip
+    first = reports[0]
+    return RegionReport(
+        region=RegionName(id=region.id, name=region.name, name_en=region.name_en),
+        period=first.period,
+        start=first.start,
+        end=first.end,
+        city=_unit_report(region.city, by_hall),
+        generated_at=now,
+    )
+
+
+def _unit_report(unit: Unit, by_hall: dict[str, HallReport]) -> UnitReport:
+    every = [by_hall[hall] for path in unit.walk() for hall in path[-1].halls]
+    levels = [sum(h.figures.levels[i] for h in every) for i in range(5)]
+    return UnitReport(
+        kind=unit.kind,
+        id=unit.id,
+        name=unit.name,
+        name_en=unit.name_en,
+        halls=[by_hall[hall] for hall in unit.halls],
+        units=[_unit_report(child, by_hall) for child in unit.units],
+        total=Sums(
+            **{name: sum(getattr(h.figures, name) for h in every) for name in SUMMED},
+            levels=(levels[0], levels[1], levels[2], levels[3], levels[4]),
+            pause_minutes=round(sum(h.figures.pause_minutes for h in every), 2),
+        ),
+    )
+
+
+@websocket("/ws/region")
+async def city_feed(socket: WebSocket[Any, Any, Any], state: State) -> None:
+    """The city view, live (``?token=`` a supervisor's): frames as the screens' (feed.js)."""
+    await socket.accept()
+    service = state.service
+    token = socket.query_params.get("token")
+    address = feeds.address(socket)
+    try:
+        supervisor(service, token)
+        state.connections.admit(address)
+    except Exception as exc:
+        await _refuse(socket, exc)
+        return
+
+    def still() -> None:
+        supervisor(service, token)
+
+    feed: CityFeed = state.city
+    try:
+        await feed.follow(socket, still)
+    except Unauthorized as exc:
+        await _refuse(socket, exc)
+    except Exception:  # the page went away: it reconnects
+        pass
+    finally:
+        state.connections.release(address)
+
+
+@get("/region", include_in_schema=False, sync_to_thread=False)
+def region_page(state: State) -> Template:
+    region: Region | None = state.service.region
+    if region is None:
+        return not_found("本服务器未配置区域", "This server runs no region (--region FILE)")
+    return Template(
+        "region.html",
+        context={
+            "region": region,
+            "settings": {"region": region.id, "feed": "/ws/region"},
+        },
+    )
+
+
+# The statuses each route can answer beyond those of any route (hall/api/openapi.py), and
+# whether it takes a supervisor's bearer token: said in the OpenAPI document by :func:`declare`.
+ANSWERS = {
+    ("/api/region/login", "post"): ({401, 404, 429, 503}, False),
+    # Guarded too, but the bearer scheme is declared on reads only: the document promises an
+    # Idempotency-Key to every guarded command, and logging out needs none (twice is once).
+    ("/api/region/logout", "post"): ({401, 404}, False),
+    ("/api/region", "get"): ({401, 404, 503}, True),
+    ("/api/region/reports", "get"): ({401, 404, 503}, True),
+}
+
+
+def declare(app: Litestar) -> None:
+    """Add the region routes' own refusals (no region here: 404; a supervisor's token: 401) to
+    the OpenAPI document, after :func:`hall.api.openapi.declare_errors`."""
+    paths = app.openapi_schema.paths
+    assert paths is not None
+    for (path, method), (statuses, guarded) in ANSWERS.items():
+        operation = getattr(paths[path], method)
+        responses = operation.responses or {}
+        for status in sorted(statuses):
+            responses[str(status)] = openapi._error_response(openapi.WHY[status])
+        operation.responses = responses
+        if guarded:
+            operation.security = [{openapi.BEARER: []}]
+
+
+ROUTES: list[Any] = [login, logout, city_view, region_report, city_feed, region_page]
