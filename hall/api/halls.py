@@ -4,7 +4,8 @@ The feed (``/ws/halls/{hall}/events``) sends ``{"type": "snapshot", ...}`` first
 client gives ``?after=N`` (the last version it has), every event after N from the journal; then
 each new event as ``{"type": "event", "version": V, "event": {...}}``, versions consecutive. A
 screen that falls behind is caught up from the journal: it never misses an event and never holds
-up the hall.
+up the hall. ``{"type": "stale", "version": V}`` says this process cannot reach the region's Redis
+(events appended elsewhere may be missing from here on, until ``{"type": "live", "version": V}``).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from litestar.params import FromPath
 from hall.api import errors
 from hall.api.feeds import Connections, address, drain, send
 from hall.api.service import estimator
-from hall.bus import Lagged
+from hall.bus import Lagged, Subscription
 from hall.config import HallConfig
 from hall.domain.errors import HallError
 from hall.engine import HallEngine
@@ -31,6 +32,7 @@ from hall.journal.base import Recorded
 from hall.views import HallSnapshot, public_event, snapshot
 
 CATCH_UP_PAGE = 1000
+FRESH_CHECK_SECONDS = 1.0  # how soon a feed says that its process lost sight of the journal
 FRAMES_KEPT = 4096  # encoded events kept for the feeds: a catch-up page and then some
 _VERSION = re.compile(r"[0-9]{1,18}")  # ASCII only; 18 digits fit any journal's int64
 
@@ -152,17 +154,35 @@ async def _feed(
             last = view.version
         else:
             last = await _catch_up(socket, engine, after, frames)
+        stale = False
         while True:
             try:
-                record = await subscription.get()
+                record = await _next(subscription)
             except Lagged:
                 last = await _catch_up(socket, engine, last, frames)
                 continue
+            if record is None or stale:
+                if stale != (not engine.fresh()):
+                    stale = not stale
+                    kind = "stale" if stale else "live"
+                    await send(socket, f'{{"type":"{kind}","version":{last}}}')
+                if record is None:
+                    continue
             if record.version > last + 1:
                 last = await _catch_up(socket, engine, last, frames)
             if record.version == last + 1:
                 await send(socket, frames.frame(record, engine.config))
                 last = record.version
+
+
+async def _next(subscription: Subscription) -> Recorded | None:
+    """The next event, or None after ``FRESH_CHECK_SECONDS`` without one."""
+    if not subscription.empty():
+        return subscription.get_nowait()
+    try:
+        return await asyncio.wait_for(subscription.get(), FRESH_CHECK_SECONDS)
+    except TimeoutError:
+        return None
 
 
 async def read_snapshot(engine: HallEngine) -> HallSnapshot:

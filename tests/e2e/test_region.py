@@ -338,6 +338,7 @@ def test_a_writer_cut_off_from_redis_is_replaced_and_comes_back_following(
         )
         assert took["takeover"] <= 1.5 + 2.0
         assert "stale" in kinds, "the screen should say it is stale"
+        assert "stale" in [frame["type"] for frame in events], "so should the event feed"
 
 
 def test_halls_move_to_a_process_that_joins_and_commands_meanwhile_are_answered(
