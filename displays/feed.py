@@ -40,7 +40,7 @@ from hall.engine import HallEngine
 
 _VERSION = re.compile(r"[0-9]{1,18}")  # ASCII digits only; 18 fit any journal's int64
 # How often a feed with a ``still`` check asks it: a session ended elsewhere closes the feed
-# within this (a dict lookup per feed; managers' feeds are a handful).
+# within this (a dict lookup, or one Redis GET, per feed; managers' feeds are a handful).
 RECHECK_SECONDS = 1.0
 SHUTDOWN_SECONDS = 1.0  # how long a stopping server waits for its screens' close frames
 
@@ -145,7 +145,7 @@ async def serve(
     window: str | None,
     projection: Callable[[HallEngine], Projection[Any]],
     admit: Callable[[HallEngine], Awaitable[None]] | None = None,
-    still: Callable[[], None] | None = None,
+    still: Callable[[], Awaitable[None]] | None = None,
 ) -> None:
     """Serve one screen feed: the hub of ``(hall, *kind)``, made with ``projection`` (of the
     hall's engine: its config, its running service times) when it is the first screen of its
@@ -193,7 +193,7 @@ async def serve(
 
 
 async def _send(
-    socket: WebSocket[Any, Any, Any], client: Client, still: Callable[[], None] | None
+    socket: WebSocket[Any, Any, Any], client: Client, still: Callable[[], Awaitable[None]] | None
 ) -> Exception | None:
     """Send the client's frames until it goes or is closed; the refusal that ended it, if
     ``still`` raised one (the caller sends it)."""
@@ -222,12 +222,14 @@ async def _send(
     return None
 
 
-async def _watch(client: Client, still: Callable[[], None], ended: list[Exception]) -> None:
+async def _watch(
+    client: Client, still: Callable[[], Awaitable[None]], ended: list[Exception]
+) -> None:
     """Ask ``still`` every ``RECHECK_SECONDS``; when it refuses, note why and end the feed."""
     while not client.closing:
         await asyncio.sleep(RECHECK_SECONDS)
         try:
-            still()
+            await still()
         except Exception as exc:
             ended.append(exc)
             client.close()

@@ -54,14 +54,14 @@ async def manager_feed(socket: WebSocket[Any, Any, Any], state: State, hall: Fro
     digest = token_hash(token) if token else None
 
     async def admit(engine: HallEngine) -> None:
-        principal = service.sessions.lookup(digest) if digest else None
+        principal = await service.sessions.lookup(digest) if digest else None
         if principal is None or principal.hall != engine.config.hall.id:
             raise Unauthorized("the live view needs a manager's token: log in again")
         if principal.role != "manager":
             raise Forbidden("the live view is for managers")
 
-    def still() -> None:
-        if digest is None or service.sessions.lookup(digest) is None:
+    async def still() -> None:
+        if digest is None or await service.sessions.lookup(digest) is None:
             raise Unauthorized("your session has ended: log in again")
 
     await serve(

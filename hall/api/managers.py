@@ -91,7 +91,7 @@ class ManagerController(Controller):
         principal = await verify_login(request, hall, data.username, data.password)
         if principal.role != "manager":
             raise Forbidden("only a manager logs in here; staff log in at a window")
-        token = request.app.state.service.sessions.issue(principal)
+        token = await request.app.state.service.sessions.issue(principal)
         return ManagerLoginResult(token=token, username=principal.name)
 
     @post("/logout", opt=requires("staff"), status_code=200)
@@ -104,7 +104,7 @@ class ManagerController(Controller):
         window = await engine.read(lambda state: state.staff_at.get(me))
         if window is not None:
             await engine.execute(cmd.Logout(window=window, by=me))
-        ended = service.sessions.revoke_user(hall, me)
+        ended = await service.sessions.revoke_user(hall, me)
         return LogoutResult(sessions_ended=ended, window_closed=window)
 
     @post("/windows/{window:str}/force-close", opt=MANAGER, status_code=200)
@@ -132,7 +132,7 @@ class ManagerController(Controller):
         service = request.app.state.service
         engine: HallEngine = service.engine(hall)
         window = await engine.read(lambda state: state.staff_at.get(username))
-        ended = service.sessions.revoke_user(hall, username)
+        ended = await service.sessions.revoke_user(hall, username)
         if not ended and window is None and engine.config.staff_member(username) is None:
             raise UnknownStaff(f"unknown staff member {username!r}")
         if window is not None:
@@ -192,5 +192,6 @@ class ManagerController(Controller):
         new_hash = await service.sessions.hash_password(data.new_password)
         engine: HallEngine = service.engine(hall)
         await engine.execute(cmd.ChangePassword(staff=me.name, password_hash=new_hash))
-        service.sessions.revoke_user(hall, me.name)
-        return PasswordResult(token=service.sessions.issue(service.sessions.renewed(me)))
+        await service.sessions.revoke_user(hall, me.name)
+        renewed = await service.sessions.renewed(me)
+        return PasswordResult(token=await service.sessions.issue(renewed))

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, TextIO
 from displays.voice.service import VoiceService
 from hall.api.auth import Sessions
 from hall.api.ratelimits import IssueLimiter
+from hall.api.session_store import LocalSessions, RedisSessions
 from hall.bus import Bus
 from hall.config import HallConfig
 from hall.domain.errors import ECHO_CHARS, UnknownHall, shown
@@ -54,9 +55,10 @@ class HallService:
         self.settings = settings or Settings()
         self.bus = Bus(feed_queue)
         # Sessions outlive a restart where the server keeps a data directory (not in tests that
-        # run on a journal in memory).
+        # run on a journal in memory). Over Redis they are the region's, in Redis (_share()).
+        local = journal_url != "memory:" and not journal_url.startswith(("redis://", "rediss://"))
         self.sessions = Sessions(
-            store=None if journal_url == "memory:" else self.settings.data_dir / "sessions.json"
+            store=LocalSessions(self.settings.data_dir / "sessions.json" if local else None)
         )
         self.issue_limits = IssueLimiter()
         self.journal: Journal | None = None
@@ -76,11 +78,11 @@ class HallService:
         )
         self._claim: TextIO | None = None  # the lock file of a SQLite journal, while serving
         # The key of the ID-number hashes (hall/identity.py): one per deployment, kept in the
-        # data directory, so a restart still knows who holds a ticket.
+        # data directory (over Redis, in Redis), so a restart still knows who holds a ticket.
         self.person_key = (
-            secrets.token_bytes(32)
-            if journal_url == "memory:"
-            else deployment_key(self.settings.data_dir / "person.key")
+            deployment_key(self.settings.data_dir / "person.key")
+            if local
+            else secrets.token_bytes(32)  # memory; over Redis, replaced by _share()
         )
 
     async def start(self) -> None:
@@ -89,6 +91,7 @@ class HallService:
             self._claim = claim_journal(self.journal_url)
             await self._check_durability(self.journal)
             if self.journal_url.startswith(("redis://", "rediss://")):
+                await self._share(self.journal)
                 await self._join_region(self.journal)
             for config in self.configs:
                 engine = self._engine(config, self.journal)
@@ -111,6 +114,7 @@ class HallService:
     async def stop(self) -> None:
         await self.voice.stop()
         await self.reports.stop()
+        await self.sessions.store.close()
         if self.cluster is not None:
             await self.cluster.stop()  # hands every hall over: a standby takes them at once
             self.cluster = None
@@ -146,6 +150,15 @@ class HallService:
                 "pass --allow-volatile-redis to accept losing them."
             )
         log.warning("!!! VOLATILE JOURNAL: %s; acknowledged events may be lost !!!", text)
+
+    async def _share(self, journal: Journal) -> None:
+        """Over Redis, what every process of the region must agree on: staff sessions (a token
+        made on one works on all; a logout on one ends it on all) and the person key."""
+        from hall.journal.redis import RedisJournal, shared_secret
+
+        assert isinstance(journal, RedisJournal)
+        self.sessions.store = RedisSessions(self.journal_url, journal.tag)
+        self.person_key = await shared_secret(journal, "person-key")
 
     async def _join_region(self, journal: Journal) -> None:
         from hall.cluster.coordinator import Coordinator

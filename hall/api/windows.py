@@ -111,9 +111,8 @@ class WindowController(Controller):
         done = await engine.execute(
             cmd.Login(window=window, by=principal.name), lambda s, _: window_view(s, window)
         )
-        return LoginResult(
-            token=service.sessions.issue(principal), username=principal.name, window=done.reply
-        )
+        token = await service.sessions.issue(principal)
+        return LoginResult(token=token, username=principal.name, window=done.reply)
 
     @post("/call-next", opt=STAFF, status_code=200)
     async def call_next(
@@ -193,7 +192,7 @@ class WindowController(Controller):
     ) -> WindowResult:
         """Close the window and end every session of this person (all their tokens)."""
         result = await run_command(request, hall, cmd.Logout(window=window, by=caller(request)))
-        request.app.state.service.sessions.revoke_user(hall, caller(request))
+        await request.app.state.service.sessions.revoke_user(hall, caller(request))
         return result
 
     @put("/profile", opt=requires("manager"), status_code=200)
