@@ -9,7 +9,6 @@ import threading
 import pytest
 
 from hall.api.auth import Sessions, token_hash
-from hall.api.session_store import SESSION_SECONDS, Principal
 from hall.api.errors import Busy, TooManyAttempts, Unauthorized
 from hall.api.ratelimits import (
     LOCK_SECONDS,
@@ -19,6 +18,7 @@ from hall.api.ratelimits import (
     IssueLimiter,
     LoginLimiter,
 )
+from hall.api.session_store import SESSION_SECONDS, Principal
 from hall.config import HallConfig
 
 
