@@ -1,12 +1,10 @@
-"""Sessions and deployment secrets shared through a real Redis, as the processes of one region
-share them: each ``Sessions`` here has its own Redis client, as each process would."""
+"""Staff sessions shared through a real Redis, as the processes of one region share them: each
+``Sessions`` here has its own Redis client, as each process would."""
 
 from __future__ import annotations
 
 import asyncio
-import inspect
 from collections.abc import AsyncIterator, Callable
-from pathlib import Path
 
 import pytest
 import redis
@@ -15,12 +13,13 @@ from hall.api.auth import Sessions, token_hash
 from hall.api.errors import Unauthorized, to_response
 from hall.api.session_store import Principal, RedisSessions, SessionsUnavailable
 from hall.config import HallConfig
-from hall.journal.base import JournalError
-from hall.journal.redis import RedisJournal
-from hall.shared_keys import cluster_secret, deployment_key, person_key, redis_location
-from tests.support.redis import PrivateRedis, free_port, unique_prefix
+from tests.support.redis import PrivateRedis, unique_prefix
 
 LINA = Principal("demo-county", "staff", "lina")
+
+
+def _tag(prefix: str) -> str:
+    return "{" + prefix + "}"  # as RedisJournal.tag
 
 
 @pytest.fixture
@@ -29,7 +28,8 @@ async def region(redis_url: str, redis_prefix: str) -> AsyncIterator[Callable[..
     made: list[Sessions] = []
 
     def make(seconds: float = 3600) -> Sessions:
-        made.append(Sessions(store=RedisSessions(redis_url, redis_prefix), seconds=seconds))
+        store = RedisSessions(redis_url, _tag(redis_prefix))
+        made.append(Sessions(store=store, seconds=seconds))
         return made[-1]
 
     yield make
@@ -78,7 +78,7 @@ async def test_sessions_expire_in_redis_and_leave_no_key_behind(
     second = await short.issue(LINA)  # prunes the expired one from her set
     client = redis.Redis.from_url(redis_url)
     try:
-        tag = "{" + redis_prefix + "}"
+        tag = _tag(redis_prefix)
         mine = client.smembers(f"{tag}:sessions-of:demo-county:lina")
         assert mine == {token_hash(second).encode()}
         for key in client.scan_iter(match=f"*{redis_prefix}*"):
@@ -93,7 +93,7 @@ async def test_sessions_expire_in_redis_and_leave_no_key_behind(
 
 async def test_redis_down_is_503_unavailable_not_a_logout(default_config: HallConfig) -> None:
     server = PrivateRedis().start()
-    sessions = Sessions(store=RedisSessions(server.url, unique_prefix(), timeout=0.5))
+    sessions = Sessions(store=RedisSessions(server.url, _tag(unique_prefix()), timeout=0.5))
     try:
         token = await sessions.issue(LINA)
         server.stop(remove=False)
@@ -113,43 +113,3 @@ async def test_redis_down_is_503_unavailable_not_a_logout(default_config: HallCo
     finally:
         await sessions.store.close()
         server.stop()
-
-
-async def test_every_process_gets_the_same_person_key_and_cluster_secret(
-    redis_url: str, redis_prefix: str, tmp_path: Path
-) -> None:
-    keys = await asyncio.gather(*(person_key(redis_url, redis_prefix) for _ in range(8)))
-    assert len(set(keys)) == 1 and len(keys[0]) == 32
-    secrets = await asyncio.gather(*(cluster_secret(redis_url, redis_prefix) for _ in range(8)))
-    assert len(set(secrets)) == 1 and secrets[0] != keys[0]
-    # A process that kept the key in its data directory before does not replace it...
-    kept = deployment_key(tmp_path / "person.key")
-    assert kept != keys[0]
-    assert await person_key(redis_url, redis_prefix, tmp_path / "person.key") == keys[0]
-    # ...but the first one to start offers it, so earlier tickets' hashes still match.
-    fresh = unique_prefix()
-    try:
-        assert await person_key(redis_url, fresh, tmp_path / "person.key") == kept
-        assert await person_key(redis_url, fresh) == kept
-    finally:
-        redis.Redis.from_url(redis_url).delete("{" + fresh + "}:person-key")
-
-
-async def test_a_damaged_shared_key_stops_the_start(redis_url: str, redis_prefix: str) -> None:
-    redis.Redis.from_url(redis_url).set("{" + redis_prefix + "}:person-key", b"short")
-    with pytest.raises(JournalError, match="not 32 bytes"):
-        await person_key(redis_url, redis_prefix)
-
-
-async def test_shared_keys_unreachable_is_journal_unavailable() -> None:
-    nowhere = f"redis://127.0.0.1:{free_port()}/0"  # nothing listens there
-    with pytest.raises(JournalError, match="cluster-secret"):
-        await cluster_secret(nowhere, unique_prefix())
-
-
-def test_the_shared_keys_sit_under_the_journals_prefix() -> None:
-    default = inspect.signature(RedisJournal).parameters["prefix"].default
-    assert redis_location("redis://127.0.0.1:6379/0") == ("redis://127.0.0.1:6379/0", default)
-    assert redis_location("rediss://h:1/2") == ("rediss://h:1/2", default)
-    assert redis_location("/var/hall/journal.sqlite3") is None
-    assert redis_location("memory:") is None

@@ -1,8 +1,7 @@
 """Two real servers on one Redis share staff sessions: a token made on either works on both at
 once, a logout or forced logout on one ends it on the other at once (and a manager's live view
-there within its recheck second), and Redis down is a 503 that logs nobody out.
-
-Only logins, logouts and reads here: which process writes a hall is the cluster's business.
+there within its recheck second), and Redis down is a 503 that logs nobody out. They hash an ID
+number alike: one live ticket per person, whichever process the kiosk reaches.
 """
 
 from __future__ import annotations
@@ -18,12 +17,13 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
-from tests.api.conftest import BASE, HALL, PASSWORD
+from tests.api.conftest import BASE, HALL, KIOSK, PASSWORD
 from tests.support.redis import PrivateRedis
 from tests.support.server import ServerProcess
 
 pytestmark = pytest.mark.slow
 
+ID_NUMBER = "11010519491231002X"
 READ = f"{BASE}/cases"  # a manager's read of the hall's state: the session check is all it needs
 
 
@@ -87,6 +87,14 @@ async def _scenario(a: ServerProcess, b: ServerProcess, store: PrivateRedis) -> 
         assert forced.json()["sessions_ended"] == 1
         assert await read(a, victim) == 401
         assert await read(a, deputy) == 200
+
+        # The same person at a kiosk served by A, then by B: the same hash, so B refuses.
+        ticket = {"category": "general", "id_number": ID_NUMBER}
+        first = await http.post(f"{a.url}{BASE}/tickets", json=ticket, headers=KIOSK)
+        assert first.status_code == 201, first.text
+        again = await http.post(f"{b.url}{BASE}/tickets", json=ticket, headers=KIOSK)
+        assert again.status_code == 409, again.text
+        assert again.json()["error"] == "already_holding"
 
         store.stop(remove=False)  # the region's Redis is gone: nobody is logged out for it
         down = await http.get(f"{a.url}{READ}", headers=_auth(deputy))
