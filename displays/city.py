@@ -257,7 +257,7 @@ class CityFeed:
                 waiter.cancel()
                 if reader in done:  # the page has nothing to say: a message ends it
                     return
-                still()  # a session ended elsewhere closes the feed within RECHECK_SECONDS
+                await still()  # a session ended elsewhere closes the feed within RECHECK_SECONDS
                 if self.version != seen and self.frame is not None:
                     await socket.send_text(self.frame.decode())
                 elif time.monotonic() - said >= PING_SECONDS:

@@ -25,12 +25,8 @@ from litestar.types import ASGIApp, Receive, Scope, Send
 from hall.api.errors import Busy, TooManyAttempts, Unauthorized
 from hall.api.idempotency import HEADER, STATE_KEY, checked_key
 from hall.api.ratelimits import LoginLimiter
-from hall.api.session_store import (
-    SESSION_SECONDS,
-    LocalSessions,
-    Principal,
-    SessionStore,
-)
+from hall.api.session_store import SESSION_SECONDS, LocalSessions, SessionStore
+from hall.api.session_store import Principal as Principal  # where routes have always found it
 from hall.config import HallConfig
 from hall.domain.errors import Forbidden
 from hall.journal.base import JournalError

@@ -132,13 +132,13 @@ class _Scope(msgspec.Struct, frozen=True):
     id: str
 
 
-def supervisor(service: Any, token: str | None) -> Principal:
+async def supervisor(service: Any, token: str | None) -> Principal:
     """The supervisor a bearer token names, or Unauthorized (before NoRegion: a request without
     its credential is refused as such everywhere)."""
     if not token:
         raise Unauthorized("the city view needs a supervisor's login (Authorization: Bearer ...)")
     region = _region(service)
-    principal: Principal | None = service.sessions.lookup(token_hash(token))
+    principal: Principal | None = await service.sessions.lookup(token_hash(token))
     if principal is None or principal.hall != _scope(region):
         raise Unauthorized("the city view needs a supervisor's login: log in again")
     return principal
@@ -159,7 +159,7 @@ async def login(request: Request[Any, Any, Any], data: JSONBody[LoginRequest]) -
     principal = await service.sessions.verify_password(
         accounts, data.username, data.password, address
     )
-    token = service.sessions.issue(principal)
+    token = await service.sessions.issue(principal)
     found = region.supervisor(principal.name)
     assert found is not None
     return SupervisorLogin(token=token, username=found.username, name=found.name)
@@ -169,15 +169,15 @@ async def login(request: Request[Any, Any, Any], data: JSONBody[LoginRequest]) -
 async def logout(request: Request[Any, Any, Any]) -> dict[str, int]:
     """End every session of the supervisor."""
     service = request.app.state.service
-    me = supervisor(service, _bearer(request))
-    return {"sessions_ended": service.sessions.revoke_user(me.hall, me.name)}
+    me = await supervisor(service, _bearer(request))
+    return {"sessions_ended": await service.sessions.revoke_user(me.hall, me.name)}
 
 
 @get("/api/region", tags=["region"])
 async def city_view(request: Request[Any, Any, Any]) -> CityView:
     """Every hall's live load (waiting, longest wait, windows, served and ratings today), rolled
     up by town and city; supervisors only."""
-    supervisor(request.app.state.service, _bearer(request))
+    await supervisor(request.app.state.service, _bearer(request))
     feed: CityFeed = request.app.state.city
     return await feed.city.view()
 
@@ -187,7 +187,7 @@ async def region_report(request: Request[Any, Any, Any], period: PeriodParam) ->
     """Each hall's report total for the period (as its own report), and the counts summed by
     town and city; supervisors only."""
     service = request.app.state.service
-    supervisor(service, _bearer(request))
+    await supervisor(service, _bearer(request))
     region = _region(service)
     now = utc_now()
     asked = {}
@@ -245,14 +245,14 @@ async def city_feed(socket: WebSocket[Any, Any, Any], state: State) -> None:
     token = socket.query_params.get("token")
     address = feeds.address(socket)
     try:
-        supervisor(service, token)
+        await supervisor(service, token)
         state.connections.admit(address)
     except Exception as exc:
         await _refuse(socket, exc)
         return
 
-    def still() -> None:
-        supervisor(service, token)
+    async def still() -> None:
+        await supervisor(service, token)
 
     feed: CityFeed = state.city
     try:
