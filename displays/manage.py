@@ -21,7 +21,7 @@ from litestar.response import Template
 from displays.feed import serve
 from displays.manager import ManagerScreen
 from displays.pages import hall_or_404
-from hall.api.auth import token_hash
+from hall.api.auth import overseen, token_hash
 from hall.api.errors import Unauthorized
 from hall.domain.errors import Forbidden
 from hall.engine import HallEngine
@@ -55,7 +55,10 @@ async def manager_feed(socket: WebSocket[Any, Any, Any], state: State, hall: Fro
 
     async def admit(engine: HallEngine) -> None:
         principal = await service.sessions.lookup(digest) if digest else None
-        if principal is None or principal.hall != engine.config.hall.id:
+        hall_id = engine.config.hall.id
+        if principal is None or not (
+            principal.hall == hall_id or overseen(service, principal, hall_id)
+        ):
             raise Unauthorized("the live view needs a manager's token: log in again")
         if principal.role != "manager":
             raise Forbidden("the live view is for managers")

@@ -129,6 +129,16 @@ class Region:
     def supervisor(self, username: str) -> Supervisor | None:
         return next((s for s in self.supervisors if s.username == username), None)
 
+    @property
+    def scope(self) -> str:
+        """The sessions of its supervisors are of this scope: no hall id starts with ``@``."""
+        return f"@{self.id}"
+
+    def oversees(self, scope: str, hall: str) -> bool:
+        """Whether a session of ``scope`` (a supervisor's) may look into ``hall``: its manager
+        views and reports, read-only."""
+        return scope == self.scope and any(c.hall.id == hall for c in self.configs)
+
 
 def load_region(path: str | Path) -> Region:
     """Read a region file and every hall file it names; ConfigError on any problem."""

@@ -389,8 +389,9 @@ function render() {
 
 function start(session) {
   $("who").hidden = false;
-  $("who").textContent = session.username;
-  $("logout").hidden = false;
+  $("who").textContent = session.readOnly ? `${session.username} · 监察只读 / supervisor, read-only` : session.username;
+  $("logout").hidden = session.readOnly === true; // the city view's login: log out there
+  document.querySelector("section.actions").hidden = session.readOnly === true; // it may only look
   $("live").hidden = false;
   feed = openFeed(settings.feed, {
     token: session.token,

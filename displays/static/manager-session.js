@@ -4,12 +4,28 @@
 
 const key = (hall) => `hall.manager.${hall}`;
 
-/** The kept login ({token, username}) of this tab for `hall`, or null. */
+/**
+ * The kept login ({token, username}) of this tab for `hall`, or null. Without one, a region
+ * supervisor's login of this tab (the city view's): it may look into any hall of the region, but
+ * not act there ({readOnly: true}; the hall refuses its writes with 403).
+ */
 export function managerSession(hall) {
-  return JSON.parse(sessionStorage.getItem(key(hall)) ?? "null");
+  return JSON.parse(sessionStorage.getItem(key(hall)) ?? "null") ?? supervisorSession();
+}
+
+function supervisorSession() {
+  for (let i = 0; i < sessionStorage.length; i += 1) {
+    const name = sessionStorage.key(i);
+    if (!name.startsWith("hall.region.")) continue;
+    const kept = JSON.parse(sessionStorage.getItem(name) ?? "null");
+    if (kept) return { token: kept.token, username: kept.name, readOnly: true, kept: name };
+  }
+  return null;
 }
 
 export function forget(hall) {
+  const session = managerSession(hall);
+  if (session?.readOnly) sessionStorage.removeItem(session.kept);
   sessionStorage.removeItem(key(hall));
 }
 

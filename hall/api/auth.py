@@ -193,16 +193,26 @@ class Authorize:
         principal = device_principal(engine.config, digest) or await self.service.sessions.lookup(
             digest
         )
-        if principal is None or principal.hall != hall_id:
+        reading = scope.get("method", "GET") in ("GET", "HEAD")
+        if principal is not None and overseen(self.service, principal, hall_id):
+            if not reading:  # a supervisor drills down to look, never to act
+                raise Forbidden("a region supervisor may look into a hall, not act in it")
+        elif principal is None or principal.hall != hall_id:
             raise Unauthorized("unknown or expired token; log in again")
         role = f"device:{principal.device_kind}" if principal.role == "device" else principal.role
         if role not in allowed and not (principal.role == "manager" and "staff" in allowed):
             raise Forbidden(f"a {role} may not do this", needs=list(allowed))
         state = scope["state"]
         state[PRINCIPAL] = principal
-        if scope.get("method", "GET") not in ("GET", "HEAD"):
+        if not reading:
             key = checked_key(key)
             state[STATE_KEY] = None if key is None else f"{principal.name}/{key}"
+
+
+def overseen(service: Any, principal: Principal, hall: str) -> bool:
+    """A region supervisor's session looking into one of the region's halls (read-only)."""
+    region = getattr(service, "region", None)
+    return region is not None and region.oversees(principal.hall, hall)
 
 
 async def verify_login(

@@ -104,16 +104,12 @@ def _region(service: Any) -> Region:
     return region
 
 
-def _scope(region: Region) -> str:
-    return f"@{region.id}"
-
-
 class _Supervisors:
     """The region's supervisors, as :meth:`hall.api.auth.Sessions.verify_password` reads a
     hall's staff (``hall.id`` and ``staff_member``): one login path for both."""
 
     def __init__(self, region: Region) -> None:
-        self.hall = _Scope(_scope(region))
+        self.hall = _Scope(region.scope)
         self._region = region
 
     def staff_member(self, username: str) -> Staff | None:
@@ -139,7 +135,7 @@ async def supervisor(service: Any, token: str | None) -> Principal:
         raise Unauthorized("the city view needs a supervisor's login (Authorization: Bearer ...)")
     region = _region(service)
     principal: Principal | None = await service.sessions.lookup(token_hash(token))
-    if principal is None or principal.hall != _scope(region):
+    if principal is None or principal.hall != region.scope:
         raise Unauthorized("the city view needs a supervisor's login: log in again")
     return principal
 

@@ -79,9 +79,18 @@ def test_only_supervisors_see_the_city(client: TestClient[Litestar]) -> None:
         assert answer.status_code == 401, token
         assert client.get("/api/region/reports?period=today", headers=bearer(token)).status_code
     token = supervise(client)
-    assert client.get(f"{EAST}/journal", headers=bearer(token)).status_code == 401
-    assert client.get(f"{EAST}/reports?period=today", headers=bearer(token)).status_code == 401
-    assert refused(client, f"/ws/halls/demo-east/screens/manager?token={token}")[1] == 4401
+    # A supervisor drills down into any hall of the region to look (its manager views, journal
+    # and reports), never to act there.
+    assert client.get(f"{EAST}/journal", headers=bearer(token)).status_code == 200
+    assert client.get(f"{EAST}/reports?period=today", headers=bearer(token)).status_code == 200
+    with client.websocket_connect(f"/ws/halls/demo-east/screens/manager?token={token}") as ws:
+        assert ws.receive_json()["type"] == "view"
+    acting = client.post(
+        f"{EAST}/staff/lixiu/logout",
+        json={"note": "looking"},
+        headers={**bearer(token), "Idempotency-Key": "k1"},
+    )
+    assert acting.status_code == 403 and acting.json()["error"] == "forbidden", acting.text
     assert refused(client, f"/ws/region?token={boss}")[1] == 4401
     assert refused(client, "/ws/region")[1] == 4401
     assert client.get("/api/region", headers=bearer(token)).status_code == 200

@@ -62,6 +62,15 @@ def test_the_city_view_is_live_and_drills_down(browser: Any, server: ServerProce
     screenshot(page, "region-city-view")
     link = row.locator("a")
     assert link.get_attribute("href") == "/manage/demo-xishan"
+    # The drill-down: the hall's live view on the supervisor's login, read-only.
+    link.click()
+    page.wait_for_url(f"{server.url}/manage/demo-xishan")
+    page.wait_for_selector("body.feed-live", timeout=10_000)
+    assert "read-only" in page.locator("#who").inner_text()
+    assert page.locator("section.actions").is_hidden()  # nothing a supervisor could do here
+    screenshot(page, "region-drill-down")
+    page.go_back()
+    page.wait_for_selector("body.feed-live", timeout=10_000)
     server.stop()
     page.wait_for_selector("body.feed-stale", timeout=10_000)
     screenshot(page, "region-city-view-stale")
