@@ -360,12 +360,18 @@ class HallEngine:
     async def _read_at(self, version: int, view: Callable[[HallState], T]) -> T:
         """``view`` on a state that holds at least ``version`` (read from the journal if the
         tail has not brought it yet)."""
-        async with asyncio.timeout(self.store_timeout), self._lock:
-            if self._stale:
-                await self._recover()
-            if self.state.version < version and not self.leading:
-                await self._follow_journal()
-            return view(self.state)
+        try:
+            async with asyncio.timeout(self.store_timeout), self._lock:
+                if self._stale:
+                    await self._recover()
+                if self.state.version < version and not self.leading:
+                    await self._follow_journal()
+                return view(self.state)
+        except TimeoutError:
+            raise JournalUnavailable(
+                f"hall {self.hall}: the command was done, but this process could not read "
+                "its outcome in time; send it again with the same Idempotency-Key to see it"
+            ) from None
 
     async def read(self, view: Callable[[HallState], T]) -> T:
         """``view(state)`` on durable state only (never mid-append, never after a failed one

@@ -192,11 +192,13 @@ class HallService:
         watcher = self.watchers.pop(hall, None)
         if watcher is not None:
             await watcher.stop()
-        if self.engines[hall].leading:
+        while self.engines[hall].leading:
             try:
                 await self._watch(hall)
-            except JournalError as exc:
-                log.warning("hall %s: discipline watcher not started (%s)", hall, exc)
+                return
+            except JournalError as exc:  # it rebuilds from the journal: again once it answers
+                log.warning("hall %s: discipline watcher not started yet (%s)", hall, exc)
+                await asyncio.sleep(1.0)
 
     async def _watch(self, hall: str) -> None:
         watcher = WatcherRunner(self.engines[hall], self.settings.discipline_tick)

@@ -73,7 +73,10 @@ class Forwarder:
         self._writer_at = writer_at
         self._secret = secret.hex()
         self.deadline = deadline
-        self._client = httpx.AsyncClient(timeout=httpx.Timeout(deadline, connect=1.0))
+        self._client = httpx.AsyncClient(
+            timeout=httpx.Timeout(deadline, connect=1.0),
+            limits=httpx.Limits(max_connections=256, max_keepalive_connections=64),
+        )
 
     async def close(self) -> None:
         await self._client.aclose()
@@ -94,7 +97,7 @@ class Forwarder:
                         content=body,
                         headers={SECRET_HEADER: self._secret, "Content-Type": "application/json"},
                     )
-                except (httpx.ConnectError, httpx.ConnectTimeout):
+                except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout):
                     pass  # never reached the writer: nothing happened; find the new one
                 except httpx.HTTPError as exc:
                     raise JournalUnavailable(
