@@ -26,8 +26,9 @@ import contextlib
 import hashlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 from redis.exceptions import RedisError
 
@@ -38,6 +39,7 @@ from hall.journal.redis import RedisJournal
 
 log = logging.getLogger(__name__)
 
+T = TypeVar("T")
 TAIL_BLOCK_MS = 1000  # a hall that starts being followed waits at most this long to be tailed
 
 
@@ -88,8 +90,9 @@ class Coordinator:
         """Join the roll and take this process's halls before serving (a lone process starts
         as the writer of every hall)."""
         self.roles = {hall: HallRole() for hall in self.engines}
-        with contextlib.suppress(JournalError, RedisError):
-            await self._tick()
+        with contextlib.suppress(JournalError, RedisError, OSError, TimeoutError):
+            async with asyncio.timeout(self.lease_ms / 2000):
+                await self._tick()
         await self._settle()
         self._tasks = [
             asyncio.create_task(self._tick_forever(), name="cluster-tick"),
@@ -109,8 +112,8 @@ class Coordinator:
         for hall, role in self.roles.items():
             if role.lease is not None:
                 await self._hand_over(hall)
-        with contextlib.suppress(RedisError, JournalError, OSError):
-            await self.leases.heartbeat(self.node, self.url, 0, ())
+        with contextlib.suppress(RedisError, JournalError, OSError, TimeoutError):
+            await self._quick(self.leases.heartbeat(self.node, self.url, 0, ()))
 
     async def writer_url(self, hall: str) -> str | None:
         """Where to forward a command of ``hall``: the writer's URL, "" when this process writes
@@ -122,8 +125,8 @@ class Coordinator:
             return ""
         writer = role.writer
         if writer is None or writer == self.node or writer not in self.nodes:
-            with contextlib.suppress(RedisError):
-                writer = (await self.leases.holders([hall]))[hall]
+            with contextlib.suppress(RedisError, OSError, TimeoutError):
+                writer = (await self._quick(self.leases.holders([hall])))[hall]
                 role.writer = writer
         member = self.nodes.get(writer) if writer is not None and writer != self.node else None
         return None if member is None else member.url
@@ -191,6 +194,12 @@ class Coordinator:
             else:
                 role.free_since = None
 
+    async def _quick(self, call: Awaitable[T]) -> T:
+        """A lease or roll call, within half a lease: a link cut without a reset would block it
+        without end (the connections have no socket timeout, for the tail's blocking reads)."""
+        async with asyncio.timeout(self.lease_ms / 2000):
+            return await call
+
     def _move(self, hall: str, work: object) -> None:
         assert asyncio.iscoroutine(work)
         self.roles[hall].moving = asyncio.create_task(work, name=f"cluster-move-{hall}")
@@ -202,7 +211,11 @@ class Coordinator:
 
     async def _take(self, hall: str) -> None:
         role, engine = self.roles[hall], self.engines[hall]
-        lease = await self.leases.acquire(hall, self.node, self.lease_ms)
+        # A lease taken whose answer was lost runs out unused: the engine never writes under it.
+        try:
+            lease = await self._quick(self.leases.acquire(hall, self.node, self.lease_ms))
+        except (RedisError, OSError, TimeoutError):
+            return  # the next tick tries again
         if lease is None:
             return
         role.lease, role.writer, role.free_since = lease, self.node, None
@@ -212,8 +225,8 @@ class Coordinator:
             log.exception("hall %s: could not take over; giving the lease back", hall)
             role.lease = None
             await engine.step_down()
-            with contextlib.suppress(RedisError):
-                await self.leases.release(lease)
+            with contextlib.suppress(RedisError, OSError, TimeoutError):
+                await self._quick(self.leases.release(lease))
             raise
         log.info("hall %s: written by %s (fence %d)", hall, self.node, lease.fence)
         self._changed(hall, True)
@@ -224,8 +237,8 @@ class Coordinator:
         self._changed(hall, False)
         await engine.step_down()
         if lease is not None:
-            with contextlib.suppress(RedisError):
-                await self.leases.release(lease)
+            with contextlib.suppress(RedisError, OSError, TimeoutError):
+                await self._quick(self.leases.release(lease))  # else it runs out
             log.info("hall %s: handed over by %s", hall, self.node)
 
     async def _lose(self, hall: str) -> None:
