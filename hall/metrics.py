@@ -167,6 +167,16 @@ class _HallCollector(Collector):
         feeds = GaugeMetricFamily(
             "hall_feed_connections", "Live event feeds (screens, devices)", labels=["hall"]
         )
+        writing = GaugeMetricFamily(
+            "hall_writer",
+            "1 where this process writes the hall (holds its lease), 0 where it follows",
+            labels=["hall"],
+        )
+        version = GaugeMetricFamily(
+            "hall_version",
+            "The journal version this process's copy of the hall is at",
+            labels=["hall"],
+        )
         for hall, engine in list(self.engines.items()):
             # Read between two awaits of the writer: a consistent state, possibly holding a
             # batch whose append is in flight (a gauge may lead the journal by a few ms).
@@ -188,4 +198,6 @@ class _HallCollector(Collector):
             for window_state in WindowState:
                 windows.add_metric([hall, window_state.value], by_state[window_state])
             feeds.add_metric([hall], self.bus.subscribers(hall))
-        yield from (waiting, longest, windows, feeds)
+            writing.add_metric([hall], 1 if engine.leading else 0)
+            version.add_metric([hall], state.version)
+        yield from (waiting, longest, windows, feeds, writing, version)

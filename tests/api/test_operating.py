@@ -99,6 +99,10 @@ def test_metrics_after_commands(client: TestClient[Litestar]) -> None:
     assert value(found, "hall_windows", state="calling") == 1
     assert value(found, "hall_windows", state="closed") == len(windows) - 1
     assert value(found, "hall_feed_connections") == 1
+    assert value(found, "hall_writer") == 1  # a lone server writes its halls
+    assert (
+        value(found, "hall_version") == client.get(f"/api/halls/{HALL}/snapshot").json()["version"]
+    )
     assert value(found, "hall_login_failures_total", reason="wrong_password") == 1
     assert "zhangwei" not in client.get("/metrics").text
 
