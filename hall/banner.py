@@ -6,12 +6,16 @@ import asyncio
 from typing import Protocol
 
 from hall.logs import without_password
+from hall.region import load_region
 from hall.settings import DEFAULT_CONFIG, ROOT, Settings, load_hall
 
 # The demo hall's credentials, written in config/default.toml's header (never in a real hall).
 DEMO_KIOSK_TOKEN = "demo-kiosk-token"
 DEMO_PAD_TOKEN = "demo-pad-1-token"
 DEMO_STAFF = ("zhangwei", "hall-demo")
+DEMO_REGION = ROOT / "config" / "region.toml"
+DEMO_SUPERVISOR = "city"
+MAX_LISTED = 5  # halls whose pages the banner lists one by one (a city has hundreds)
 
 
 _announcing: set[asyncio.Task[None]] = set()
@@ -48,14 +52,24 @@ def ready(settings: Settings) -> str:
     if ":" in host:
         host = f"[{host}]"
     base, feeds = f"http://{host}:{settings.port}", f"ws://{host}:{settings.port}/ws/halls"
-    halls = [load_hall(path).hall.id for path in settings.configs]
+    region = load_region(settings.region) if settings.region is not None else None
+    if region is not None:
+        halls = [config.hall.id for config in region.configs]
+    else:
+        halls = [load_hall(path).hall.id for path in settings.configs]
     lines = [f"hall: ready, serving {', '.join(halls)}. Open:"]
     lines.append(f"  start page         {base}/   (every page of every hall)")
     lines.append(f"  halls (API)        {base}/api/halls")
-    for hall in halls:
+    if region is not None:
+        demo = region.file.resolve() == DEMO_REGION
+        who = f"  (log in as {DEMO_SUPERVISOR} / hall-demo)" if demo else ""
+        lines.append(f"  city view          {base}/region{who}")
+    for hall in halls[:MAX_LISTED]:
         lines.append(f"  hall screen        {base}/screens/{hall}   (window screens: /windows/N)")
         lines.append(f"  snapshot           {base}/api/halls/{hall}/snapshot")
         lines.append(f"  live feed          {feeds}/{hall}/events   (WebSocket)")
+    if len(halls) > MAX_LISTED:
+        lines.append(f"  ... and {len(halls) - MAX_LISTED} more halls: {base}/api/halls")
     lines += [
         f"  API schema         {base}/schema   (OpenAPI JSON; to read and try: /schema/swagger)",
         f"  health             {base}/health   /ready   /metrics (Prometheus)",

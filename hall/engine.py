@@ -28,6 +28,7 @@ import asyncio
 import contextlib
 import hashlib
 import logging
+import secrets
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -68,6 +69,7 @@ AfterBatch = Callable[[HallState, Sequence[Recorded]], None]
 Forward = Callable[[str, AnyCommand, str | None], Awaitable[tuple[int, list[AnyEvent]]]]
 
 REPLAY_PAGE = 5000
+FORWARDED_KEY = "forwarded"  # the owner part of the keys a follower gives keyless commands
 REPLAY_DEADLINE_FACTOR = 20
 
 
@@ -340,6 +342,10 @@ class HallEngine:
         command's events (at that version or a little later)."""
         if self.forward is None:
             raise NotWriter(f"hall {self.hall}: this process does not write it")
+        # Under a key of its own if the client gave none: a forward whose answer was lost (the
+        # writer died mid-request) is then sent again to the next writer, which answers it
+        # from the journal if it landed, instead of the client hearing "may have happened".
+        key = key or f"{FORWARDED_KEY}/{secrets.token_hex(12)}"
         try:
             first, events = await self.forward(self.hall, command, key)
         except WriteHere:  # the lease came to us meanwhile

@@ -84,6 +84,8 @@ def config(log_format: LogFormat, level: str = "INFO", connections: bool = False
         "root": {"handlers": ["default"], "level": level},
         "loggers": {
             "uvicorn": {"handlers": [], "level": level, "propagate": True},
+            # A line per forwarded command otherwise; failures are logged by the forwarder.
+            "httpx": {"handlers": [], "level": "WARNING", "propagate": True},
             "uvicorn.access": {"handlers": ["access"], "level": level, "propagate": False},
             "uvicorn.error": {
                 "filters": ["request_line"] if connections else ["connections"],

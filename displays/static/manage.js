@@ -27,6 +27,7 @@ const STATES = {
 
 let feed = null;
 let view = null;
+let readOnly = false; // a region supervisor's login: look, never act
 let editing = null; // the window whose profile the form holds: kept while the manager edits it
 
 function el(tag, props = {}, ...children) {
@@ -132,7 +133,9 @@ function renderAlerts() {
           el("span", { class: "since" }, a.since ? duration(a.since) : ""),
           a.acknowledged
             ? el("span", { class: "acked" }, "已知悉 ", en(`seen by ${a.by}`))
-            : el("button", { type: "button", class: "ack", onclick: () => acknowledge(a.id) }, "知悉 ", en("Acknowledge"))),
+            : readOnly
+              ? null // a supervisor looks: the hall's managers acknowledge
+              : el("button", { type: "button", class: "ack", onclick: () => acknowledge(a.id) }, "知悉 ", en("Acknowledge"))),
       ),
     ),
   );
@@ -390,8 +393,9 @@ function render() {
 function start(session) {
   $("who").hidden = false;
   $("who").textContent = session.readOnly ? `${session.username} · 监察只读 / supervisor, read-only` : session.username;
-  $("logout").hidden = session.readOnly === true; // the city view's login: log out there
-  document.querySelector("section.actions").hidden = session.readOnly === true; // it may only look
+  readOnly = session.readOnly === true;
+  $("logout").hidden = readOnly; // the city view's login: log out there
+  document.querySelector("section.actions").hidden = readOnly;
   $("live").hidden = false;
   feed = openFeed(settings.feed, {
     token: session.token,

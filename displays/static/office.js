@@ -36,8 +36,11 @@ export function when(iso, options = { month: "2-digit", day: "2-digit", hour: "2
 export function start(ready) {
   const hall = settings.hall;
   requireLogin(hall, $("login"), (session) => {
-    $("who-name").textContent = session.username;
+    $("who-name").textContent = session.readOnly
+      ? `${session.username} · 监察只读 / supervisor, read-only`
+      : session.username;
     $("who").hidden = false;
+    $("logout").hidden = session.readOnly === true; // the city view's login: log out there
     $("main").hidden = false;
     ready(session);
   });

@@ -56,7 +56,7 @@ function render(view, frame) {
   unitRows(view.city, 0, rows);
   $("rows").replaceChildren(...rows);
   const at = new Date(frame.now);
-  $("updated").textContent = at.toLocaleTimeString("zh-CN", { hour12: false });
+  $("updated").textContent = at.toLocaleTimeString("zh-CN", { hour12: false, timeZone: settings.timezone });
   $("updated").dateTime = frame.now;
 }
 

@@ -270,7 +270,12 @@ def region_page(state: State) -> Template:
         "region.html",
         context={
             "region": region,
-            "settings": {"region": region.id, "feed": "/ws/region"},
+            # The city's clock: its centre's time zone (a region is one city).
+            "settings": {
+                "region": region.id,
+                "feed": "/ws/region",
+                "timezone": region.configs[0].hall.timezone,
+            },
         },
     )
 

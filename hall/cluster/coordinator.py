@@ -166,9 +166,16 @@ class Coordinator:
             await asyncio.sleep(max(0.0, self.tick - (time.monotonic() - started)))
 
     async def _tick(self) -> None:
+        before = set(self.nodes)
         self.nodes = await self.leases.heartbeat(self.node, self.url, self.lease_ms, self.roles)
         if not self.connected:
             log.info("region: node %s sees %s", self.node, ", ".join(sorted(self.nodes)))
+        elif set(self.nodes) != before:
+            joined, gone = set(self.nodes) - before, before - set(self.nodes)
+            if joined:
+                log.info("region: %s joined", ", ".join(sorted(joined)))
+            if gone:  # stopped (it said so) or silent past its lease: its halls move
+                log.warning("region: %s left", ", ".join(sorted(gone)))
         self.connected, self._reached = True, time.monotonic()
         ours = [role.lease for role in self.roles.values() if role.lease is not None]
         for hall, held in (await self.leases.renew(ours, self.lease_ms)).items():

@@ -86,6 +86,7 @@ class Forwarder:
     ) -> tuple[int, list[AnyEvent]]:
         body = _encode(Forwarded(command, key))
         give_up = time.monotonic() + self.deadline
+        unsure = False  # an attempt reached a writer that went away before it answered
         while True:
             url = await self._writer_at(hall)
             if url == "":
@@ -100,15 +101,26 @@ class Forwarder:
                 except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout):
                     pass  # never reached the writer: nothing happened; find the new one
                 except httpx.HTTPError as exc:
-                    raise JournalUnavailable(
-                        f"hall {hall}: the writer did not answer ({type(exc).__name__}); "
-                        "the command may have happened"
-                    ) from None
+                    # The writer went away mid-request. The command carries a key (the
+                    # engine gives it one): the next writer answers it from the journal if it
+                    # landed, so sending it again cannot do it twice.
+                    log.warning("hall %s: forward to %s failed (%r); again", hall, url, exc)
+                    unsure = True
+                    if key is None:
+                        raise JournalUnavailable(
+                            f"hall {hall}: the writer did not answer ({type(exc).__name__}); "
+                            "the command may have happened"
+                        ) from None
                 else:
                     found = _answer(response)
                     if found is not None:
                         return found
             if time.monotonic() >= give_up:
+                if unsure:
+                    raise JournalUnavailable(
+                        f"hall {hall}: no writer answered in time; the command may have "
+                        "happened: send it again with the same Idempotency-Key to know"
+                    )
                 raise NotWriter(f"hall {hall}: no writer could be reached; try again")
             await asyncio.sleep(RETRY_SECONDS)
 
