@@ -32,6 +32,18 @@ export function when(iso, options = { month: "2-digit", day: "2-digit", hour: "2
   return formats[key].format(new Date(iso));
 }
 
+/** Save a fetched file (a CSV) under the name its Content-Disposition gives, else `fallback`:
+ * the token went in a header, so the browser cannot fetch the link itself. */
+export async function saveFile(response, fallback) {
+  const disposition = response.headers.get("Content-Disposition") ?? "";
+  const name = /filename="([^"]+)"/.exec(disposition)?.[1] ?? fallback;
+  const link = el("a", { href: URL.createObjectURL(await response.blob()), download: name });
+  document.body.append(link);
+  link.click();
+  link.remove();
+  setTimeout(() => URL.revokeObjectURL(link.href), 10000);
+}
+
 /** Log in (the shared form), show who is in, then `ready(session)`. */
 export function start(ready) {
   const hall = settings.hall;

@@ -110,6 +110,12 @@ $("login").addEventListener("submit", async (event) => {
   const session = { token: body.token, name: body.name };
   sessionStorage.setItem(key, JSON.stringify(session));
   form.reset();
+  // Sent here to log in by another region page (its reports): back there, on this site only.
+  const next = new URLSearchParams(location.search).get("next") ?? "";
+  if (next.startsWith("/region/")) {
+    location.assign(next);
+    return;
+  }
   start(session);
 });
 

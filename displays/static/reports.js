@@ -2,14 +2,11 @@
 // draws (SVG, fetched with the token and put in the page), a printable layout and the CSV.
 // The token goes in a header, never in a URL: the CSV is fetched and saved from a Blob.
 import { api, managerSession, Refused } from "./manager-session.js";
-import { $, both, el, settings, start, when } from "./office.js";
+import { $, both, el, saveFile, settings, start, when } from "./office.js";
+import { asked, fillPicker, kindOf, periodName, setUp } from "./period.js";
 
 const hall = settings.hall;
 const CHARTS = ["hours", "days", "ratings", "breaches"];
-const PERIODS = {
-  today: "day", yesterday: "day", "this-week": "week", "last-week": "week",
-  "this-month": "month", "last-month": "month", "this-quarter": "quarter", "last-quarter": "quarter",
-};
 
 const pct = (share) => (share === null || share === undefined ? "—" : `${(share * 100).toFixed(1)}%`);
 const min = (value) => (value === null || value === undefined ? "—" : value.toFixed(1));
@@ -78,31 +75,11 @@ async function load(period, by) {
   history.replaceState(null, "", url);
   const kind = kindOf(report.period);
   render(report, kind);
-  fillPicker(report, kind);
+  fillPicker($("picker"), report, kind, settings.today);
+  $("picker").elements.by.value = report.by;
   await Promise.all(CHARTS.map((name) => chart(name, period, by)));
   $("status").textContent = `${when(report.generated_at)} 生成 / generated`;
   document.body.dataset.loaded = `${period}|${by}`;
-}
-
-const MONTHS = ["January", "February", "March", "April", "May", "June", "July", "August",
-  "September", "October", "November", "December"];
-
-/** The period as people say it, [zh, en]: "2026年11月 / November 2026", not "this-month". */
-function periodName(report, kind) {
-  const { start, end } = report;
-  const year = start.slice(0, 4);
-  const month = Number(start.slice(5, 7));
-  switch (kind) {
-    case "day": return [start, start];
-    case "week": {
-      const [isoYear, week] = isoWeek(start).split("-W");
-      return [`${isoYear} 第${Number(week)}周`, `week ${Number(week)}`];
-    }
-    case "month": return [`${year}年${month}月`, `${MONTHS[month - 1]} ${year}`];
-    case "quarter": return [`${year}年第${Math.floor((month - 1) / 3) + 1}季度`, `${year} Q${Math.floor((month - 1) / 3) + 1}`];
-    case "year": return [`${year}年`, year];
-    default: return [`${start} – ${end}`, ""];
-  }
 }
 
 function render(report, kind) {
@@ -169,88 +146,20 @@ async function downloadCsv() {
   if (!current) return;
   try {
     const response = await fetchAuthorized(`/reports.csv?${query(current.period, current.by)}`);
-    const disposition = response.headers.get("Content-Disposition") ?? "";
-    const name = /filename="([^"]+)"/.exec(disposition)?.[1] ?? `report-${current.period}.csv`;
-    const blob = await response.blob();
-    const link = el("a", { href: URL.createObjectURL(blob), download: name });
-    document.body.append(link);
-    link.click();
-    link.remove();
-    setTimeout(() => URL.revokeObjectURL(link.href), 10000);
+    await saveFile(response, `report-${current.period}.csv`);
   } catch (error) {
     $("report-error").textContent = `CSV: ${error.message}`;
   }
 }
 
-// -- the picker ---------------------------------------------------------------------------------
-
 const form = $("picker");
-
-function showKind(kind) {
-  for (const label of form.querySelectorAll("[data-kind]")) label.hidden = label.dataset.kind !== kind;
-}
-
-function isoWeek(day) {
-  const d = new Date(`${day}T00:00:00Z`);
-  const thursday = new Date(d);
-  thursday.setUTCDate(d.getUTCDate() + 3 - ((d.getUTCDay() + 6) % 7));
-  const year = thursday.getUTCFullYear();
-  const first = new Date(Date.UTC(year, 0, 4));
-  const week = 1 + Math.round(((thursday - first) / 86400000 - 3 + ((first.getUTCDay() + 6) % 7)) / 7);
-  return `${year}-W${String(week).padStart(2, "0")}`;
-}
-
-/** What kind of period the API's `period` (as asked) is. */
-function kindOf(period) {
-  const p = period.toLowerCase();
-  if (PERIODS[p]) return PERIODS[p];
-  if (p.includes("..")) return "range";
-  if (/^\d{4}-\d{2}-\d{2}$/.test(p)) return "day";
-  if (/^\d{4}-w\d{1,2}$/.test(p)) return "week";
-  if (/^\d{4}-q[1-4]$/.test(p)) return "quarter";
-  if (/^\d{4}-\d{1,2}$/.test(p)) return "month";
-  if (/^\d{4}$/.test(p)) return "year";
-  return "range";
-}
-
-/** The picker shows the report's period, whichever way it was asked; the other kinds start
- * from the hall's today when the report covers it (a day of "this month" is today, not the 1st). */
-function fillPicker(report, kind) {
-  const day = report.start <= settings.today && settings.today <= report.end ? settings.today : report.start;
-  const f = form.elements;
-  const shown = kind === "year" ? "range" : kind; // no year in the picker: its range
-  f.kind.value = shown;
-  f.day.value = kind === "day" ? report.start : day;
-  f.week.value = isoWeek(kind === "week" ? report.start : day);
-  f.month.value = (kind === "month" ? report.start : day).slice(0, 7);
-  const quarterOf = kind === "quarter" ? report.start : day;
-  f.year.value = quarterOf.slice(0, 4);
-  f.quarter.value = String(Math.floor((Number(quarterOf.slice(5, 7)) - 1) / 3) + 1);
-  f.from.value = report.start;
-  f.to.value = report.end;
-  f.by.value = report.by;
-  showKind(shown);
-}
-
-function asked() {
-  const f = form.elements;
-  switch (f.kind.value) {
-    case "day": return f.day.value;
-    case "week": return f.week.value;
-    case "month": return f.month.value;
-    case "quarter": return `${f.year.value}-Q${f.quarter.value}`;
-    default: return `${f.from.value}..${f.to.value}`;
-  }
-}
-
-form.elements.kind.addEventListener("change", () => showKind(form.elements.kind.value));
+setUp(form);
 form.addEventListener("submit", (event) => {
   event.preventDefault();
-  load(asked(), form.elements.by.value);
+  load(asked(form), form.elements.by.value);
 });
 $("print").addEventListener("click", () => window.print());
 $("csv").addEventListener("click", downloadCsv);
 if (new URLSearchParams(location.search).get("print") === "1") document.body.classList.add("printing");
-showKind("month");
 
 start(() => load(settings.period, settings.by));

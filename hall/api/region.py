@@ -11,13 +11,16 @@ to its manager view, which asks for that hall's manager login.
 from __future__ import annotations
 
 import asyncio
+import csv as stdlib_csv
+import io
+from collections.abc import Sequence
 from datetime import date, datetime
-from typing import Any, cast
+from typing import Annotated, Any, cast
 
 import msgspec
-from litestar import Litestar, Request, WebSocket, get, post, websocket
+from litestar import Litestar, Request, Response, WebSocket, get, post, websocket
 from litestar.datastructures import State
-from litestar.params import JSONBody
+from litestar.params import JSONBody, Parameter
 from litestar.response import Template
 
 from displays.city import CityFeed, CityView, RegionName
@@ -32,6 +35,8 @@ from hall.config import HallConfig, Staff
 from hall.domain.errors import NotFound
 from hall.engine import utc_now
 from hall.region import Region, Unit
+from hall.reports import csv
+from hall.reports.figures import rating_shares
 from hall.reports.model import Figures
 from hall.reports.periods import FORMS, PeriodError, parse
 from scheduling.calendar import business_day
@@ -68,6 +73,13 @@ class Sums(msgspec.Struct, frozen=True, kw_only=True):
     excused: int
     levels: tuple[int, int, int, int, int]
     pause_minutes: float
+    # Ratings' shares and mean from the summed counts (as a hall's own are); waits and the
+    # within-target rate need each ticket: see each hall's.
+    bad: int  # ratings of levels 2 and 1
+    rating_mean: float | None  # 1-5
+    participation: float | None
+    satisfaction: float | None
+    bad_rate: float | None
 
 
 class HallReport(msgspec.Struct, frozen=True, kw_only=True):
@@ -75,6 +87,8 @@ class HallReport(msgspec.Struct, frozen=True, kw_only=True):
     name: str
     name_en: str
     figures: Figures  # the hall's report total, as /api/halls/{hall}/reports gives it
+    bad: int
+    rating_mean: float | None
     version: int
 
 
@@ -182,6 +196,25 @@ async def city_view(request: Request[Any, Any, Any]) -> CityView:
 async def region_report(request: Request[Any, Any, Any], period: PeriodParam) -> RegionReport:
     """Each hall's report total for the period (as its own report), and the counts summed by
     town and city; supervisors only."""
+    return await _region_report(request, period)
+
+
+@get("/api/region/reports.csv", tags=["region"], media_type="text/csv")
+async def region_report_csv(request: Request[Any, Any, Any], period: PeriodParam) -> Response[str]:
+    """The same report as a CSV file (UTF-8 with a byte order mark, for spreadsheets): a row
+    per unit's total (before its halls) and per hall, with the unit's path; supervisors only."""
+    report = await _region_report(request, period)
+    # "this-month" names no month once saved: a relative period's file says its days.
+    label = report.period if report.period[:1].isdigit() else f"{report.start}..{report.end}"
+    name = f"report-{report.region.id}-{csv.safe(label)}.csv"
+    return Response(
+        csv.BOM + render_csv(report),
+        media_type="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )
+
+
+async def _region_report(request: Request[Any, Any, Any], period: str) -> RegionReport:
     service = request.app.state.service
     await supervisor(service, _bearer(request))
     region = _region(service)
@@ -200,7 +233,7 @@ async def region_report(request: Request[Any, Any, Any], period: PeriodParam) ->
     by_hall = {
         r.hall: HallReport(
             id=c.hall.id, name=c.hall.name, name_en=c.hall.name_en, figures=r.total,
-            version=r.version,
+            bad=_bad(r.total.levels), rating_mean=_mean(r.total.levels), version=r.version,
         )
         for r, c in zip(reports, region.configs, strict=True)
     }  # fmt: skip
@@ -218,6 +251,8 @@ async def region_report(request: Request[Any, Any, Any], period: PeriodParam) ->
 def _unit_report(unit: Unit, by_hall: dict[str, HallReport]) -> UnitReport:
     every = [by_hall[hall] for path in unit.walk() for hall in path[-1].halls]
     levels = [sum(h.figures.levels[i] for h in every) for i in range(5)]
+    served = sum(h.figures.served for h in every)
+    participation, satisfaction, bad_rate = rating_shares(levels, served)
     return UnitReport(
         kind=unit.kind,
         id=unit.id,
@@ -229,8 +264,77 @@ def _unit_report(unit: Unit, by_hall: dict[str, HallReport]) -> UnitReport:
             **{name: sum(getattr(h.figures, name) for h in every) for name in SUMMED},
             levels=(levels[0], levels[1], levels[2], levels[3], levels[4]),
             pause_minutes=round(sum(h.figures.pause_minutes for h in every), 2),
+            bad=_bad(levels),
+            rating_mean=_mean(levels),
+            participation=participation,
+            satisfaction=satisfaction,
+            bad_rate=bad_rate,
         ),
     )
+
+
+def _bad(levels: Sequence[int]) -> int:
+    return levels[3] + levels[4]
+
+
+def _mean(levels: Sequence[int]) -> float | None:
+    """The mean level (1-5) of counts of levels 5, 4, 3, 2, 1."""
+    rated = sum(levels)
+    return round(sum((5 - i) * n for i, n in enumerate(levels)) / rated, 2) if rated else None
+
+
+# The region's CSV: a contract as the hall's (add columns at the end only). ``row`` is "total"
+# (a unit's: city, town or village, its halls and every unit's under it) or "hall"; ``path``
+# the units' ids from the city down, ``unit`` their names; the figures are the hall CSV's
+# (a total's waits, within-target and case rates are empty: see its halls').
+CSV_COLUMNS = (
+    *("period", "start", "end", "row", "kind", "path", "unit", "hall", "name", "name_en"),
+    *csv.FIGURES,
+    "rating_mean",
+    "version",
+)
+
+
+def render_csv(report: RegionReport) -> str:
+    """The region report's CSV text (RFC 4180, as the hall's)."""
+    out = io.StringIO()
+    writer = stdlib_csv.writer(out, lineterminator="\r\n")
+    writer.writerow(CSV_COLUMNS)
+    dates = (report.period, report.start.isoformat(), report.end.isoformat())
+
+    def walk(unit: UnitReport, above: tuple[UnitReport, ...]) -> None:
+        path = (*above, unit)
+        where = ["/".join(u.id for u in path), " / ".join(u.name for u in path)]
+        named = [csv.text(s) for s in where]
+        total = (unit.name, unit.name_en, _figures(unit), unit.total.rating_mean, "")
+        rows = [("total", "", *total)] + [
+            ("hall", h.id, h.name, h.name_en, h.figures, h.rating_mean, str(h.version))
+            for h in unit.halls
+        ]
+        for row, hall, name, name_en, figures, mean, version in rows:
+            texts = [csv.text(t) for t in (hall, name, name_en)]
+            writer.writerow(
+                [*dates, row, unit.kind, *named, *texts, *csv.cells(figures),
+                 csv.number(mean, 2), version]
+            )  # fmt: skip
+        for child in unit.units:
+            walk(child, path)
+
+    walk(report.city, ())
+    return out.getvalue()
+
+
+def _figures(unit: UnitReport) -> Figures:
+    """A unit's sums as the figures of a CSV row (what needs each ticket: None)."""
+    t = unit.total
+    counts = {name: getattr(t, name) for name in SUMMED}
+    return Figures(
+        key=unit.id, name=unit.name, name_en=unit.name_en, **counts,
+        wait_mean=None, wait_p90=None, service_mean=None, service_p90=None, within_target=None,
+        levels=t.levels, participation=t.participation, satisfaction=t.satisfaction,
+        bad_rate=t.bad_rate, feedback_rate=None, rectification_rate=None, revisit_rate=None,
+        pause_minutes=t.pause_minutes,
+    )  # fmt: skip
 
 
 @websocket("/ws/region")
@@ -280,6 +384,25 @@ def region_page(state: State) -> Template:
     )
 
 
+@get("/region/reports", include_in_schema=False, sync_to_thread=False)
+def region_reports_page(
+    state: State, period: Annotated[str, Parameter(max_length=40)] = "this-month"
+) -> Template:
+    """The region's reports for supervisors, on the city view's login; it starts on the period
+    of its address (a link or a bookmark), which the API checks."""
+    region: Region | None = state.service.region
+    if region is None:
+        return not_found("本服务器未配置区域", "This server runs no region (--region FILE)")
+    city = region.configs[0]  # the city's centre: its clock and its business day
+    settings = {
+        "region": region.id,
+        "timezone": city.hall.timezone,
+        "today": business_day(city, utc_now()).isoformat(),
+        "period": period,
+    }
+    return Template("region_reports.html", context={"region": region, "settings": settings})
+
+
 # The statuses each route can answer beyond those of any route (hall/api/openapi.py), and
 # whether it takes a supervisor's bearer token: said in the OpenAPI document by :func:`declare`.
 ANSWERS = {
@@ -289,6 +412,7 @@ ANSWERS = {
     ("/api/region/logout", "post"): ({401, 404}, False),
     ("/api/region", "get"): ({401, 404, 503}, True),
     ("/api/region/reports", "get"): ({401, 404, 503}, True),
+    ("/api/region/reports.csv", "get"): ({401, 404, 503}, True),
 }
 
 
@@ -307,4 +431,7 @@ def declare(app: Litestar) -> None:
             operation.security = [{openapi.BEARER: []}]
 
 
-ROUTES: list[Any] = [login, logout, city_view, region_report, city_feed, region_page]
+ROUTES: list[Any] = [
+    *(login, logout, city_view, region_report, city_feed, region_page),
+    *(region_report_csv, region_reports_page),
+]

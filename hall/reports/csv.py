@@ -12,14 +12,8 @@ import io
 
 from hall.reports.model import Figures, Report
 
-COLUMNS = (
-    "period",
-    "start",
-    "end",
-    "by",
-    "row",  # "total" (the hall) or "group"
-    "key",
-    "name",
+# The figures of one row, as any report's CSV gives them (the region's too: hall/api/region.py).
+FIGURES = (
     "issued",
     "served",
     "no_shows",
@@ -48,6 +42,12 @@ COLUMNS = (
     "excused",
     "pause_minutes",
     "score",
+)
+COLUMNS = (
+    *("period", "start", "end", "by"),
+    "row",  # "total" (the hall) or "group"
+    *("key", "name"),
+    *FIGURES,
     "version",
 )
 # Excel reads a UTF-8 file as the local code page unless it starts with this; the download adds
@@ -68,8 +68,12 @@ def render(report: Report) -> str:
 
 def filename(report: Report) -> str:
     """A download's file name: the hall, the period and the grouping, in safe characters."""
-    period = "".join(c if c.isalnum() or c in "-." else "_" for c in report.period)
-    return f"report-{report.hall}-{period}-{report.by}.csv"
+    return f"report-{report.hall}-{safe(report.period)}-{report.by}.csv"
+
+
+def safe(text: str) -> str:
+    """``text`` for a file name: letters, digits, '-' and '.'; anything else '_'."""
+    return "".join(c if c.isalnum() or c in "-." else "_" for c in text)
 
 
 def _line(report: Report, row: str, f: Figures) -> list[str]:
@@ -79,33 +83,40 @@ def _line(report: Report, row: str, f: Figures) -> list[str]:
         report.end.isoformat(),
         report.by,
         row,
-        _text(f.key),
-        _text(f.name),
+        text(f.key),
+        text(f.name),
+        *cells(f),
+        str(report.version),
+    ]
+
+
+def cells(f: Figures) -> list[str]:
+    """The cells of :data:`FIGURES` for ``f``."""
+    return [
         str(f.issued),
         str(f.served),
         str(f.no_shows),
         str(f.cancelled),
         str(f.expired),
-        _num(f.wait_mean, 2),
-        _num(f.wait_p90, 2),
-        _num(f.service_mean, 2),
-        _num(f.service_p90, 2),
-        _num(f.within_target, 4),
+        number(f.wait_mean, 2),
+        number(f.wait_p90, 2),
+        number(f.service_mean, 2),
+        number(f.service_p90, 2),
+        number(f.within_target, 4),
         str(f.rated),
         *(str(n) for n in f.levels),
-        _num(f.participation, 4),
-        _num(f.satisfaction, 4),
-        _num(f.bad_rate, 4),
+        number(f.participation, 4),
+        number(f.satisfaction, 4),
+        number(f.bad_rate, 4),
         str(f.cases),
-        _num(f.feedback_rate, 4),
-        _num(f.rectification_rate, 4),
-        _num(f.revisit_rate, 4),
+        number(f.feedback_rate, 4),
+        number(f.rectification_rate, 4),
+        number(f.revisit_rate, 4),
         str(f.overdue_cases),
         str(f.breaches),
         str(f.excused),
-        _num(f.pause_minutes, 2),
-        _num(f.score, 2),
-        str(report.version),
+        number(f.pause_minutes, 2),
+        number(f.score, 2),
     ]
 
 
@@ -114,9 +125,11 @@ def _line(report: Report, row: str, f: Figures) -> list[str]:
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
-def _text(value: str) -> str:
+def text(value: str) -> str:
+    """A name as a cell: never read as a formula."""
     return "'" + value if value.startswith(FORMULA_STARTS) else value
 
 
-def _num(value: float | None, places: int) -> str:
+def number(value: float | None, places: int) -> str:
+    """A figure with ``places`` decimals; empty: nothing to count."""
     return "" if value is None else f"{value:.{places}f}"

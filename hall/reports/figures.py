@@ -10,7 +10,7 @@ every definition; ``tests/unit/test_report_recompute.py`` checks them against a 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Any
@@ -258,6 +258,7 @@ def _figures(
     key: str, name: tuple[str, str], t: _Tally, config: HallConfig, scored: bool
 ) -> Figures:
     rated = t.rated
+    participation, satisfaction, bad_rate = rating_shares(t.levels, t.served)
     figures = Figures(
         key=key,
         name=name[0],
@@ -274,9 +275,9 @@ def _figures(
         within_target=t.within / t.targeted if t.targeted else None,
         rated=rated,
         levels=(t.levels[0], t.levels[1], t.levels[2], t.levels[3], t.levels[4]),
-        participation=rated / t.served if t.served else None,
-        satisfaction=(t.levels[0] + t.levels[1]) / rated if rated else None,
-        bad_rate=(t.levels[3] + t.levels[4]) / rated if rated else None,
+        participation=participation,
+        satisfaction=satisfaction,
+        bad_rate=bad_rate,
         cases=t.cases,
         feedback_rate=t.verified / t.cases if t.cases else None,
         rectification_rate=t.rectified / t.valid if t.valid else None,
@@ -289,6 +290,19 @@ def _figures(
     if not scored:
         return figures
     return msgspec.structs.replace(figures, score=score(figures, config))
+
+
+def rating_shares(
+    levels: Sequence[int], served: int
+) -> tuple[float | None, float | None, float | None]:
+    """Participation, satisfaction and bad rate of ``levels`` (counts of 5, 4, 3, 2, 1) for
+    ``served`` tickets: a hall's, or a region's unit's from its halls' summed counts."""
+    rated = sum(levels)
+    return (
+        rated / served if served else None,
+        (levels[0] + levels[1]) / rated if rated else None,
+        (levels[3] + levels[4]) / rated if rated else None,
+    )
 
 
 def score(figures: Figures, config: HallConfig) -> float | None:
