@@ -100,7 +100,7 @@ function renderRanking() {
       el("td", {}, hallName(h.hall, current.period),
         el("span", { class: "path" }, h.path.map((u) => u.name).join(" › "))),
       el("td", { class: "bar-cell" },
-        el("span", { class: "track" },
+        v === null || v === undefined ? null : el("span", { class: "track" },
           el("span", { class: `bar${lowWorst ? "" : " inverse"}`, style: `width: ${width.toFixed(1)}%` })),
         el("b", {}, v === null || v === undefined ? "— 无数据 no data" : shown(v))),
       el("td", { class: "n" }, String(h.f.issued)),
