@@ -80,6 +80,9 @@ def test_a_supervisor_compares_the_halls(browser: Any, server: ServerProcess) ->
     page.wait_for_selector(f"body[data-loaded='{today}']")
     assert cells(page, "#units tr.hall[data-hall=demo-xishan]")[1] == "3"
     assert f"period={today}" in page.url
+    # A hall's name opens its own report for the period (read-only on this login).
+    link = page.locator("#units tr.hall[data-hall=demo-xishan] a")
+    assert link.get_attribute("href") == f"/manage/demo-xishan/reports?period={today}"
     with page.expect_download() as download:
         page.click("#csv")
     saved = download.value
