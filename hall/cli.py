@@ -425,10 +425,9 @@ def _hall_files(
 
 def _is_region(path: Path) -> bool:
     try:
-        with path.open("rb") as file:
-            raw = file.read(hall_config.MAX_FILE_BYTES + 1)
+        raw = hall_config.read_file(path, "a hall or region file")
         return "region" in hall_config.read_toml(raw, str(path))
-    except (OSError, hall_config.ConfigError):
+    except hall_config.ConfigError:
         return False  # load_hall says what is wrong with it
 
 

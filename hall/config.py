@@ -8,7 +8,9 @@ message a hall technician can act on.
 
 from __future__ import annotations
 
+import os
 import re
+import stat
 import tomllib
 from collections.abc import Iterable
 from datetime import date, time
@@ -420,16 +422,29 @@ MAX_FILE_BYTES = 4 * 1024 * 1024
 
 def load(path: str | Path) -> HallConfig:
     """Read, decode and cross-check a hall file; raise ConfigError on any problem."""
-    path = Path(path)
+    return loads(read_file(Path(path), "a hall file"), str(path))
+
+
+def read_file(path: Path, what: str) -> bytes:
+    """A config file's bytes: a regular file (or a device, read no further than the limit) of
+    at most MAX_FILE_BYTES. Opened without blocking: a FIFO would wait for a writer forever."""
     try:
-        with path.open("rb") as file:
+        descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    except OSError as exc:
+        raise ConfigError(str(path), "-", f"cannot read the file: {exc.strerror}") from exc
+    try:
+        if stat.S_ISFIFO(os.fstat(descriptor).st_mode):
+            raise ConfigError(str(path), "-", f"a pipe, not {what}")
+        with os.fdopen(descriptor, "rb", closefd=False) as file:
             raw = file.read(MAX_FILE_BYTES + 1)
     except OSError as exc:
         raise ConfigError(str(path), "-", f"cannot read the file: {exc.strerror}") from exc
+    finally:
+        os.close(descriptor)
     if len(raw) > MAX_FILE_BYTES:
         limit = MAX_FILE_BYTES // (1024 * 1024)
-        raise ConfigError(str(path), "-", f"larger than {limit} MiB: not a hall file")
-    return loads(raw, str(path))
+        raise ConfigError(str(path), "-", f"larger than {limit} MiB: not {what}")
+    return raw
 
 
 def loads(raw: bytes | str, file: str = "<string>") -> HallConfig:

@@ -42,12 +42,12 @@ from typing import Annotated, Literal
 import msgspec
 
 from hall.config import (
-    MAX_FILE_BYTES,
     ConfigError,
     HallConfig,
     Ident,
     Struct,
     convert,
+    read_file,
     read_toml,
 )
 from hall.settings import load_hall
@@ -144,14 +144,7 @@ def load_region(path: str | Path) -> Region:
     """Read a region file and every hall file it names; ConfigError on any problem."""
     path = Path(path)
     file = str(path)
-    try:
-        with path.open("rb") as handle:
-            raw = handle.read(MAX_FILE_BYTES + 1)
-    except OSError as exc:
-        raise ConfigError(file, "-", f"cannot read the file: {exc.strerror}") from exc
-    if len(raw) > MAX_FILE_BYTES:
-        limit = MAX_FILE_BYTES // (1024 * 1024)
-        raise ConfigError(file, "-", f"larger than {limit} MiB: not a region file")
+    raw = read_file(path, "a region file")
     parsed = convert(read_toml(raw, file), _RegionFile, file)
     return _Loader(path).region(parsed)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -301,3 +302,10 @@ def test_a_file_far_larger_than_any_hall_file_is_refused_unread(tmp_path: Path) 
 def test_a_service_time_of_seconds_is_refused() -> None:
     error = refusal(broken("mean_service_minutes = 8", "mean_service_minutes = 0.01", count=3))
     assert "mean_service_minutes" in error.key
+
+
+def test_a_pipe_is_refused_without_waiting_for_a_writer(tmp_path: Path) -> None:
+    path = tmp_path / "pipe.toml"
+    os.mkfifo(path)
+    with pytest.raises(ConfigError, match="a pipe, not a hall file"):
+        hall_config.load(path)
