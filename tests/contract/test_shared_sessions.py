@@ -54,6 +54,17 @@ async def test_a_token_made_on_one_process_works_on_another_until_a_logout_there
     assert await a.revoke_user("demo-county", "lina") == 0
 
 
+async def test_hundreds_of_checks_at_once_wait_their_turn_for_a_connection(
+    region: Callable[..., Sessions],
+) -> None:
+    """More requests at once than the pool has connections (a shift starting, every screen
+    back after a blip): each waits for a connection; none is told Redis is unavailable."""
+    a = region()
+    token = await a.issue(LINA)
+    found = await asyncio.gather(*(a.lookup(token_hash(token)) for _ in range(300)))
+    assert found == [LINA] * 300
+
+
 async def test_a_login_that_raced_a_logout_on_another_process_gets_no_token(
     region: Callable[..., Sessions], default_config: HallConfig
 ) -> None:
