@@ -32,7 +32,7 @@ from typing import TypeVar
 
 from redis.exceptions import RedisError
 
-from hall.cluster.leases import Lease, Leases, Member
+from hall.cluster.leases import Lease, Leases, Member, NameTaken
 from hall.engine import HallEngine
 from hall.journal.base import JournalError
 from hall.journal.redis import RedisJournal
@@ -90,9 +90,20 @@ class Coordinator:
         """Join the roll and take this process's halls before serving (a lone process starts
         as the writer of every hall)."""
         self.roles = {hall: HallRole() for hall in self.engines}
-        with contextlib.suppress(JournalError, RedisError, OSError, TimeoutError):
-            async with asyncio.timeout(self.lease_ms / 2000):
-                await self._tick()
+        # A process restarted under its name right after it died finds its old self in the
+        # roll until that runs out (a lease at most): wait for that, not for a live twin.
+        give_up = time.monotonic() + self.lease_ms / 1000 + 1
+        while True:
+            try:
+                async with asyncio.timeout(self.lease_ms / 2000):
+                    await self._tick()
+                break
+            except NameTaken:
+                if time.monotonic() > give_up:
+                    raise
+                await asyncio.sleep(self.tick)
+            except (JournalError, RedisError, OSError, TimeoutError):
+                break  # Redis unreachable: the ticks carry on trying
         await self._settle()
         self._tasks = [
             asyncio.create_task(self._tick_forever(), name="cluster-tick"),
@@ -159,6 +170,9 @@ class Coordinator:
                 # meanwhile, so a tick that takes long is a failed one.
                 async with asyncio.timeout(self.lease_ms / 2000):
                     await self._tick()
+            except NameTaken as exc:  # our entry ran out (cut off) and a twin took the name
+                log.error("region: %s; this process's leases will run out", exc)
+                self.connected = False
             except (RedisError, JournalError, OSError, TimeoutError) as exc:
                 if self.connected:
                     log.warning("region: Redis unreachable (%s); retrying", exc)

@@ -5,18 +5,23 @@
   its own value; the journal's append script compares it (hall/journal/redis.py).
 - ``{p}:nodes``         sorted set node -> expiry (Redis's own clock, in ms); ``{p}:node-urls``
   hash node -> the URL other processes reach it at; ``{p}:node-halls`` hash node -> the halls
-  it hosts, one per line (a town's server may host only its own and its villages' halls).
+  it hosts, one per line (a town's server may host only its own and its villages' halls);
+  ``{p}:node-instances`` hash node -> a random id of the process using that name, so that a
+  second process given the same ``--node-id`` is refused instead of sharing its leases.
 
 Expiries are Redis's: a process's clock, or a pause of it, never decides who holds a lease.
 """
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 import redis.asyncio as aioredis
+
+from hall.journal.base import JournalError
 
 # KEYS: lease, fence counter. ARGV: node, ttl ms. Returns the new lease value, or false.
 _ACQUIRE = """#!lua
@@ -46,22 +51,24 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) 
 return 0
 """
 
-# KEYS: nodes, node urls, node halls. ARGV: node, url, ttl ms ('0': leave), halls. Returns the
-# live nodes' urls and halls.
+# KEYS: nodes, node urls, node halls, node instances. ARGV: node, url, ttl ms ('0': leave),
+# halls, instance. Returns the live nodes' urls and halls, or false when another live process
+# uses this node's name.
 _HEARTBEAT = """#!lua
 local now = redis.call('TIME')
 local ms = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
 local dead = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ms)
 for _, node in ipairs(dead) do
-    redis.call('HDEL', KEYS[2], node)
-    redis.call('HDEL', KEYS[3], node)
+    for i = 2, 4 do redis.call('HDEL', KEYS[i], node) end
 end
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ms)
+local owner = redis.call('HGET', KEYS[4], ARGV[1])
+if owner and owner ~= ARGV[5] then return false end
 if ARGV[3] == '0' then
     redis.call('ZREM', KEYS[1], ARGV[1])
-    redis.call('HDEL', KEYS[2], ARGV[1])
-    redis.call('HDEL', KEYS[3], ARGV[1])
+    for i = 2, 4 do redis.call('HDEL', KEYS[i], ARGV[1]) end
 else
+    redis.call('HSET', KEYS[4], ARGV[1], ARGV[5])
     redis.call('ZADD', KEYS[1], ms + tonumber(ARGV[3]), ARGV[1])
     redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
     redis.call('HSET', KEYS[3], ARGV[1], ARGV[4])
@@ -74,6 +81,17 @@ return {redis.call('HGETALL', KEYS[2]), redis.call('HGETALL', KEYS[3])}
 class Member:
     url: str
     halls: frozenset[str]
+
+
+class NameTaken(JournalError):
+    """Another live process of the region uses this node's name (``--node-id``)."""
+
+    def __init__(self, node: str) -> None:
+        super().__init__(
+            f"another process of the region is running as node {node!r}: give each process "
+            "its own --node-id (the default, HOSTNAME:PORT, is the same on cloned machines)"
+        )
+        self.node = node
 
 
 def holder(value: bytes | str | None) -> str | None:
@@ -100,6 +118,7 @@ class Leases:
     def __init__(self, client: aioredis.Redis, tag: str) -> None:
         self._redis = client
         self._tag = tag
+        self.instance = secrets.token_hex(8)  # this process, whatever its node's name
         self._acquire = client.register_script(_ACQUIRE)
         self._renew = client.register_script(_RENEW)
         self._release = client.register_script(_RELEASE)
@@ -140,9 +159,13 @@ class Leases:
         self, node: str, url: str, ttl_ms: int, halls: Iterable[str] = ()
     ) -> dict[str, Member]:
         """Say this node, hosting ``halls``, is alive for ``ttl_ms`` more (0: it leaves); the
-        live nodes."""
-        keys = [f"{self._tag}:nodes", f"{self._tag}:node-urls", f"{self._tag}:node-halls"]
-        found: Any = await self._heartbeat(keys=keys, args=[node, url, ttl_ms, "\n".join(halls)])
+        live nodes. Raises :class:`NameTaken` while another process uses this node's name."""
+        keys = [f"{self._tag}:{name}" for name in ("nodes", "node-urls", "node-halls")]
+        keys.append(f"{self._tag}:node-instances")
+        args: list[str | int] = [node, url, ttl_ms, "\n".join(halls), self.instance]
+        found: Any = await self._heartbeat(keys=keys, args=args)
+        if found is None:
+            raise NameTaken(node)
         urls, hosted = ([item.decode() for item in part] for part in found)
         halls_of = dict(zip(hosted[::2], hosted[1::2], strict=True))
         return {

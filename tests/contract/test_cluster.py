@@ -15,6 +15,7 @@ import pytest
 
 from hall.bus import Bus
 from hall.cluster.coordinator import Coordinator, preferred
+from hall.cluster.leases import NameTaken
 from hall.config import HallConfig
 from hall.domain.commands import AnyCommand, IssueTicket
 from hall.domain.events import AnyEvent
@@ -208,3 +209,26 @@ async def test_a_node_hosting_some_halls_writes_only_those(region: Region) -> No
         await region.settled()
         await asyncio.sleep(LEASE / 3)
     assert town.leading() <= {c.hall.id for c in region.configs[:2]}
+
+
+async def test_a_second_process_under_a_live_ones_name_is_refused(region: Region) -> None:
+    await region.start("a")
+    twin = Region(region.url, region.prefix, region.configs)
+    with pytest.raises(NameTaken, match="--node-id"):
+        await twin.start("a")
+    for node in twin.nodes.values():  # its engines started before it was refused
+        for engine in node.engines.values():
+            await engine.stop()
+        await node.journal.close()
+
+
+async def test_a_process_restarted_under_its_name_after_dying_comes_back(region: Region) -> None:
+    """Its old self is still in the roll: the new one waits for that to run out, then serves."""
+    silent = await region.silence("a") if await region.start("a") else None
+    assert silent is not None
+    for engine in silent.engines.values():
+        await engine.stop()
+    await silent.journal.close()
+    again = await region.start("a")
+    await region.settled()
+    assert again.leading() == set(again.engines)
