@@ -40,7 +40,8 @@ from hall.journal.redis import RedisJournal
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
-TAIL_BLOCK_MS = 1000  # a hall that starts being followed waits at most this long to be tailed
+TAIL_BLOCK_MS = 1000
+STEADY_TICKS = 2  # a hall that starts being followed waits at most this long to be tailed
 
 
 def preferred(hall: str, nodes: list[str]) -> str | None:
@@ -83,6 +84,7 @@ class Coordinator:
         self.on_change = on_change  # (hall, leading): start or stop what only a writer runs
         self.connected = False  # the last tick reached Redis
         self._reached = -1e9  # when a tick last did (monotonic)
+        self._since = 0.0  # when the ticks last began reaching Redis again
         self._tail_ok = True
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -97,6 +99,10 @@ class Coordinator:
             try:
                 async with asyncio.timeout(self.lease_ms / 2000):
                     await self._tick()
+                if not self._steady():  # the others see us, and we them, before we take
+                    await asyncio.sleep(STEADY_TICKS * self.tick)
+                    async with asyncio.timeout(self.lease_ms / 2000):
+                        await self._tick()
                 break
             except NameTaken:
                 if time.monotonic() > give_up:
@@ -183,6 +189,7 @@ class Coordinator:
         before = set(self.nodes)
         self.nodes = await self.leases.heartbeat(self.node, self.url, self.lease_ms, self.roles)
         if not self.connected:
+            self._since = time.monotonic()
             log.info("region: node %s sees %s", self.node, ", ".join(sorted(self.nodes)))
         elif set(self.nodes) != before:
             joined, gone = set(self.nodes) - before, before - set(self.nodes)
@@ -210,10 +217,16 @@ class Coordinator:
                     self._move(hall, self._hand_over(hall))
             elif role.writer is None:
                 role.free_since = role.free_since or now
-                if best == self.node or now - role.free_since >= self.lease_ms / 1000:
+                preferred_here = best == self.node or now - role.free_since >= self.lease_ms / 1000
+                if preferred_here and self._steady():
                     self._move(hall, self._take(hall))
             else:
                 role.free_since = None
+
+    def _steady(self) -> bool:
+        """Reaching Redis for a few ticks: after Redis restarted, every process's entry in the
+        roll is gone, and the first one back would otherwise take every hall for a moment."""
+        return self.connected and time.monotonic() - self._since >= STEADY_TICKS * self.tick
 
     async def _quick(self, call: Awaitable[T]) -> T:
         """A lease or roll call, within half a lease: a link cut without a reset would block it
