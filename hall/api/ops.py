@@ -45,6 +45,10 @@ async def _problem(service: Any, hall: str) -> str | None:
         return "not started: its journal has not been replayed yet"
     if engine._stale:  # an append failed and so did the replay after it
         return "its state is being rebuilt from the journal"
+    if service.cluster is not None:
+        cut: str | None = service.cluster.cut_off_from(hall)
+        if cut is not None:
+            return cut
     try:
         await asyncio.wait_for(service.journal.version(hall), READY_TIMEOUT)
     except TimeoutError:

@@ -177,6 +177,7 @@ class HallService:
         self._forwarder = Forwarder(
             self.cluster.writer_url, self.cluster_secret, 2 * settings.store_timeout
         )
+        self.cluster.forwarder = self._forwarder
 
     def _writing(self, hall: str, leading: bool) -> None:
         """The discipline watcher runs beside the hall's writer only: it records breaches, and

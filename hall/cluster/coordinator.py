@@ -32,6 +32,7 @@ from typing import TypeVar
 
 from redis.exceptions import RedisError
 
+from hall.cluster.forward import Forwarder
 from hall.cluster.leases import Lease, Leases, Member, NameTaken
 from hall.engine import HallEngine
 from hall.journal.base import JournalError
@@ -87,6 +88,7 @@ class Coordinator:
         self._since = 0.0  # when the ticks last began reaching Redis again
         self._tail_ok = True
         self._tasks: list[asyncio.Task[None]] = []
+        self.forwarder: Forwarder | None = None  # set by the service: /ready asks it
 
     async def start(self) -> None:
         """Join the roll and take this process's halls before serving (a lone process starts
@@ -147,6 +149,21 @@ class Coordinator:
                 role.writer = writer
         member = self.nodes.get(writer) if writer is not None and writer != self.node else None
         return None if member is None else member.url
+
+    def cut_off_from(self, hall: str) -> str | None:
+        """Why this process cannot forward ``hall``'s commands, if its writer (alive: it keeps
+        its lease) has been unreachable from here for longer than a dead one keeps a lease:
+        its ``--advertise`` URL is wrong for us, or a firewall is in between."""
+        role, forwarder = self.roles.get(hall), self.forwarder
+        writer = role.writer if role is not None else None
+        member = self.nodes.get(writer) if writer is not None else None
+        if member is None or forwarder is None or self.engines[hall].leading:
+            return None
+        first, last = forwarder.unreachable.get(member.url, (0.0, 0.0))
+        now, bound = time.monotonic(), 2 * self.lease_ms / 1000
+        if now - last > bound or now - first < bound:  # not failing now, or not for long
+            return None
+        return f"its writer {writer} cannot be reached at {member.url} (check --advertise)"
 
     def fresh(self) -> bool:
         """Whether what this process holds of its halls is current: Redis answered a tick

@@ -73,6 +73,9 @@ class Forwarder:
         self._writer_at = writer_at
         self._secret = secret.hex()
         self.deadline = deadline
+        # Writers' URLs no connection could be made to, since when (monotonic): one that stays
+        # so while its process holds leases (it reaches Redis, not us) makes /ready say so.
+        self.unreachable: dict[str, tuple[float, float]] = {}  # url -> (first, last failure)
         self._client = httpx.AsyncClient(
             timeout=httpx.Timeout(deadline, connect=1.0),
             limits=httpx.Limits(max_connections=256, max_keepalive_connections=64),
@@ -98,8 +101,14 @@ class Forwarder:
                         content=body,
                         headers={SECRET_HEADER: self._secret, "Content-Type": "application/json"},
                     )
-                except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout):
-                    pass  # never reached the writer: nothing happened; find the new one
+                except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
+                    # Never reached the writer: nothing happened; find the new one.
+                    if not isinstance(exc, httpx.PoolTimeout):
+                        now = time.monotonic()
+                        first = self.unreachable.get(url, (now, now))[0]
+                        if first == now:
+                            log.warning("hall %s: writer at %s unreachable (%r)", hall, url, exc)
+                        self.unreachable[url] = (first, now)
                 except httpx.HTTPError as exc:
                     # The writer went away mid-request. The command carries a key (the
                     # engine gives it one): the next writer answers it from the journal if it
@@ -112,6 +121,7 @@ class Forwarder:
                             "the command may have happened"
                         ) from None
                 else:
+                    self.unreachable.pop(url, None)
                     found = _answer(response)
                     if found is not None:
                         return found
@@ -137,6 +147,9 @@ def _answer(response: httpx.Response) -> tuple[int, list[AnyEvent]] | None:
     error = body.get("error") if isinstance(body, dict) else None
     if error == "not_writer":
         return None
+    if response.status_code == 403:  # our cluster secret is not the writer's: not the client's
+        log.error("the writer refused this process's forward: cluster secrets differ")
+        raise JournalUnavailable("this process and the hall's writer disagree on the region")
     if error == "busy":
         raise HallBusy(str(body.get("message", "the hall is busy")))
     if response.status_code == 503 or not isinstance(error, str):

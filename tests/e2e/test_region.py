@@ -24,6 +24,7 @@ from websockets.sync.client import connect
 
 from tests.support.burst import HALL, KIOSK, Acked, check_tasks, issuer, login, probe, stop, window
 from tests.support.proxy import ReplyDroppingProxy
+from tests.support.redis import free_port
 from tests.support.region import (
     Region,
     check_journal,
@@ -388,3 +389,30 @@ def test_halls_move_to_a_process_that_joins_and_commands_meanwhile_are_answered(
         assert after[HALL] is newcomer and after["annex-1"] is newcomer
         assert after["annex-2"] is first[0]
         assert writer_of([*first, newcomer], "demo-town") is not None
+
+
+def test_a_writer_the_others_cannot_reach_takes_them_out_of_ready(tmp_path: Path) -> None:
+    """A writer advertising an address the others cannot reach (a wrong --advertise, a
+    firewall) keeps its lease, since it reaches Redis: the others cannot forward its hall's
+    commands. They answer 503 not_writer (nothing done), and their /ready says why, so that a
+    load balancer sends that traffic to the writer itself."""
+    nodes = nodes_for({HALL: 0}, 2)
+    with Region(tmp_path, hall_files(tmp_path / "halls"), lease=1.5) as region:
+        astray, other = region.server(nodes[0]), region.server(nodes[1])
+        astray.args += ("--advertise", f"http://127.0.0.1:{free_port()}")  # nobody listens
+        region.start(astray, other)
+        settled_on([astray, other], nodes[0])
+        with httpx.Client(base_url=other.url, headers=KIOSK, timeout=10) as client:
+            refused = client.post(f"/api/halls/{HALL}/tickets", json={"category": "general"})
+            assert refused.status_code == 503, refused.text
+            assert refused.json()["error"] == "not_writer"
+            time.sleep(2 * 1.5)  # longer than a dead writer keeps its lease
+            client.post(f"/api/halls/{HALL}/tickets", json={"category": "general"})
+            ready = client.get("/ready")
+            assert ready.status_code == 503, ready.text
+            assert "--advertise" in ready.json()["detail"]["halls"][HALL]
+        with httpx.Client(base_url=astray.url, headers=KIOSK, timeout=10) as client:
+            made = client.post(f"/api/halls/{HALL}/tickets", json={"category": "general"})
+            assert made.status_code == 201, made.text
+            assert client.get("/ready").status_code == 200
+        assert len(read_journal(region.redis.url)) == 2  # the day and the one ticket: no other
