@@ -56,7 +56,7 @@ class HallLoad(msgspec.Struct, frozen=True, kw_only=True):
     bad: int  # today's 不满意 + 非常不满意
     leading: bool  # this process writes the hall (else it follows another's writes)
     version: int  # the hall's journal version these figures are of
-    stale: bool  # the hall could not be read just now: its last figures
+    stale: bool  # the hall could not be read just now (its last figures), or may be behind
 
 
 class Totals(msgspec.Struct, frozen=True, kw_only=True):
@@ -131,7 +131,8 @@ class City:
         hall = engine.hall
         kept = self._figures.get(hall)
         fresh = kept is not None and time.monotonic() - kept.at < REFRESH_SECONDS
-        if fresh and kept is not None and kept.load.version == engine.state.version:
+        current = kept is not None and kept.load.version == engine.state.version
+        if fresh and current and kept is not None and kept.load.stale != engine.fresh():
             return
         screen = self._screens.get(hall)
         if screen is None:
@@ -165,9 +166,9 @@ class City:
             rated=figures.rated,
             rating_mean=round(sum(levels) / len(levels), 2) if levels else None,
             bad=figures.bad,
-            leading=getattr(engine, "leading", True),
+            leading=engine.leading,
             version=state.version,
-            stale=False,
+            stale=not engine.fresh(),  # this process has lost sight of the journal
         )
         return _Figures(load, min(olds) if olds else None, sum(levels), time.monotonic())
 

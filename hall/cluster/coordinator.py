@@ -168,7 +168,7 @@ class Coordinator:
     def fresh(self) -> bool:
         """Whether what this process holds of its halls is current: Redis answered a tick
         lately and the tail works (else a writer elsewhere may have moved on unseen)."""
-        return self._tail_ok and time.monotonic() - self._reached < self.lease_ms / 2000
+        return self._tail_ok and time.monotonic() - self._reached < STEADY_TICKS * self.tick
 
     def status(self) -> dict[str, object]:
         return {
