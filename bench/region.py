@@ -72,6 +72,7 @@ from scenarios import _toml, bench_config, cheap_hash
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from displays.city import REFRESH_SECONDS  # noqa: E402
 from hall.cluster.coordinator import preferred  # noqa: E402
 from hall.domain.events import TicketIssued  # noqa: E402
 from hall.journal.redis import RedisJournal  # noqa: E402
@@ -88,15 +89,26 @@ KIOSK = "bench-kiosk"
 
 
 class Machine:
-    """The machine's load over a measurement: load average at the end, cores busy meanwhile."""
+    """The load over a measurement, said at its end: the CPU of the processes named (and this
+    one's, the load generator's), the cores busy in all, the load average."""
 
-    def __init__(self) -> None:
+    def __init__(self, pids: dict[str, int] | None = None) -> None:
+        self.pids = pids or {}
+        self.cpu = {name: proc_cpu(pid) for name, pid in self.pids.items()}
+        self.own = time.process_time()
         self.busy, self.began = system_busy(), time.monotonic()
 
     def __str__(self) -> str:
-        cores = (system_busy() - self.busy) / max(time.monotonic() - self.began, 1e-9)
+        elapsed = max(time.monotonic() - self.began, 1e-9)
+        used = {name: proc_cpu(pid) - self.cpu[name] for name, pid in self.pids.items()}
+        used["bench"] = time.process_time() - self.own
+        shares = ", ".join(f"{name} {100 * cpu / elapsed:.0f} %" for name, cpu in used.items())
+        cores = (system_busy() - self.busy) / elapsed
         load = ", ".join(f"{v:.2f}" for v in os.getloadavg())
-        return f"machine: load average {load}; {cores:.2f} of {os.cpu_count()} cores busy"
+        return (
+            f"CPU of a core: {shares}; {cores:.2f} of {os.cpu_count()} cores busy in all; "
+            f"load average {load}"
+        )
 
 
 class Region:
@@ -410,20 +422,17 @@ async def _busy_halls(
     began = time.monotonic()
     for one in timed:
         one.measuring = (began + warmup, began + warmup + args.seconds)
-    pids = [s.process.pid for s in live if s.process is not None]
-    cpu = {"servers": 0.0, "redis": 0.0, "bench": 0.0}
-    machine = Machine()
+    pids = {region.node(s): s.process.pid for s in live if s.process is not None}
+    said: list[str] = []
 
-    async def counters_at(moment: float, sign: float) -> None:
-        await asyncio.sleep(max(0.0, moment - time.monotonic()))
-        cpu["servers"] += sign * sum(proc_cpu(p) for p in pids)
-        cpu["redis"] += sign * proc_cpu(redis)
-        cpu["bench"] += sign * time.process_time()
+    async def machine() -> None:
+        await asyncio.sleep(max(0.0, began + warmup - time.monotonic()))
+        measured = Machine({**pids, "redis": redis})
+        await asyncio.sleep(max(0.0, began + warmup + args.seconds - time.monotonic()))
+        said.append(str(measured))
 
-    _, _, *summaries = await asyncio.gather(
-        counters_at(began + warmup, -1),
-        counters_at(began + warmup + args.seconds, +1),
-        *(w.closed_loop(args.seconds, warmup) for w in workloads),
+    _, *summaries = await asyncio.gather(
+        machine(), *(w.closed_loop(args.seconds, warmup) for w in workloads)
     )
     forwarded = [s for t in timed for s in t.latencies[True]]
     direct = [s for t in timed for s in t.latencies[False]]
@@ -432,8 +441,7 @@ async def _busy_halls(
         "all": forwarded + direct,
         "forwarded": forwarded,
         "direct": direct,
-        "cpu": {k: 100 * v / args.seconds for k, v in cpu.items()},
-        "machine": str(machine),
+        "machine": said[0],
         "errors": sum(s["errors"] for s in summaries),
         "first_error": next((s["first_error"] for s in summaries if s["first_error"]), None),
     }
@@ -459,11 +467,10 @@ async def _durable(workdir: Path, redis: PrivateRedis, args: argparse.Namespace)
         f"({args.windows} windows + 2 kiosks), closed loop, {args.seconds:g} s:"
     ]
     for name, found in (("1 process ", one), ("2 processes", two)):
-        cpu = ", ".join(f"{k} {v:.0f} %" for k, v in found["cpu"].items())
         lines += [
             f"  {name}: {found['rate']:,.0f} commands/s; "
             + stats_line("all", found["all"])
-            + f"; CPU {cpu}; errors {found['errors']} {found['first_error'] or ''}",
+            + f"; errors {found['errors']} {found['first_error'] or ''}",
             f"    {found['machine']}",
         ]
     lines += [
@@ -561,6 +568,7 @@ class Command:
     hall: str
     at: float  # acknowledged
     version: int
+    took: float  # from sending it
 
 
 @dataclass
@@ -571,6 +579,7 @@ class HallStream:
     client: httpx.AsyncClient
     base: str
     config: Any
+    refused: list[str]  # the bodies of 503s at login
 
     @property
     def path(self) -> str:
@@ -578,10 +587,14 @@ class HallStream:
 
     async def login(self) -> list[tuple[str, dict[str, str], Any]]:
         window = self.config.windows[0]
-        login = await self.client.post(
-            f"{self.path}/windows/{window.id}/login",
-            json={"username": self.config.staff[0].username, "password": PASSWORD},
-        )
+        for _ in range(5):  # 503 (no answer in time, nothing done): retry, as a client does
+            login = await self.client.post(
+                f"{self.path}/windows/{window.id}/login",
+                json={"username": self.config.staff[0].username, "password": PASSWORD},
+            )
+            if login.status_code != 503:
+                break
+            self.refused.append(login.text[:200])
         login.raise_for_status()
         staff = {"Authorization": f"Bearer {login.json()['token']}"}
         kiosk = {"Authorization": f"Bearer {KIOSK_TOKEN}"}
@@ -607,13 +620,14 @@ class HallStream:
         await asyncio.sleep(rng.expovariate(rate))
         while time.monotonic() < until:
             route, headers, body = steps[step]
+            sent = time.monotonic()
             response = await self.client.post(f"{self.path}/{route}", json=body, headers=headers)
             acked = time.monotonic()
             if response.status_code in (200, 201):
                 called = step != 1 or response.json().get("ticket") is not None
                 step = (step + 1) % len(steps) if called else 0
                 snapshot = await self.client.get(f"{self.path}/snapshot")
-                done.append(Command(hall, acked, snapshot.json()["version"]))
+                done.append(Command(hall, acked, snapshot.json()["version"], acked - sent))
             else:
                 failures[f"{route.rpartition('/')[2]} {response.status_code}"] += 1
                 step = 0
@@ -666,9 +680,16 @@ async def _city(workdir: Path, redis: PrivateRedis, args: argparse.Namespace) ->
         # after a long pause may race the server closing its connection.
         limits = httpx.Limits(max_connections=len(configs) + 10, keepalive_expiry=2.0)
         async with httpx.AsyncClient(timeout=30.0, limits=limits) as client:
-            streams = [HallStream(client, loaded.url, c) for c in configs]
+            refused: list[str] = []
+            streams = [HallStream(client, loaded.url, c, refused) for c in configs]
             steps = await asyncio.gather(*(s.login() for s in streams))
-            machine = Machine()
+            pids = [s.process.pid for s in (watched, loaded) if s.process is not None]
+            assert redis.process is not None
+            named = {"watched node": pids[0], "loaded node": pids[1], "redis": redis.process.pid}
+            idle = Machine(named)  # the view's refresh of every hall, with nothing happening
+            await asyncio.sleep(REFRESH_SECONDS + 1)
+            lines.append(f"  no load, the supervisor watching: {idle}")
+            machine = Machine(named)
             until = time.monotonic() + args.seconds
             done: list[Command] = []
             failures: Counter[str] = Counter()
@@ -685,15 +706,17 @@ async def _city(workdir: Path, redis: PrivateRedis, args: argparse.Namespace) ->
         await asyncio.sleep(2.0)  # the last commands' frames
         stop.set()
         await watcher
-        lines.append(str(machine))
+        lines.append(f"  under load: {machine}")
     finally:
         region.stop()
     latencies = [seen.shown(c.hall, c.version, c.at) for c in done]
     shown = sorted(s for s in latencies if s is not None)
     lines += [
         f"  load: {len(done):,} commands in {args.seconds:g} s through the second process "
-        f"({len(done) / args.seconds:.0f}/s over {len(halls)} halls; refused: {dict(failures)}); "
-        f"{len(seen.frames)} city-view frames",
+        f"({len(done) / args.seconds:.0f}/s over {len(halls)} halls; refused: {dict(failures)}; "
+        f"window logins answered 503 and retried: {len(refused)} {refused[:1]}); "
+        f"{len(seen.frames)} city-view frames; "
+        + stats_line("the commands (sent -> acknowledged)", [c.took for c in done]),
         f"  command acknowledged -> the supervisor's /ws/region shows it (first process): "
         f"p50 {percentile(shown, 0.5) * 1000:.0f} ms, p99 {percentile(shown, 0.99) * 1000:.0f} ms,"
         f" max {shown[-1] * 1000:.0f} ms; never shown {len(latencies) - len(shown)}",
@@ -716,7 +739,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", choices=("failover", "durable", "city"), action="append")
     parser.add_argument("--kills", type=int, default=20, help="failover: kills (default 20)")
-    parser.add_argument("--seconds", type=float, default=10.0, help="measured seconds")
+    parser.add_argument("--seconds", type=float, default=15.0, help="measured seconds")
     parser.add_argument("--halls", type=int, default=8, help="durable: busy halls per run")
     parser.add_argument("--windows", type=int, default=6, help="durable: windows per hall")
     parser.add_argument(
