@@ -585,7 +585,8 @@ class HallStream:
     def path(self) -> str:
         return f"{self.base}/api/halls/{self.config.hall.id}"
 
-    async def login(self) -> list[tuple[str, dict[str, str], Any]]:
+    async def login(self, waiting: int) -> list[tuple[str, dict[str, str], Any]]:
+        """Log in at the first window and issue ``waiting`` tickets; the cycle of commands."""
         window = self.config.windows[0]
         for _ in range(5):  # 503 (no answer in time, nothing done): retry, as a client does
             login = await self.client.post(
@@ -598,6 +599,12 @@ class HallStream:
         login.raise_for_status()
         staff = {"Authorization": f"Bearer {login.json()['token']}"}
         kiosk = {"Authorization": f"Bearer {KIOSK_TOKEN}"}
+        for number in range(waiting):  # a line, as in the day: the views' forecasts cost more
+            category = self.config.categories[number % len(self.config.categories)].id
+            issued = await self.client.post(
+                f"{self.path}/tickets", json={"category": category}, headers=kiosk
+            )
+            issued.raise_for_status()
         return [
             ("tickets", kiosk, {"category": window.categories[0], "priority": "normal"}),
             (f"windows/{window.id}/call-next", staff, None),
@@ -644,16 +651,35 @@ async def supervisor(server: ServerProcess) -> str:
         return token
 
 
-async def timed_gets(url: str, token: str, until: float, into: list[float]) -> None:
+async def timed_gets(
+    url: str, until: float, into: list[float], token: str | None = None, pause: float = 0.25
+) -> None:
+    """``GET url`` every ``pause`` s until ``until``, timed (with the supervisor's ``token``)."""
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
     async with httpx.AsyncClient(timeout=30.0) as client:
         while time.monotonic() < until:
             began = time.monotonic()
-            response = await client.get(
-                f"{url}/api/region", headers={"Authorization": f"Bearer {token}"}
-            )
+            response = await client.get(url, headers=headers)
             response.raise_for_status()
             into.append(time.monotonic() - began)
-            await asyncio.sleep(0.25)
+            await asyncio.sleep(pause)
+
+
+async def stalls(servers: list[ServerProcess], seconds: float) -> str:
+    """The longest answers of the cheapest route (the list of halls) on each process over
+    ``seconds``: its event loop blocked at least that long."""
+    until = time.monotonic() + seconds
+    found: list[list[float]] = [[] for _ in servers]
+    await asyncio.gather(
+        *(
+            timed_gets(f"{server.url}/api/halls", until, times, pause=0.05)
+            for server, times in zip(servers, found, strict=True)
+        )
+    )
+    return "; ".join(
+        f"{name}: p99 {percentile(sorted(f), 0.99) * 1000:.0f} ms, max {max(f) * 1000:.0f} ms"
+        for name, f in zip(("watched node", "loaded node"), found, strict=True)
+    )
 
 
 async def _city(workdir: Path, redis: PrivateRedis, args: argparse.Namespace) -> list[str]:
@@ -675,51 +701,71 @@ async def _city(workdir: Path, redis: PrivateRedis, args: argparse.Namespace) ->
         # the supervisor logs in to each.
         token, other = await supervisor(watched), await supervisor(loaded)
         seen, stop = Seen(), asyncio.Event()
-        watcher = asyncio.create_task(watch(watched.url, token, seen, stop))
+        watching = [] if args.no_view else [watch(watched.url, token, seen, stop)]
+        watcher = asyncio.gather(*watching)
         # Idle connections are dropped before uvicorn's 5 s keep-alive ends: else a command
         # after a long pause may race the server closing its connection.
         limits = httpx.Limits(max_connections=len(configs) + 10, keepalive_expiry=2.0)
         async with httpx.AsyncClient(timeout=30.0, limits=limits) as client:
             refused: list[str] = []
             streams = [HallStream(client, loaded.url, c, refused) for c in configs]
-            steps = await asyncio.gather(*(s.login() for s in streams))
+            steps = await asyncio.gather(*(s.login(args.waiting) for s in streams))
             pids = [s.process.pid for s in (watched, loaded) if s.process is not None]
             assert redis.process is not None
             named = {"watched node": pids[0], "loaded node": pids[1], "redis": redis.process.pid}
             idle = Machine(named)  # the view's refresh of every hall, with nothing happening
-            await asyncio.sleep(REFRESH_SECONDS + 1)
-            lines.append(f"  no load, the supervisor watching: {idle}")
+            probed = await stalls([watched, loaded], REFRESH_SECONDS + 1)
+            lines += [
+                f"  no load, {'nobody' if args.no_view else 'the supervisor'} watching: {idle}",
+                f"    GET /api/halls (the loop's stalls): {probed}",
+            ]
             machine = Machine(named)
             until = time.monotonic() + args.seconds
             done: list[Command] = []
             failures: Counter[str] = Counter()
             gets: dict[str, list[float]] = {"watched": [], "loaded": []}
             per_hall = args.rate / len(configs)
-            await asyncio.gather(
+            *_, probed = await asyncio.gather(
                 *(
                     s.run(st, per_hall, until, done, failures)
                     for s, st in zip(streams, steps, strict=True)
                 ),
-                timed_gets(watched.url, token, until, gets["watched"]),
-                timed_gets(loaded.url, other, until, gets["loaded"]),
+                *(
+                    ()
+                    if args.no_view
+                    else (
+                        timed_gets(f"{watched.url}/api/region", until, gets["watched"], token),
+                        timed_gets(f"{loaded.url}/api/region", until, gets["loaded"], other),
+                    )
+                ),
+                stalls([watched, loaded], args.seconds),
             )
         await asyncio.sleep(2.0)  # the last commands' frames
         stop.set()
         await watcher
-        lines.append(f"  under load: {machine}")
+        lines += [
+            f"  under load: {machine}",
+            f"    GET /api/halls (the loop's stalls): {probed}",
+        ]
     finally:
         region.stop()
+    lost = {
+        region.node(s): s.log.read_text(errors="replace").count(" lease lost by ")
+        for s in region.servers
+    }
+    lines.append(f"  halls' leases lost (a tick that did not renew in time), from the logs: {lost}")
     latencies = [seen.shown(c.hall, c.version, c.at) for c in done]
     shown = sorted(s for s in latencies if s is not None)
     lines += [
         f"  load: {len(done):,} commands in {args.seconds:g} s through the second process "
-        f"({len(done) / args.seconds:.0f}/s over {len(halls)} halls; refused: {dict(failures)}; "
+        f"({len(done) / args.seconds:.0f}/s over {len(halls)} halls, {args.waiting} waiting in "
+        f"each at the start; refused: {dict(failures)}; "
         f"window logins answered 503 and retried: {len(refused)} {refused[:1]}); "
         f"{len(seen.frames)} city-view frames; "
         + stats_line("the commands (sent -> acknowledged)", [c.took for c in done]),
         f"  command acknowledged -> the supervisor's /ws/region shows it (first process): "
         f"p50 {percentile(shown, 0.5) * 1000:.0f} ms, p99 {percentile(shown, 0.99) * 1000:.0f} ms,"
-        f" max {shown[-1] * 1000:.0f} ms; never shown {len(latencies) - len(shown)}",
+        f" max {percentile(shown, 1.0) * 1000:.0f} ms; never shown {len(latencies) - len(shown)}",
         "  "
         + stats_line("GET /api/region on the first process", gets["watched"]).replace(
             "commands", "requests"
@@ -745,6 +791,17 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--rate", type=float, default=60.0, help="city: commands/s over all halls (default 60)"
     )
+    parser.add_argument(
+        "--waiting", type=int, default=10, help="city: tickets waiting in each hall (default 10)"
+    )
+    parser.add_argument(
+        "--no-view",
+        action="store_true",
+        help="city: the same load with nobody watching the city view (the control run)",
+    )
+    parser.add_argument(
+        "--keep", type=Path, help="work in DIR/PART (hall files, data, the servers' logs), kept"
+    )
     args = parser.parse_args(argv)
     parts = args.only or ["failover", "durable", "city"]
     for part in parts:
@@ -752,7 +809,8 @@ def main(argv: list[str] | None = None) -> None:
             tempfile.TemporaryDirectory(prefix=f"hall-region-{part}-") as tmp,
             PrivateRedis() as redis,
         ):
-            workdir = Path(tmp)
+            workdir = Path(tmp) if args.keep is None else args.keep / part
+            workdir.mkdir(parents=True, exist_ok=True)
             print(f"{part}: {time.strftime('%H:%M:%S')}", flush=True)
             if part == "failover":
                 lines = asyncio.run(_failover(workdir, redis, args.kills))
