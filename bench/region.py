@@ -1,11 +1,14 @@
-"""The region's figures against real ``hall serve`` processes sharing a private Redis (AOF,
-``appendfsync always``): failover of a hall's writer, durable commands/s across two processes,
-and the city view's update latency under load.
+"""The region's figures, measured against real ``hall serve`` processes on a private Redis.
 
-    .venv/bin/python bench/region.py                   # all three, about 8 minutes
+The Redis runs with AOF, ``appendfsync always`` (tests/support/redis.py ``PrivateRedis``); the
+servers are tests/support/server.py's ``ServerProcess`` with ``--redis --node-id
+--lease-seconds 3 --no-speech`` and a data directory each.
+
+    .venv/bin/python bench/region.py                   # all three, about 6 minutes
     .venv/bin/python bench/region.py --only failover --kills 5
     .venv/bin/python bench/region.py --only durable --seconds 5
-    .venv/bin/python bench/region.py --only city --rate 60
+    .venv/bin/python bench/region.py --only city --waiting 0 --keep /tmp/region
+    .venv/bin/python bench/region.py --only city --no-view     # the control run
 
 - ``failover``: three processes (``--lease-seconds 3``), six bench halls; four kiosk clients
   issue tickets on one hall (an ``Idempotency-Key`` each, sent round the processes, retried on
@@ -26,6 +29,10 @@ and the city view's update latency under load.
   sequence). A command's version is read from its hall's snapshot right after its reply; its
   latency is from the reply to the first city-view frame showing the hall at that version.
   ``GET /api/region`` is timed on both processes meanwhile. Start-up of the 300 halls is timed.
+  Each hall starts with ``--waiting`` tickets in line (the views' wait forecasts cost more with
+  a line); ``GET /api/halls`` every 50 ms on both processes shows how long their event loops
+  stall; the leases lost are counted in the servers' logs. ``--no-view``: the same without the
+  supervisor's feed and the GETs of /api/region.
 
 Every figure is printed with the machine's load (the load average and the cores busy during the
 measurement, ours included): on a shared machine the neighbours' share is in the figures.
