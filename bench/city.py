@@ -22,9 +22,9 @@ Figures (one process, one event loop, the private Redis on the same machine):
   times and the checkpoint's notes, as ``HallEngine._replay`` does).
 - the resident memory of the process holding the 300 halls' states.
 
-The later parts of the issue's benchmark (the city view's update latency under load, durable
-commands/s across two processes, failover p50/p99 over 20 kills) need ``hall serve --region``
-with leases; their hooks are at the end of this file and report "not measured" until then.
+The issue's other figures (the city view's update latency under load, durable commands/s
+across two processes, failover p50/p99 over 20 kills) need real ``hall serve`` processes:
+bench/region.py, which serves these 300 halls from a region file of its own.
 """
 
 from __future__ import annotations
@@ -392,32 +392,6 @@ async def measure(url: str, configs: list[HallConfig], runs: int) -> None:
     )
 
 
-# ------------------------------------------------------------------------------- later parts
-# The issue's other figures need the region's processes (``hall serve --region`` with leases:
-# two or three real servers on loopback sharing the private Redis above). Each hook returns its
-# figure's line; until it is filled in, it says what it will measure.
-
-
-def city_view_latency(url: str) -> str:
-    """The city view's update latency under the day's load: commands replayed at the day's pace
-    into one process, a city-view feed subscribed on another; p50/p99 from a command's
-    acknowledgement to the view's update that includes it."""
-    return "city view update latency under load: not measured yet (needs hall serve --region)"
-
-
-def durable_commands(url: str) -> str:
-    """Durable commands/s with the Redis journal across 2 processes: closed-loop clients
-    (bench/loadgen.py) against both, each hall's writer on one of them, commands sent to either
-    (a follower forwards to the writer)."""
-    return "durable commands/s across 2 processes: not measured yet (needs hall serve --region)"
-
-
-def failover(url: str, kills: int = 20) -> str:
-    """Failover time over ``kills`` kill -9s of a hall's writer under a burst of commands: from
-    the kill to the first command the standby acknowledges; p50/p99 (target <= 5 s)."""
-    return f"failover p50/p99 over {kills} kills: not measured yet (needs hall serve --region)"
-
-
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3, help="replays to take the median of")
@@ -425,8 +399,6 @@ def main(argv: list[str] | None = None) -> None:
     days = city()
     with cached_city(days) as url:
         asyncio.run(measure(url, configs(days), args.runs))
-        for part in (city_view_latency, durable_commands, failover):
-            print(part(url))
 
 
 if __name__ == "__main__":

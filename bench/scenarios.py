@@ -62,10 +62,22 @@ def _toml(value: Any) -> str:
         return json.dumps(value, ensure_ascii=False)  # JSON escapes are valid TOML escapes
     if isinstance(value, list | tuple):
         return "[" + ", ".join(_toml(v) for v in value) + "]"
+    if isinstance(value, dict):  # an inline table; TOML has no null: a None is left out
+        pairs = (f"{json.dumps(k)} = {_toml(v)}" for k, v in value.items() if v is not None)
+        return "{" + ", ".join(pairs) + "}"
     raise TypeError(f"no TOML for {value!r}")
 
 
-def bench_config(windows: int, policy: str = "profile-order") -> tuple[str, list[str]]:
+def cheap_hash(password: str) -> str:
+    """An argon2 hash with cheap parameters: logins are set-up in the benches, not measured."""
+    from argon2 import PasswordHasher
+
+    return PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1).hash(password)
+
+
+def bench_config(
+    windows: int, policy: str = "profile-order", hall: str = HALL
+) -> tuple[str, list[str]]:
     """A hall file: the demo hall's zones, categories and priorities; ``windows`` comprehensive
     windows (every category, profile orders rotated) with one staff member each; one kiosk;
     ``policy`` (profile-order, the cheapest, where the policy is not what is measured).
@@ -73,14 +85,12 @@ def bench_config(windows: int, policy: str = "profile-order") -> tuple[str, list
     Ticket numbers get 5 digits so that no category runs out of numbers during a run. The staff
     hash uses cheap argon2 parameters: logins are set-up here, not part of the measured mix.
     """
-    from argon2 import PasswordHasher
-
-    password_hash = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1).hash(PASSWORD)
+    password_hash = cheap_hash(PASSWORD)
     demo = tomllib.loads((ROOT / "config" / "default.toml").read_text(encoding="utf-8"))
     categories = [c["id"] for c in demo["categories"]]
     lines = [
         "[hall]",
-        f"id = {_toml(HALL)}",
+        f"id = {_toml(hall)}",
         'name = "基准测试大厅"',
         'name_en = "Benchmark hall"',
         'timezone = "Asia/Shanghai"',
