@@ -121,6 +121,7 @@ class City:
         assert region is not None
         for config in region.configs:
             await self._refresh(self.service.engine(config.hall.id))
+            await asyncio.sleep(0)  # hundreds of halls: let the writers and leases run between
         now = utc_now()
         return CityView(
             region=RegionName(id=region.id, name=region.name, name_en=region.name_en),
@@ -136,7 +137,8 @@ class City:
             return
         screen = self._screens.get(hall)
         if screen is None:
-            screen = self._screens[hall] = ManagerScreen(engine.config, lambda: engine.times)
+            screen = ManagerScreen(engine.config, lambda: engine.times, forecasts=False)
+            self._screens[hall] = screen
         try:
             self._figures[hall] = await engine.read(lambda state: self._read(engine, screen, state))
         except JournalError as exc:  # its last figures, marked stale

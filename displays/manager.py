@@ -187,9 +187,14 @@ class ManagerScreen:
 
     refresh_seconds = REFRESH_SECONDS
 
-    def __init__(self, config: HallConfig, times: Callable[[], ServiceTimes]) -> None:
+    def __init__(
+        self, config: HallConfig, times: Callable[[], ServiceTimes], *, forecasts: bool = True
+    ) -> None:
         self.config = config
         self.times = times
+        # A new ticket's forecast per category is most of a view's cost (forward runs of the
+        # hall): the city view, which shows none, reads hundreds of halls without them.
+        self.forecasts = forecasts
         self.policy = policy_named(config.hall.policy)
         self.hall = HallName(id=config.hall.id, name=config.hall.name, name_en=config.hall.name_en)
 
@@ -254,7 +259,10 @@ class ManagerScreen:
         assert defined is not None
         queue = state.queues.get(category) or []
         oldest = state.tickets[queue[0]].issued_at if queue else None
-        forecast = forecast_new(state, category, "normal", now, self.times(), self.policy)
+        estimate = None
+        if self.forecasts:
+            forecast = forecast_new(state, category, "normal", now, self.times(), self.policy)
+            estimate = None if forecast.minutes is None else round(forecast.minutes, 1)
         windows = topology(state).count(category)
         limit = timedelta(minutes=defined.target_wait_minutes * config.alerts.wait_factor)
         over_length = len(queue) > config.alerts.queue_length
@@ -314,7 +322,7 @@ class ManagerScreen:
             waiting=len(queue),
             oldest=oldest,
             target_minutes=defined.target_wait_minutes,
-            estimate_minutes=None if forecast.minutes is None else round(forecast.minutes, 1),
+            estimate_minutes=estimate,
             windows=windows,
             over_length=over_length,
             over_target=over_target,

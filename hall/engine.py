@@ -69,6 +69,7 @@ AfterBatch = Callable[[HallState, Sequence[Recorded]], None]
 Forward = Callable[[str, AnyCommand, str | None], Awaitable[tuple[int, list[AnyEvent]]]]
 
 REPLAY_PAGE = 5000
+FOLLOWER_MARK_SECONDS = 30.0
 FORWARDED_KEY = "forwarded"  # the owner part of the keys a follower gives keyless commands
 REPLAY_DEADLINE_FACTOR = 20
 
@@ -252,8 +253,8 @@ class HallEngine:
             self.checkpoints.after_durable(self.state, self.times, events)
             self._durable = max(self._durable, self.state.version)
             self._publish(list(fresh))
-            if self.mark is not None:
-                self.mark.update(self._durable)
+            if self.mark is not None:  # a follower of hundreds of halls: not an fsync each second
+                self.mark.update(self._durable, every=FOLLOWER_MARK_SECONDS)
 
     async def stop(self, drain_seconds: float = 5.0) -> None:
         """Stop taking commands; let the writer finish those already queued (for up to
@@ -361,17 +362,22 @@ class HallEngine:
         def answer(state: HallState) -> T:
             return reply(state, events)
 
-        return Done(records, await self._read_at(last, answer))
+        return Done(records, await self._read_at(records, last, answer))
 
-    async def _read_at(self, version: int, view: Callable[[HallState], T]) -> T:
-        """``view`` on a state that holds at least ``version`` (read from the journal if the
-        tail has not brought it yet)."""
+    async def _read_at(
+        self, records: list[Recorded], version: int, view: Callable[[HallState], T]
+    ) -> T:
+        """``view`` on a state that holds at least ``version``: ``records`` (durable: the
+        writer's answer) taken in at once when they follow on, else the journal read."""
         try:
             async with asyncio.timeout(self.store_timeout), self._lock:
                 if self._stale:
                     await self._recover()
                 if self.state.version < version and not self.leading:
-                    await self._follow_journal()
+                    if records and records[0].version == self.state.version + 1:
+                        self._take_in(records)
+                    else:
+                        await self._follow_journal()
                 return view(self.state)
         except TimeoutError:
             raise JournalUnavailable(

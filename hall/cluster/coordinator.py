@@ -318,7 +318,7 @@ class Coordinator:
                 pause, self._tail_ok = 0.05, True
             except (JournalError, TimeoutError) as exc:
                 if self._tail_ok:
-                    log.warning("region: tail failed (%s)", exc)
+                    log.warning("region: tail failed (%r)", exc)
                 self._tail_ok = False
                 await asyncio.sleep(pause)
                 pause = min(pause * 2, 1.0)

@@ -63,12 +63,14 @@ class DurableMark:
             raise JournalBehind(hall, version, mark, self.path)
         self._written = mark
 
-    def update(self, version: int, *, force: bool = False) -> None:
-        """Record ``version`` as durable, if the last write is ``interval`` old (or ``force``)."""
+    def update(self, version: int, *, force: bool = False, every: float | None = None) -> None:
+        """Record ``version`` as durable, if the last write is ``every`` (default ``interval``)
+        seconds old, or ``force``."""
         now = time.monotonic()
         if self._written < 0:  # never lower a mark that was not checked first
             self._written = self.read()
-        if version <= self._written or (not force and now - self._at < self.interval):
+        interval = self.interval if every is None else every
+        if version <= self._written or (not force and now - self._at < interval):
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)
         temporary = self.path.with_suffix(".tmp")
