@@ -86,6 +86,7 @@ class Coordinator:
         self.connected = False  # the last tick reached Redis
         self._reached = -1e9  # when a tick last did (monotonic)
         self._since = 0.0  # when the ticks last began reaching Redis again
+        self._seen: dict[str, float] = {}  # each live node: since when (monotonic)
         self._tail_ok = True
         self._tasks: list[asyncio.Task[None]] = []
         self.forwarder: Forwarder | None = None  # set by the service: /ready asks it
@@ -205,6 +206,8 @@ class Coordinator:
     async def _tick(self) -> None:
         before = set(self.nodes)
         self.nodes = await self.leases.heartbeat(self.node, self.url, self.lease_ms, self.roles)
+        seen = time.monotonic()
+        self._seen = {node: self._seen.get(node, seen) for node in self.nodes}
         if not self.connected:
             self._since = time.monotonic()
             log.info("region: node %s sees %s", self.node, ", ".join(sorted(self.nodes)))
@@ -230,7 +233,9 @@ class Coordinator:
                 continue
             best = preferred(hall, [n for n, m in self.nodes.items() if hall in m.halls])
             if role.lease is not None:
-                if best is not None and best != self.node:
+                # Handed over once the newcomer is steady too (it takes nothing before): the
+                # hall is without a writer for a tick, not for the newcomer's first second.
+                if best is not None and best != self.node and self._settled(best, now):
                     self._move(hall, self._hand_over(hall))
             elif role.writer is None:
                 role.free_since = role.free_since or now
@@ -239,6 +244,9 @@ class Coordinator:
                     self._move(hall, self._take(hall))
             else:
                 role.free_since = None
+
+    def _settled(self, node: str, now: float) -> bool:
+        return now - self._seen.get(node, now) >= (STEADY_TICKS + 1) * self.tick
 
     def _steady(self) -> bool:
         """Reaching Redis for a few ticks: after Redis restarted, every process's entry in the
