@@ -19,7 +19,6 @@ from tests.browser.conftest import (
     Api,
     hall_file,
     hall_server,
-    heard,
     screenshot,
     wait_live,
 )
@@ -109,5 +108,10 @@ def test_a_screen_shows_it_is_stale_then_resyncs_by_itself(
     numbers = page.locator("#calls li .number").all_inner_texts()
     assert numbers[:2] == [after, before]
     wav = f"/api/halls/{HALL}/announcements/{after}/1.wav"
-    assert heard(page, 2) == [["playing", wav], ["ended", wav]]
+    page.wait_for_function(f"window.heard.filter((e) => e[1] === '{wav}').length >= 2")
+    events = page.evaluate("window.heard")
+    # The earlier call's announcement may still be ending (its WAV rendered late on a cold
+    # voice cache); it is never started again by the resync.
+    assert [e for e in events if e[1] == wav][:2] == [["playing", wav], ["ended", wav]]
+    assert not [e for e in events if e[0] == "playing" and e[1] != wav], events
     page.close()
