@@ -174,9 +174,9 @@ class HallService:
         self.cluster = Coordinator(
             journal, self.engines, node, url, settings.lease_seconds, self._writing
         )
-        self._forwarder = Forwarder(
-            self.cluster.writer_url, self.cluster_secret, 2 * settings.store_timeout
-        )
+        # Long enough for a standby to take over from a writer that died or hangs.
+        patience = 2 * settings.store_timeout + settings.lease_seconds
+        self._forwarder = Forwarder(self.cluster.writer_url, self.cluster_secret, patience)
         self.cluster.forwarder = self._forwarder
 
     def _writing(self, hall: str, leading: bool) -> None:

@@ -35,6 +35,7 @@ log = logging.getLogger(__name__)
 PATH = "/internal/halls/{hall:str}/commands"
 SECRET_HEADER = "X-Hall-Cluster"
 RETRY_SECONDS = 0.1  # between looks for a hall's writer while the lease moves
+WATCH_SECONDS = 0.25  # how often a forward waiting for its answer looks whether the lease moved
 
 
 class Forwarded(msgspec.Struct, frozen=True):
@@ -96,11 +97,7 @@ class Forwarder:
                 raise WriteHere(hall)
             if url is not None:
                 try:
-                    response = await self._client.post(
-                        f"{url}/internal/halls/{hall}/commands",
-                        content=body,
-                        headers={SECRET_HEADER: self._secret, "Content-Type": "application/json"},
-                    )
+                    response = await self._post(hall, url, body, give_up)
                 except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
                     # Never reached the writer: nothing happened; find the new one.
                     if not isinstance(exc, httpx.PoolTimeout):
@@ -133,6 +130,30 @@ class Forwarder:
                     )
                 raise NotWriter(f"hall {hall}: no writer could be reached; try again")
             await asyncio.sleep(RETRY_SECONDS)
+
+    async def _post(self, hall: str, url: str, body: bytes, give_up: float) -> httpx.Response:
+        """The writer's answer; given up (as a read timeout: the command carries its key) when
+        the hall's lease moves meanwhile, so a writer that hangs (paused, cut off without a
+        reset) holds a command up only until its standby takes over, not for the deadline."""
+        sent = asyncio.create_task(
+            self._client.post(
+                f"{url}/internal/halls/{hall}/commands",
+                content=body,
+                headers={SECRET_HEADER: self._secret, "Content-Type": "application/json"},
+            )
+        )
+        try:
+            while True:
+                left = give_up - time.monotonic()
+                done, _ = await asyncio.wait({sent}, timeout=max(0.0, min(WATCH_SECONDS, left)))
+                if done:
+                    return sent.result()
+                if left <= 0 or await self._writer_at(hall) != url:
+                    raise httpx.ReadTimeout(
+                        f"no answer from {url}; the lease moved or time ran out"
+                    )
+        finally:
+            sent.cancel()
 
 
 def _answer(response: httpx.Response) -> tuple[int, list[AnyEvent]] | None:

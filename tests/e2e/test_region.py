@@ -190,7 +190,16 @@ def test_a_writer_paused_past_its_lease_cannot_append_after_it(tmp_path: Path) -
         async def pause(acked: Acked) -> dict[str, float]:
             paused = time.time()
             writer.pause()  # its requests, and those forwarded to it, wait in its sockets
-            took["takeover"] = await served_after(acked, paused, other, "the pause")
+            # A command without a key, forwarded to the paused writer: the follower sends it to
+            # the standby once the lease moves, instead of answering "may have happened".
+            async with httpx.AsyncClient(base_url=other.url, headers=KIOSK, timeout=15) as client:
+                keyless = asyncio.create_task(
+                    client.post(f"/api/halls/{HALL}/tickets", json={"category": "general"})
+                )
+                took["takeover"] = await served_after(acked, paused, other, "the pause")
+                answer = await keyless
+                assert answer.status_code == 201, answer.text
+                acked.issued[answer.json()["id"]] = answer.json()["number"]
             await asyncio.sleep(0.3)  # the new writer takes commands for a while
             took["resumed"] = time.time()
             writer.resume()
