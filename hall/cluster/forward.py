@@ -35,6 +35,7 @@ log = logging.getLogger(__name__)
 PATH = "/internal/halls/{hall:str}/commands"
 SECRET_HEADER = "X-Hall-Cluster"
 RETRY_SECONDS = 0.1  # between looks for a hall's writer while the lease moves
+LAST_ATTEMPT_SECONDS = 0.5
 WATCH_SECONDS = 0.25  # how often a forward waiting for its answer looks whether the lease moved
 
 
@@ -122,7 +123,9 @@ class Forwarder:
                     found = _answer(response)
                     if found is not None:
                         return found
-            if time.monotonic() >= give_up:
+            # No new attempt in the last moments: it could only time out, and leave the
+            # command in doubt where refusals so far say it never happened.
+            if time.monotonic() >= give_up - LAST_ATTEMPT_SECONDS:
                 if unsure:
                     raise JournalUnavailable(
                         f"hall {hall}: no writer answered in time; the command may have "
