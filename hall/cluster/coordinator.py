@@ -30,10 +30,12 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
+import msgspec
 from redis.exceptions import RedisError
 
 from hall.cluster.forward import Forwarder
 from hall.cluster.leases import Lease, Leases, Member, NameTaken
+from hall.config import HallConfig
 from hall.engine import HallEngine
 from hall.journal.base import JournalError
 from hall.journal.redis import RedisJournal
@@ -43,6 +45,11 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 TAIL_BLOCK_MS = 1000
 STEADY_TICKS = 2  # a hall that starts being followed waits at most this long to be tailed
+
+
+def config_digest(config: HallConfig) -> str:
+    """What two processes compare to know they serve a hall with the same hall file."""
+    return hashlib.blake2b(msgspec.json.encode(config), digest_size=8).hexdigest()
 
 
 def preferred(hall: str, nodes: list[str]) -> str | None:
@@ -87,6 +94,8 @@ class Coordinator:
         self._reached = -1e9  # when a tick last did (monotonic)
         self._since = 0.0  # when the ticks last began reaching Redis again
         self._seen: dict[str, float] = {}  # each live node: since when (monotonic)
+        self.digests: dict[str, str] = {}  # hall -> the digest of the hall file we serve
+        self._drifted: set[tuple[str, str, str]] = set()  # (node, hall, digest) said in the log
         self._tail_ok = True
         self._tasks: list[asyncio.Task[None]] = []
         self.forwarder: Forwarder | None = None  # set by the service: /ready asks it
@@ -95,6 +104,7 @@ class Coordinator:
         """Join the roll and take this process's halls before serving (a lone process starts
         as the writer of every hall)."""
         self.roles = {hall: HallRole() for hall in self.engines}
+        self.digests = {hall: config_digest(e.config) for hall, e in self.engines.items()}
         # A process restarted under its name right after it died finds its old self in the
         # roll until that runs out (a lease at most): wait for that, not for a live twin.
         give_up = time.monotonic() + self.lease_ms / 1000 + 1
@@ -133,7 +143,7 @@ class Coordinator:
             if role.lease is not None:
                 await self._hand_over(hall)
         with contextlib.suppress(RedisError, JournalError, OSError, TimeoutError):
-            await self._quick(self.leases.heartbeat(self.node, self.url, 0, ()))
+            await self._quick(self.leases.heartbeat(self.node, self.url, 0))
 
     async def writer_url(self, hall: str) -> str | None:
         """Where to forward a command of ``hall``: the writer's URL, "" when this process writes
@@ -205,7 +215,7 @@ class Coordinator:
 
     async def _tick(self) -> None:
         before = set(self.nodes)
-        self.nodes = await self.leases.heartbeat(self.node, self.url, self.lease_ms, self.roles)
+        self.nodes = await self.leases.heartbeat(self.node, self.url, self.lease_ms, self.digests)
         seen = time.monotonic()
         self._seen = {node: self._seen.get(node, seen) for node in self.nodes}
         if not self.connected:
@@ -231,7 +241,7 @@ class Coordinator:
             role.writer = writers[hall]
             if role.moving is not None and not role.moving.done():
                 continue
-            best = preferred(hall, [n for n, m in self.nodes.items() if hall in m.halls])
+            best = preferred(hall, self._hosts(hall))
             if role.lease is not None:
                 # Handed over once the newcomer is steady too (it takes nothing before): the
                 # hall is without a writer for a tick, not for the newcomer's first second.
@@ -244,6 +254,20 @@ class Coordinator:
                     self._move(hall, self._take(hall))
             else:
                 role.free_since = None
+
+    def _hosts(self, hall: str) -> list[str]:
+        """The live processes that may write ``hall``: those serving it with our hall file. One
+        with another version of it is said in the log and never handed the hall: its decisions
+        (categories, quotas, numbering) would not be the ones the others fold."""
+        ours, hosts = self.digests[hall], []
+        for node, member in self.nodes.items():
+            theirs = member.halls.get(hall)
+            if theirs == ours:
+                hosts.append(node)
+            elif theirs is not None and (node, hall, theirs) not in self._drifted:
+                self._drifted.add((node, hall, theirs))
+                log.error("hall %s: process %s serves another version of its hall file", hall, node)
+        return hosts
 
     def _settled(self, node: str, now: float) -> bool:
         return now - self._seen.get(node, now) >= (STEADY_TICKS + 1) * self.tick

@@ -5,7 +5,8 @@
   its own value; the journal's append script compares it (hall/journal/redis.py).
 - ``{p}:nodes``         sorted set node -> expiry (Redis's own clock, in ms); ``{p}:node-urls``
   hash node -> the URL other processes reach it at; ``{p}:node-halls`` hash node -> the halls
-  it hosts, one per line (a town's server may host only its own and its villages' halls);
+  it hosts, one ``<hall> <digest of its hall file>`` per line (a town's server may host only
+  its own and its villages' halls; a process with another version of a hall file is seen);
   ``{p}:node-instances`` hash node -> a random id of the process using that name, so that a
   second process given the same ``--node-id`` is refused instead of sharing its leases.
 
@@ -15,7 +16,7 @@ Expiries are Redis's: a process's clock, or a pause of it, never decides who hol
 from __future__ import annotations
 
 import secrets
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -80,7 +81,7 @@ return {redis.call('HGETALL', KEYS[2]), redis.call('HGETALL', KEYS[3])}
 @dataclass(frozen=True)
 class Member:
     url: str
-    halls: frozenset[str]
+    halls: dict[str, str]  # hall -> the digest of the hall file this node serves it with
 
 
 class NameTaken(JournalError):
@@ -92,6 +93,11 @@ class NameTaken(JournalError):
             "its own --node-id (the default, HOSTNAME:PORT, is the same on cloned machines)"
         )
         self.node = node
+
+
+def _hosted(text: str) -> dict[str, str]:
+    pairs = (line.partition(" ") for line in text.split("\n") if line)
+    return {hall: digest for hall, _, digest in pairs}
 
 
 def holder(value: bytes | str | None) -> str | None:
@@ -156,19 +162,20 @@ class Leases:
         return {hall: holder(value) for hall, value in zip(halls, found, strict=True)}
 
     async def heartbeat(
-        self, node: str, url: str, ttl_ms: int, halls: Iterable[str] = ()
+        self, node: str, url: str, ttl_ms: int, halls: Mapping[str, str] | None = None
     ) -> dict[str, Member]:
         """Say this node, hosting ``halls``, is alive for ``ttl_ms`` more (0: it leaves); the
         live nodes. Raises :class:`NameTaken` while another process uses this node's name."""
         keys = [f"{self._tag}:{name}" for name in ("nodes", "node-urls", "node-halls")]
         keys.append(f"{self._tag}:node-instances")
-        args: list[str | int] = [node, url, ttl_ms, "\n".join(halls), self.instance]
+        hosted_here = "\n".join(f"{hall} {digest}" for hall, digest in (halls or {}).items())
+        args: list[str | int] = [node, url, ttl_ms, hosted_here, self.instance]
         found: Any = await self._heartbeat(keys=keys, args=args)
         if found is None:
             raise NameTaken(node)
         urls, hosted = ([item.decode() for item in part] for part in found)
         halls_of = dict(zip(hosted[::2], hosted[1::2], strict=True))
         return {
-            name: Member(address, frozenset(filter(None, halls_of.get(name, "").split("\n"))))
+            name: Member(address, _hosted(halls_of.get(name, "")))
             for name, address in zip(urls[::2], urls[1::2], strict=True)
         }

@@ -11,6 +11,7 @@ import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 
+import msgspec
 import pytest
 
 from hall.bus import Bus
@@ -232,3 +233,20 @@ async def test_a_process_restarted_under_its_name_after_dying_comes_back(region:
     again = await region.start("a")
     await region.settled()
     assert again.leading() == set(again.engines)
+
+
+async def test_a_process_with_another_version_of_a_hall_file_is_never_handed_that_hall(
+    region: Region,
+) -> None:
+    a = await region.start("a")
+    drifted = [
+        msgspec.structs.replace(c, hall=msgspec.structs.replace(c.hall, name="另一版本"))
+        if c.hall.id == "hall-1"
+        else c
+        for c in region.configs
+    ]
+    b = await region.start("b", drifted)
+    await asyncio.sleep(6 * LEASE / 6 * 4)  # several ticks: every hand-over would be done
+    assert a.engines["hall-1"].leading and not b.engines["hall-1"].leading
+    assert a.leading() | b.leading() == set(a.engines)
+    assert b.leading(), "the other halls are shared as usual"
