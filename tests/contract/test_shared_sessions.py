@@ -1,17 +1,25 @@
-"""Staff sessions shared through a real Redis, as the processes of one region share them: each
-``Sessions`` here has its own Redis client, as each process would."""
+"""The session stores' contract, for the file of a server of its own and for a region's Redis;
+then what only Redis does: sessions shared by the processes of a region (each ``Sessions`` here
+has its own Redis client, as each process would)."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 
 import pytest
 import redis
 
 from hall.api.auth import Sessions, token_hash
 from hall.api.errors import Unauthorized, to_response
-from hall.api.session_store import Principal, RedisSessions, SessionsUnavailable
+from hall.api.session_store import (
+    LocalSessions,
+    Principal,
+    RedisSessions,
+    SessionStore,
+    SessionsUnavailable,
+)
 from hall.config import HallConfig
 from tests.support.redis import PrivateRedis, unique_prefix
 
@@ -20,6 +28,61 @@ LINA = Principal("demo-county", "staff", "lina")
 
 def _tag(prefix: str) -> str:
     return "{" + prefix + "}"  # as RedisJournal.tag
+
+
+@pytest.fixture(params=["file", pytest.param("redis", marks=pytest.mark.redis)])
+async def store(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> AsyncIterator[Callable[..., Sessions]]:
+    """Every session store behind one contract: ``DATA/sessions.json`` (a server of its own) and
+    the region's Redis. Makes ``Sessions`` on one store (a file, or the test's Redis prefix)."""
+    made: list[Sessions] = []
+
+    def make(seconds: float = 3600) -> Sessions:
+        if request.param == "file":
+            backend: SessionStore = LocalSessions(tmp_path / "sessions.json")
+        else:
+            url = request.getfixturevalue("redis_url")
+            backend = RedisSessions(url, _tag(request.getfixturevalue("redis_prefix")))
+        made.append(Sessions(store=backend, seconds=seconds))
+        return made[-1]
+
+    yield make
+    for sessions in made:
+        await sessions.store.close()
+
+
+async def test_sessions_expire(store: Callable[..., Sessions]) -> None:
+    sessions = store(seconds=0.3)
+    token = await sessions.issue(LINA)
+    assert await sessions.lookup(token_hash(token)) == LINA
+    await asyncio.sleep(0.4)
+    assert await sessions.lookup(token_hash(token)) is None
+
+
+async def test_revoking_a_person_ends_all_their_sessions(store: Callable[..., Sessions]) -> None:
+    sessions = store()
+    zhangwei = Principal("demo-county", "staff", "zhangwei")
+    tokens = [await sessions.issue(LINA) for _ in range(3)]
+    kept = await sessions.issue(zhangwei)
+    assert await sessions.revoke_user("demo-county", "lina") == 3
+    assert [await sessions.lookup(token_hash(t)) for t in tokens] == [None] * 3
+    assert await sessions.lookup(token_hash(kept)) == zhangwei
+    assert await sessions.revoke_user("demo-county", "lina") == 0
+
+
+async def test_a_login_that_raced_a_logout_gets_no_token(
+    store: Callable[..., Sessions], default_config: HallConfig
+) -> None:
+    sessions = store()
+    checking = asyncio.create_task(sessions.verify_password(default_config, "lina", "hall-demo"))
+    await asyncio.sleep(0)  # the password is being checked...
+    await sessions.revoke_user(default_config.hall.id, "lina")  # ...when her sessions are ended
+    principal = await checking
+    with pytest.raises(Unauthorized):
+        await sessions.issue(principal)
+    token = await sessions.issue(await sessions.renewed(principal))  # as a password change does
+    assert await sessions.lookup(token_hash(token)) == principal
 
 
 @pytest.fixture
