@@ -32,7 +32,6 @@ log = logging.getLogger(__name__)
 
 Role = Literal["staff", "manager", "device"]
 SESSION_SECONDS = 12 * 3600  # one working day and its overtime
-MAX_CONNECTIONS = 64  # to the region's Redis, per process, for session checks
 
 
 @dataclass(frozen=True, slots=True)
@@ -248,25 +247,23 @@ class RedisSessions(SessionStore):
     """
 
     def __init__(self, url: str, tag: str, timeout: float = 1.0) -> None:
-        import redis.asyncio as aioredis
         from redis.asyncio.retry import Retry
         from redis.backoff import NoBackoff
+
+        from hall.journal.redis import pooled
 
         self._session_prefix = f"{tag}:session:"
         self._person_prefix = f"{tag}:sessions-of:"
         self._epochs = f"{tag}:session-epochs"
-        # Connects lazily, on the first command, in the running loop. A blocking pool: the
-        # 101st request at once waits its turn for a connection instead of failing as if Redis
-        # were down (every authenticated request and feed check comes through here).
-        pool = aioredis.BlockingConnectionPool.from_url(
+        # Connects lazily, on the first command, in the running loop; every authenticated
+        # request and feed check comes through here, so hundreds at once wait for a connection.
+        self._redis = pooled(
             url,
-            max_connections=MAX_CONNECTIONS,
-            timeout=timeout,
+            wait=timeout,
             socket_timeout=timeout,
-            socket_connect_timeout=timeout,
+            connect_timeout=timeout,
             retry=Retry(NoBackoff(), 1),  # once more, on a fresh connection (Redis restarted)
         )
-        self._redis = aioredis.Redis(connection_pool=pool)
         self._add = self._redis.register_script(_ADD)
         self._end_all = self._redis.register_script(_END_ALL)
 

@@ -42,7 +42,7 @@ from hall.journal.base import Journal, JournalUnavailable, LeaseLost, Recorded, 
 from hall.journal.memory import check_limit
 
 PAGE = 1000  # entries per XRANGE / XREAD round trip
-MAX_CONNECTIONS = 64  # per journal (a process), beside the followers' blocking connections
+MAX_CONNECTIONS = 64  # per pooled client (the journal's, the sessions'), per process
 POOL_WAIT_SECONDS = 10.0  # for a free connection; the callers' own deadlines are shorter
 DURABLE_SETTINGS = {"appendonly": "yes", "appendfsync": "always", "maxmemory-policy": "noeviction"}
 
@@ -115,6 +115,24 @@ _page = msgspec.json.Decoder(list[Recorded])
 _hall_json = msgspec.json.Encoder()
 
 
+def pooled(
+    url: str, *, wait: float, socket_timeout: float | None, connect_timeout: float, retry: Retry
+) -> aioredis.Redis:
+    """A client on a blocking pool of MAX_CONNECTIONS: a process serving hundreds of halls, or
+    hundreds of requests at once, waits up to ``wait`` for a free connection instead of failing
+    the 101st command as if Redis were down (redis-py's default pool). Close it with
+    ``aclose(close_connection_pool=True)``: the pool is not closed with the client otherwise."""
+    pool = aioredis.BlockingConnectionPool.from_url(
+        url,
+        max_connections=MAX_CONNECTIONS,
+        timeout=wait,
+        socket_timeout=socket_timeout,
+        socket_connect_timeout=connect_timeout,
+        retry=retry,
+    )
+    return aioredis.Redis(connection_pool=pool)
+
+
 async def shared_secret(journal: RedisJournal, name: str) -> bytes:
     """32 random bytes kept under ``{prefix}:<name>``, the same for every process of the
     region: the first to ask makes them (SET NX), the others read them back."""
@@ -174,17 +192,13 @@ class RedisJournal(Journal):
         # third of the time (the task stays "cancelling" and shutdown hangs). Liveness comes from
         # TCP keepalive (on by default) and from XREAD's own BLOCK timeout instead.
         # The client connects lazily, on the first command, in the running loop: never at import.
-        # A blocking pool: a process replaying or serving hundreds of halls at once waits for a
-        # free connection instead of failing the 101st command ("Too many connections").
-        pool = aioredis.BlockingConnectionPool.from_url(
+        self._redis = pooled(
             url,
-            max_connections=MAX_CONNECTIONS,
-            timeout=POOL_WAIT_SECONDS,
+            wait=POOL_WAIT_SECONDS,
             socket_timeout=None,
-            socket_connect_timeout=5,
+            connect_timeout=5,
             retry=Retry(ExponentialBackoff(cap=0.5, base=0.05), retries),
         )
-        self._redis = aioredis.Redis(connection_pool=pool)
         # Followers block in XREAD on connections of their own, without retries: when Redis goes
         # away, or close() drops the connections, a follower hears of it at once instead of
         # reconnecting to block again; it resumes by following from its last version.
