@@ -204,12 +204,15 @@ async def test_a_silent_writer_loses_its_halls_and_cannot_append_after(region: R
 
 async def test_a_node_hosting_some_halls_writes_only_those(region: Region) -> None:
     """A town's server hosts its own halls only: it never takes another's, and nothing flaps."""
-    await region.start("city")
+    city = await region.start("city")
     town = await region.start("town", region.configs[:2])
     for _ in range(3):  # settled, and still so a few ticks later
         await region.settled()
         await asyncio.sleep(LEASE / 3)
-    assert town.leading() <= {c.hall.id for c in region.configs[:2]}
+    # Hashing prefers the town for hall-1, hall-2 and hall-4; it hosts only the first two.
+    assert preferred("hall-4", ["city", "town"]) == "town"
+    assert town.leading() == {"hall-1", "hall-2"}
+    assert city.leading() == {"hall-3", "hall-4"}
 
 
 async def test_a_second_process_under_a_live_ones_name_is_refused(region: Region) -> None:
