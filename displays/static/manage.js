@@ -10,6 +10,7 @@ import {
   newKey,
   requireLogin,
   sessionEnded,
+  whoIs,
 } from "/static/manager-session.js";
 
 const settings = JSON.parse(document.getElementById("settings").textContent);
@@ -392,7 +393,7 @@ function render() {
 
 function start(session) {
   $("who").hidden = false;
-  $("who").textContent = session.readOnly ? `${session.username} · 监察只读 / supervisor, read-only` : session.username;
+  $("who").replaceChildren(...whoIs(session));
   readOnly = session.readOnly === true;
   $("logout").hidden = readOnly; // the city view's login: log out there
   document.querySelector("section.actions").hidden = readOnly;

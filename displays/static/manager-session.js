@@ -23,6 +23,18 @@ function supervisorSession() {
   return null;
 }
 
+/**
+ * Who the pages say is logged in: the manager's name; a supervisor's, read-only, with the way
+ * back to the city view they came from.
+ */
+export function whoIs(session) {
+  if (!session.readOnly) return [session.username];
+  const back = document.createElement("a");
+  back.href = "/region";
+  back.textContent = "全市 / City view";
+  return [`${session.username} · 监察只读 / supervisor, read-only · `, back];
+}
+
 export function forget(hall) {
   const session = managerSession(hall);
   if (session?.readOnly) sessionStorage.removeItem(session.kept);

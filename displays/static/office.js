@@ -1,6 +1,6 @@
 // What the manager pages (cases, reports) share beyond the login: the header's who-is-in, small
 // DOM building (text only: visitors' comments never become markup), times in the hall's zone.
-import { api, forget, requireLogin } from "./manager-session.js";
+import { api, forget, requireLogin, whoIs } from "./manager-session.js";
 
 export const settings = JSON.parse(document.getElementById("settings").textContent);
 export const $ = (id) => document.getElementById(id);
@@ -48,9 +48,7 @@ export async function saveFile(response, fallback) {
 export function start(ready) {
   const hall = settings.hall;
   requireLogin(hall, $("login"), (session) => {
-    $("who-name").textContent = session.readOnly
-      ? `${session.username} · 监察只读 / supervisor, read-only`
-      : session.username;
+    $("who-name").replaceChildren(...whoIs(session));
     $("who").hidden = false;
     $("logout").hidden = session.readOnly === true; // the city view's login: log out there
     $("main").hidden = false;

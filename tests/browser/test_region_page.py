@@ -68,6 +68,7 @@ def test_the_city_view_is_live_and_drills_down(browser: Any, server: ServerProce
     page.wait_for_selector("body.feed-live", timeout=10_000)
     assert "read-only" in page.locator("#who").inner_text()
     assert page.locator("section.actions").is_hidden()  # nothing a supervisor could do here
+    assert page.locator("#who a").get_attribute("href") == "/region"  # the way back
     screenshot(page, "region-drill-down")
     page.go_back()
     page.wait_for_selector("body.feed-live", timeout=10_000)
